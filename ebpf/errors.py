@@ -1,0 +1,215 @@
+"""The exception hierarchy of the library.
+
+Everything the library raises on purpose derives from :class:`EbpfError`. Errors that the
+kernel reported keep the errno: :class:`SyscallError` is also an :class:`OSError`, and the
+more specific classes (:class:`KeyNotFoundError`, :class:`KeyExistsError`) derive from it.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "BTFError",
+    "COREError",
+    "ClosedError",
+    "ELFError",
+    "EbpfError",
+    "KeyExistsError",
+    "KeyNotFoundError",
+    "NotSupportedError",
+    "SyscallError",
+    "UnsupportedFeatureError",
+    "VerifierError",
+]
+
+
+class EbpfError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class SyscallError(EbpfError, OSError):
+    """A system call failed; ``errno`` and ``strerror`` say why.
+
+    Attributes:
+        errno: the kernel's error number.
+        strerror: the text for ``errno``.
+        cmd: the name of the ``bpf(2)`` command (or other system call) that failed.
+        context: what the library was doing, e.g. ``"update map 'counts'"``.
+    """
+
+    cmd: str
+    context: str
+
+    def __init__(self, err: int, cmd: str, context: str = "") -> None:
+        OSError.__init__(self, err, os.strerror(err))
+        self.cmd = cmd
+        self.context = context
+
+    def __str__(self) -> str:
+        err = self.errno or 0
+        name = _errno.errorcode.get(err, str(err))
+        where = f"{self.context}: " if self.context else ""
+        return f"{where}{self.cmd}: {self.strerror} ({name})"
+
+    def __reduce__(self) -> tuple[type[SyscallError], tuple[int, str, str]]:
+        return (type(self), (self.errno or 0, self.cmd, self.context))
+
+
+class KeyNotFoundError(SyscallError, KeyError):
+    """The key is not in the map (the kernel said ``ENOENT``). Also a :class:`KeyError`."""
+
+    def __init__(self, err: int = _errno.ENOENT, cmd: str = "BPF_MAP_LOOKUP_ELEM",
+                 context: str = "") -> None:
+        super().__init__(err, cmd, context)
+
+
+class KeyExistsError(SyscallError):
+    """The key is already in the map and the update asked for ``NOEXIST`` (``EEXIST``)."""
+
+    def __init__(self, err: int = _errno.EEXIST, cmd: str = "BPF_MAP_UPDATE_ELEM",
+                 context: str = "") -> None:
+        super().__init__(err, cmd, context)
+
+
+class NotSupportedError(EbpfError):
+    """The running kernel lacks what was asked for (too old, or compiled out)."""
+
+
+class UnsupportedFeatureError(NotSupportedError):
+    """A named kernel feature is missing.
+
+    Attributes:
+        feature: what is missing, e.g. ``"BPF_MAP_TYPE_RINGBUF"``.
+        min_version: the first kernel version that has it, e.g. ``"5.8"``, if known.
+    """
+
+    feature: str
+    min_version: str | None
+
+    def __init__(self, feature: str, min_version: str | None = None, detail: str = "") -> None:
+        self.feature = feature
+        self.min_version = min_version
+        msg = f"{feature} is not supported by this kernel"
+        if min_version:
+            msg += f" (requires Linux {min_version})"
+        if detail:
+            msg += f": {detail}"
+        super().__init__(msg)
+
+
+class ClosedError(EbpfError, ValueError):
+    """The object was used after ``close()``."""
+
+
+class ELFError(EbpfError):
+    """An object file is malformed or uses something the library does not support.
+
+    Attributes:
+        section: the ELF section concerned, if known.
+        offset: the byte offset within that section, if known.
+    """
+
+    section: str | None
+    offset: int | None
+
+    def __init__(self, message: str, *, section: str | None = None,
+                 offset: int | None = None) -> None:
+        self.section = section
+        self.offset = offset
+        where = []
+        if section is not None:
+            where.append(f"section {section!r}")
+        if offset is not None:
+            where.append(f"offset {offset:#x}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class BTFError(EbpfError):
+    """BTF type information is malformed or unsupported.
+
+    Attributes:
+        type_id: the BTF type id concerned, if known.
+        offset: the byte offset in the blob, if known.
+    """
+
+    type_id: int | None
+    offset: int | None
+
+    def __init__(self, message: str, *, type_id: int | None = None,
+                 offset: int | None = None) -> None:
+        self.type_id = type_id
+        self.offset = offset
+        where = []
+        if type_id is not None:
+            where.append(f"type id {type_id}")
+        if offset is not None:
+            where.append(f"offset {offset:#x}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class COREError(EbpfError):
+    """A CO-RE relocation could not be applied."""
+
+
+class VerifierError(EbpfError):
+    """The kernel's verifier rejected a program.
+
+    ``str()`` gives a short summary: what was loaded and the lines of the log that say why.
+    The whole log is kept in :attr:`log`; :meth:`format_log` prints it.
+
+    Attributes:
+        log: every line of the verifier log.
+        truncated: True if the kernel had more log than the buffer could hold.
+        errno: the errno of the failed load (also in ``__cause__``).
+    """
+
+    log: tuple[str, ...]
+    truncated: bool
+    errno: int
+
+    def __init__(self, context: str, log: Iterable[str], *, err: int = 0,
+                 truncated: bool = False) -> None:
+        self.context = context
+        self.log = tuple(log)
+        self.truncated = truncated
+        self.errno = err
+        super().__init__(self._summary())
+
+    def _summary(self) -> str:
+        name = _errno.errorcode.get(self.errno, str(self.errno)) if self.errno else ""
+        head = f"{self.context}: verifier rejected the program"
+        if name:
+            head += f" ({name})"
+        lines = _interesting_lines(self.log)
+        if not lines:
+            return head
+        body = "\n".join(f"    {line}" for line in lines)
+        more = "\n    (log truncated)" if self.truncated else ""
+        return f"{head}:\n{body}{more}"
+
+    def __str__(self) -> str:
+        return self._summary()
+
+    def format_log(self, *, head: int | None = None, tail: int | None = None) -> str:
+        """The verifier log as text, optionally only the first ``head`` / last ``tail`` lines."""
+        lines: Sequence[str] = self.log
+        if head is not None or tail is not None:
+            first = list(lines[:head]) if head else []
+            last = list(lines[-tail:]) if tail else []
+            skipped = len(lines) - len(first) - len(last)
+            if skipped > 0:
+                lines = [*first, f"... ({skipped} lines) ...", *last]
+        return "\n".join(lines)
+
+
+def _interesting_lines(log: Sequence[str], limit: int = 6) -> list[str]:
+    """The lines of a verifier log that say why it failed: the last instructions and error."""
+    lines = [line for line in log if line.strip()]
+    # Drop the closing statistics, which say nothing about the cause.
+    while lines and (lines[-1].startswith("processed ") or lines[-1].startswith("verification time")
+                     or lines[-1].startswith("stack depth")):
+        lines.pop()
+    return lines[-limit:]

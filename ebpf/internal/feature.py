@@ -1,0 +1,52 @@
+"""Memoised "does this kernel have X" probes.
+
+A probe is a function that returns ``None`` when the feature is present and raises
+:class:`~ebpf.errors.NotSupportedError` when it is absent. Any other exception means the probe
+could not decide (no privileges, out of memory...): it propagates and is not cached, so a later
+call probes again. Only conclusive answers are remembered.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+
+from ..errors import NotSupportedError, UnsupportedFeatureError
+
+__all__ = ["feature_test"]
+
+
+def feature_test(name: str, min_version: str | None = None
+                 ) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """Decorate a probe so that its conclusive result is cached.
+
+    The decorated function returns ``None`` if the feature is present and raises
+    :class:`UnsupportedFeatureError` (naming ``name`` and ``min_version``) if not.
+    """
+
+    def wrap(probe: Callable[[], None]) -> Callable[[], None]:
+        lock = threading.Lock()
+        result: list[NotSupportedError | None] = []
+
+        @functools.wraps(probe)
+        def run() -> None:
+            with lock:
+                if not result:
+                    try:
+                        probe()
+                    except UnsupportedFeatureError as e:
+                        result.append(e)
+                    except NotSupportedError as e:
+                        err = UnsupportedFeatureError(name, min_version, str(e))
+                        err.__cause__ = e
+                        result.append(err)
+                    else:
+                        result.append(None)
+                outcome = result[0]
+            if outcome is not None:
+                raise outcome
+
+        return run
+
+    return wrap

@@ -1,0 +1,65 @@
+"""Facts about the running kernel: version, possible CPUs, page size."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+
+from ..errors import EbpfError
+
+__all__ = ["KernelVersion", "kernel_version", "parse_cpu_list", "possible_cpus"]
+
+
+class KernelVersion(tuple[int, int, int]):
+    """``(major, minor, patch)`` with a readable ``str()``."""
+
+    def __new__(cls, major: int, minor: int = 0, patch: int = 0) -> KernelVersion:
+        return super().__new__(cls, (major, minor, patch))
+
+    @classmethod
+    def parse(cls, text: str) -> KernelVersion:
+        m = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", text.strip())
+        if not m:
+            raise ValueError(f"not a kernel version: {text!r}")
+        return cls(int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0))
+
+    def __str__(self) -> str:
+        return f"{self[0]}.{self[1]}.{self[2]}"
+
+
+@functools.cache
+def kernel_version() -> KernelVersion:
+    """The running kernel's version, from ``uname``."""
+    return KernelVersion.parse(os.uname().release)
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """Parse a kernel CPU list such as ``0-3,5,7-8``."""
+    cpus: list[int] = []
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            if sep:
+                cpus.extend(range(int(lo), int(hi) + 1))
+            else:
+                cpus.append(int(lo))
+        except ValueError:
+            raise EbpfError(f"malformed CPU list {text!r}") from None
+    return cpus
+
+
+@functools.cache
+def possible_cpus() -> int:
+    """The number of possible CPUs: the size of a per-CPU map value array.
+
+    The kernel sizes per-CPU values by the highest possible CPU + 1, which can be more than the
+    number of online CPUs.
+    """
+    with open("/sys/devices/system/cpu/possible") as f:
+        cpus = parse_cpu_list(f.read())
+    if not cpus:
+        raise EbpfError("/sys/devices/system/cpu/possible lists no CPU")
+    return max(cpus) + 1

@@ -1,0 +1,861 @@
+"""Maps: :class:`MapSpec` describes one, :class:`Map` owns one in the kernel.
+
+A :class:`Map` behaves like a Python mapping where that is honest (``m[k]``, ``m[k] = v``,
+``del m[k]``, ``k in m``, ``get``, ``keys``, ``values``, ``items``) and offers what the kernel
+has beyond that: update flags, lookup-and-delete, batch operations, per-CPU values, queue and
+stack operations, freezing, pinning and ``info()``.
+
+Keys and values are taken as bytes-like objects, ints, ctypes objects or anything with
+``__bytes__`` (see :mod:`ebpf.marshal`). Values come back as ``bytes``; per-CPU maps give and
+take a list with one value per possible CPU; program arrays and maps of maps give and take
+:class:`~ebpf.Program` and :class:`Map` objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy as _copy
+import ctypes
+import dataclasses
+import enum
+import errno
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+from .errors import (
+    ClosedError,
+    EbpfError,
+    KeyExistsError,
+    KeyNotFoundError,
+    NotSupportedError,
+    SyscallError,
+)
+from .internal.kernel import possible_cpus
+from .internal.sys import (
+    BPF_OBJ_NAME_LEN,
+    FD,
+    Cmd,
+    FastCall,
+    MapBatchAttr,
+    MapCreateAttr,
+    MapElemAttr,
+    MapFreezeAttr,
+    ObjPinAttr,
+    commands,
+)
+from .marshal import MarshalError, encode, round_up
+from .types import MapFlags, MapType, UpdateFlags
+
+if TYPE_CHECKING:
+    from .info import MapInfo
+
+__all__ = ["Map", "MapSpec", "PinType", "sanitize_name"]
+
+
+class PinType(enum.IntEnum):
+    """How a map from an object file is pinned (``LIBBPF_PIN_*``)."""
+
+    NONE = 0
+    BY_NAME = 1
+
+
+_PER_CPU: Final = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH,
+                             MapType.PERCPU_CGROUP_STORAGE})
+_MAP_IN_MAP: Final = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+# Types whose updates take a file descriptor as the value.
+_FD_VALUES: Final = frozenset({MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY,
+                               MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.SOCKMAP,
+                               MapType.SOCKHASH, MapType.XSKMAP,
+                               MapType.REUSEPORT_SOCKARRAY})
+_KEYLESS: Final = frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER})
+# Types the kernel's generic batch operations serve (hash and array families).
+_BATCH: Final = frozenset({MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH,
+                           MapType.LRU_PERCPU_HASH, MapType.ARRAY, MapType.PERCPU_ARRAY})
+_ARRAYS: Final = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
+                            MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY,
+                            MapType.ARRAY_OF_MAPS})
+
+_DECODED_TYPES: Final = frozenset(int(t) for t in (*_PER_CPU, *_MAP_IN_MAP, MapType.PROG_ARRAY))
+
+_BATCH_BUFFER_BYTES: Final = 1 << 20
+_ENOTSUPP: Final = 524  # the kernel-internal "operation not supported" some map types return
+
+
+def sanitize_name(name: str) -> str:
+    """The kernel's form of an object name: only ``[A-Za-z0-9_.]``, at most 15 characters."""
+    clean = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "_."))
+    return clean[: BPF_OBJ_NAME_LEN - 1]
+
+
+@dataclasses.dataclass
+class MapSpec:
+    """Everything needed to create a map. Plain data: copy and edit freely before loading.
+
+    Attributes:
+        name: the map's name; the kernel keeps at most 15 characters of ``[A-Za-z0-9_.]``.
+        type: the kind of map.
+        key_size, value_size, max_entries: as the kernel defines them for ``type``.
+        flags: ``BPF_F_*`` creation flags (:class:`~ebpf.MapFlags`).
+        inner_map: for maps of maps, the spec every inner map must match.
+        pinning: :attr:`PinType.BY_NAME` pins the map under the collection's pin path.
+        numa_node: NUMA node to allocate on (needs ``MapFlags.NUMA_NODE``).
+        map_extra: type-specific (bloom filter hash count, arena start address).
+        contents: ``(key, value)`` pairs written right after creation.
+        freeze: freeze the map after ``contents`` are written.
+        key_type, value_type: BTF types of key and value, when known.
+    """
+
+    name: str = ""
+    type: MapType = MapType.UNSPEC
+    key_size: int = 0
+    value_size: int = 0
+    max_entries: int = 0
+    flags: int = 0
+    inner_map: MapSpec | None = None
+    pinning: PinType = PinType.NONE
+    numa_node: int = 0
+    map_extra: int = 0
+    contents: list[tuple[Any, Any]] = dataclasses.field(default_factory=list)
+    freeze: bool = False
+    key_type: object | None = None
+    value_type: object | None = None
+
+    def copy(self) -> MapSpec:
+        """A deep copy that shares nothing mutable with this spec."""
+        return _copy.deepcopy(self)
+
+
+class _ElemCalls:
+    """Pre-bound buffers and fast ``bpf()`` calls for one thread's element operation."""
+
+    __slots__ = ("attr", "delete", "delete_attr", "delete_call", "key", "key_int", "lookup",
+                 "lookup_and_delete", "lookup_call", "next_key", "next_key_call", "update",
+                 "update_call", "value")
+
+    def __init__(self, fd: int, key_size: int, value_bytes: int) -> None:
+        self.key = ctypes.create_string_buffer(max(key_size, 1))
+        self.next_key = ctypes.create_string_buffer(max(key_size, 1))
+        self.value = ctypes.create_string_buffer(max(value_bytes, 1))
+        self.key_int: ctypes.c_uint32 | ctypes.c_uint64 | None = None
+        if key_size == 4:
+            self.key_int = ctypes.c_uint32.from_buffer(self.key)
+        elif key_size == 8:
+            self.key_int = ctypes.c_uint64.from_buffer(self.key)
+        self.attr = attr = MapElemAttr(map_fd=fd, key=ctypes.addressof(self.key) if key_size else 0,
+                                       value=ctypes.addressof(self.value))
+        addr, size = ctypes.addressof(attr), ctypes.sizeof(attr)
+        self.lookup = FastCall(Cmd.MAP_LOOKUP_ELEM, addr, size)
+        self.update = FastCall(Cmd.MAP_UPDATE_ELEM, addr, size)
+        # The kernel wants every field after the last one a command uses to be zero, so delete
+        # (which stops at ``key``) gets an attr of its own.
+        self.delete_attr = da = MapElemAttr(map_fd=fd, key=attr.key)
+        self.delete = FastCall(Cmd.MAP_DELETE_ELEM, ctypes.addressof(da), ctypes.sizeof(da))
+        self.lookup_and_delete = FastCall(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, addr, size)
+        self.lookup_call = self.lookup.call
+        self.update_call = self.update.call
+        self.delete_call = self.delete.call
+        # get_next_key uses its own attr: value field is the next_key pointer.
+        nk = MapElemAttr(map_fd=fd, key=ctypes.addressof(self.key))
+        nk.next_key = ctypes.addressof(self.next_key)
+        self.next_key_call = (nk, FastCall(Cmd.MAP_GET_NEXT_KEY, ctypes.addressof(nk),
+                                           ctypes.sizeof(nk)))
+
+    def release(self) -> None:
+        for call in (self.lookup, self.update, self.delete, self.lookup_and_delete,
+                     self.next_key_call[1]):
+            call.release()
+
+
+class Map:
+    """A map in the kernel, owned by this object.
+
+    Create one from a :class:`MapSpec` (``Map(spec)``), or open an existing one with
+    :meth:`load_pinned`, :meth:`from_id` or :meth:`from_fd`. The map lives as long as this
+    object holds its descriptor, pins or programs keep it alive; :meth:`close` (or ``with``)
+    releases the descriptor. Thread-safe: element operations may run from several threads.
+
+    A ``Map`` is deliberately not sized (``len()``): the kernel cannot answer that cheaply.
+    """
+
+    __slots__ = ("__weakref__", "_byteorder", "_calls", "_decode", "_fd", "_int_limit",
+                 "_pinned_path", "_value_bytes", "flags", "key_size", "max_entries", "name",
+                 "type", "value_size")
+
+    def __init__(self, spec: MapSpec) -> None:
+        """Create the map described by ``spec`` and write its ``contents``.
+
+        Raises:
+            SyscallError: the kernel refused (``errno`` says why; e.g. ``EINVAL`` for sizes the
+                type does not allow, ``E2BIG`` for too many entries).
+            NotSupportedError: the kernel does not know the map type.
+            MarshalError: an entry of ``contents`` does not fit the map.
+        """
+        if not isinstance(spec, MapSpec):
+            raise TypeError(f"Map() takes a MapSpec, got {type(spec).__name__}")
+        fd = _create(spec)
+        try:
+            self._setup(fd, spec.name, spec.type, spec.key_size, spec.value_size,
+                        spec.max_entries, spec.flags)
+            if spec.contents:
+                for k, v in spec.contents:
+                    self.update(k, v)
+            if spec.freeze:
+                self.freeze()
+        except BaseException:
+            self._release_calls()
+            fd.close()
+            raise
+
+    def _setup(self, fd: FD, name: str, type: int, key_size: int, value_size: int,
+               max_entries: int, flags: int) -> None:
+        self._fd = fd
+        self.name = name
+        try:
+            self.type = MapType(type)
+        except ValueError:
+            self.type = type  # type: ignore[assignment]  # newer kernel: keep the number
+        self.key_size = key_size
+        self.value_size = value_size
+        self.max_entries = max_entries
+        self.flags = flags
+        self._byteorder = sys.byteorder
+        self._pinned_path: str | None = None
+        if self.type in _PER_CPU:
+            self._value_bytes = round_up(value_size, 8) * possible_cpus()
+        else:
+            self._value_bytes = value_size
+        self._int_limit = 1 << (8 * key_size) if key_size in (4, 8) else 0
+        self._calls: list[_ElemCalls] = []
+        # None: values are returned as the raw bytes (decided once, off the hot path).
+        t = int(type)
+        self._decode: Callable[[bytes], Any] | None = (
+            self._decode_value if t in _DECODED_TYPES else None)
+
+    @classmethod
+    def _adopt(cls, fd: FD) -> Map:
+        """A ``Map`` for an existing map fd (ownership is taken), described by the kernel."""
+        from .info import map_info
+
+        try:
+            info = map_info(fd.raw)
+            m = cls.__new__(cls)
+            m._setup(fd, info.name, info.type, info.key_size, info.value_size, info.max_entries,
+                     info.flags)
+        except BaseException:
+            fd.close()
+            raise
+        return m
+
+    @classmethod
+    def from_fd(cls, fd: int) -> Map:
+        """Take ownership of the map descriptor ``fd``."""
+        return cls._adopt(FD(fd, "map"))
+
+    @classmethod
+    def from_id(cls, map_id: int) -> Map:
+        """Open the map with kernel id ``map_id``.
+
+        Raises:
+            SyscallError: ``ENOENT`` if no map has that id.
+        """
+        return cls._adopt(commands.map_get_fd_by_id(map_id, context=f"open map id {map_id}"))
+
+    @classmethod
+    def load_pinned(cls, path: str | os.PathLike[str], *, read_only: bool = False,
+                    write_only: bool = False) -> Map:
+        """Open the map pinned at ``path`` in a bpffs.
+
+        Raises:
+            SyscallError: nothing pinned there (``ENOENT``) or it is not a map (``EINVAL``).
+        """
+        flags = (MapFlags.RDONLY if read_only else 0) | (MapFlags.WRONLY if write_only else 0)
+        p = os.fsencode(path)
+        buf = ctypes.create_string_buffer(p)
+        attr = ObjPinAttr(pathname=ctypes.addressof(buf), file_flags=int(flags))
+        fd = commands.obj_get(attr, context=f"open pinned map {os.fsdecode(p)!r}")
+        m = cls._adopt(fd)
+        m._pinned_path = os.fsdecode(p)
+        return m
+
+    # --- ownership ---------------------------------------------------------------------------
+
+    @property
+    def fd(self) -> int:
+        """The descriptor number, lent for the duration of a call (e.g. into an instruction).
+
+        Raises:
+            ClosedError: the map was closed.
+        """
+        return self._fd.raw
+
+    @property
+    def closed(self) -> bool:
+        return self._fd.closed
+
+    @property
+    def pinned_path(self) -> str | None:
+        """Where this map was pinned by :meth:`pin` or opened from, if anywhere."""
+        return self._pinned_path
+
+    def close(self) -> None:
+        """Release the descriptor. The kernel map lives on while pins or programs use it."""
+        self._release_calls()
+        self._fd.close()
+
+    def _release_calls(self) -> None:
+        calls = getattr(self, "_calls", None)
+        if calls:
+            while calls:
+                calls.pop().release()
+
+    def __enter__(self) -> Map:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def clone(self) -> Map:
+        """A new ``Map`` owning a duplicate descriptor of the same kernel map."""
+        m = Map.__new__(Map)
+        m._setup(self._fd.dup(), self.name, self.type, self.key_size, self.value_size,
+                 self.max_entries, self.flags)
+        return m
+
+    def __repr__(self) -> str:
+        t = self.type.name if isinstance(self.type, MapType) else str(self.type)
+        state = "closed" if self._fd.closed else f"fd={self._fd.raw}"
+        return f"<Map {t} {self.name!r} {state}>"
+
+    def info(self) -> MapInfo:
+        """What the kernel says about this map (id, name, type, sizes, flags, BTF ids)."""
+        from .info import map_info
+
+        return map_info(self.fd)
+
+    def _context(self, action: str) -> str:
+        return f"{action} map {self.name!r}" if self.name else f"{action} map"
+
+    # --- encoding ----------------------------------------------------------------------------
+
+    def _key_bytes(self, key: Any) -> bytes:
+        return encode(key, self.key_size, f"key of {self._context('')[1:]}", self._byteorder)
+
+    def _value_bytes_of(self, value: Any) -> bytes:
+        if type(value) is bytes and len(value) == self.value_size and self._decode is None:
+            return value
+        t = self.type
+        if t in _PER_CPU:
+            return self._per_cpu_bytes(value)
+        if t in _FD_VALUES:
+            value = _fd_of(value, self)
+        return encode(value, self.value_size, f"value of {self._context('')[1:]}",
+                      self._byteorder)
+
+    def _per_cpu_bytes(self, value: Any) -> bytes:
+        ncpu = possible_cpus()
+        if isinstance(value, (bytes, bytearray, memoryview, str)) or not isinstance(
+                value, Sequence):
+            raise MarshalError(
+                f"value of {self._context('')[1:]}: a per-CPU map takes a sequence of {ncpu} "
+                f"values (one per possible CPU), got {type(value).__name__}")
+        if len(value) != ncpu:
+            raise MarshalError(
+                f"value of {self._context('')[1:]}: expected {ncpu} per-CPU values "
+                f"(one per possible CPU), got {len(value)}")
+        stride = round_up(self.value_size, 8)
+        what = f"per-CPU value of {self._context('')[1:]}"
+        return b"".join(encode(v, self.value_size, what, self._byteorder).ljust(stride, b"\0")
+                        for v in value)
+
+    def _decode_value(self, raw: bytes) -> Any:
+        t = self.type
+        if t in _PER_CPU:
+            stride = round_up(self.value_size, 8)
+            n = self.value_size
+            return [raw[i:i + n] for i in range(0, len(raw), stride)]
+        if t is MapType.PROG_ARRAY:
+            from .program import Program
+
+            return Program.from_id(int.from_bytes(raw[:4], self._byteorder))
+        if t in _MAP_IN_MAP:
+            return Map.from_id(int.from_bytes(raw[:4], self._byteorder))
+        return raw
+
+    # --- element operations ------------------------------------------------------------------
+
+    def _new_calls(self) -> _ElemCalls:
+        return _ElemCalls(self._fd.raw, self.key_size, self._value_bytes)
+
+    def _put_key(self, calls: _ElemCalls, key: Any) -> None:
+        if type(key) is int and calls.key_int is not None and 0 <= key < self._int_limit:
+            calls.key_int.value = key
+        elif self.key_size == 0:
+            if key is not None:
+                raise MarshalError(f"{self._context('use')}: this map takes no key, got {key!r}")
+        else:
+            calls.key.raw = self._key_bytes(key)
+
+    def _error(self, err: int, cmd: Cmd, action: str, key: Any = None) -> SyscallError:
+        ctx = self._context(action)
+        if key is not None:
+            ctx += f" (key {key!r})"
+        if err == errno.ENOENT and cmd in (Cmd.MAP_LOOKUP_ELEM, Cmd.MAP_DELETE_ELEM,
+                                           Cmd.MAP_LOOKUP_AND_DELETE_ELEM, Cmd.MAP_UPDATE_ELEM):
+            return KeyNotFoundError(err, cmd.bpf_name, ctx)
+        if err == errno.EEXIST and cmd == Cmd.MAP_UPDATE_ELEM:
+            return KeyExistsError(err, cmd.bpf_name, ctx)
+        if err == errno.EBADF and self._fd.closed:
+            raise ClosedError(f"{self._context('use')[4:] or 'map'} is closed")
+        return SyscallError(err, cmd.bpf_name, ctx)
+
+    def lookup(self, key: Any) -> Any:
+        """The value stored under ``key``.
+
+        Raises:
+            KeyNotFoundError: no such key (also a ``KeyError``).
+        """
+        pool = self._calls
+        calls = pool.pop() if pool else self._new_calls()
+        try:
+            if type(key) is int and calls.key_int is not None and 0 <= key < self._int_limit:
+                calls.key_int.value = key
+            else:
+                self._put_key(calls, key)
+            ret = calls.lookup_call()
+            if ret < 0:
+                raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "look up in", key)
+            raw = calls.value.raw
+        finally:
+            pool.append(calls)
+        decode = self._decode
+        return raw if decode is None else decode(raw)
+
+    __getitem__ = lookup
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value under ``key``, or ``default`` if there is none."""
+        try:
+            return self.lookup(key)
+        except KeyNotFoundError:
+            return default
+
+    def __contains__(self, key: Any) -> bool:
+        if self.type is MapType.BLOOM_FILTER:
+            return self._bloom_contains(key)
+        try:
+            self.lookup(key)
+        except KeyNotFoundError:
+            return False
+        except SyscallError as e:
+            # Maps whose values user space cannot read (sockmap, perf event array...).
+            if e.errno in (errno.EOPNOTSUPP, _ENOTSUPP):
+                raise NotSupportedError(
+                    f"{self._context('look up in')}: the kernel cannot look up "
+                    f"{self.type.name} elements from user space") from e
+            raise
+        return True
+
+    def update(self, key: Any, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
+        """Store ``value`` under ``key``.
+
+        ``flags``: :attr:`UpdateFlags.ANY` (create or replace), ``NOEXIST`` (create only),
+        ``EXIST`` (replace only), ``LOCK`` (take the value's ``bpf_spin_lock``).
+
+        Raises:
+            KeyExistsError: ``NOEXIST`` and the key exists.
+            KeyNotFoundError: ``EXIST`` and the key does not exist.
+            SyscallError: e.g. ``E2BIG`` when the map is full.
+        """
+        data = self._value_bytes_of(value)
+        pool = self._calls
+        calls = pool.pop() if pool else self._new_calls()
+        try:
+            if type(key) is int and calls.key_int is not None and 0 <= key < self._int_limit:
+                calls.key_int.value = key
+            else:
+                self._put_key(calls, key)
+            calls.value.raw = data
+            if flags:
+                calls.attr.flags = flags
+                ret = calls.update_call()
+                calls.attr.flags = 0
+            else:
+                ret = calls.update_call()
+            if ret < 0:
+                raise self._error(-ret, Cmd.MAP_UPDATE_ELEM, "update", key)
+        finally:
+            pool.append(calls)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.update(key, value)
+
+    def delete(self, key: Any) -> None:
+        """Remove ``key``.
+
+        Raises:
+            KeyNotFoundError: no such key.
+            SyscallError: ``EINVAL`` for arrays, whose elements cannot be deleted.
+        """
+        pool = self._calls
+        calls = pool.pop() if pool else self._new_calls()
+        try:
+            self._put_key(calls, key)
+            ret = calls.delete_call()
+            if ret < 0:
+                raise self._error(-ret, Cmd.MAP_DELETE_ELEM, "delete from", key)
+        finally:
+            pool.append(calls)
+
+    __delitem__ = delete
+
+    def lookup_and_delete(self, key: Any = None) -> Any:
+        """Remove ``key`` and return what was stored there (hash maps: Linux 5.14+).
+
+        For queues and stacks (no key) this is :meth:`pop`.
+
+        Raises:
+            KeyNotFoundError: no such key, or the queue/stack is empty.
+        """
+        pool = self._calls
+        calls = pool.pop() if pool else self._new_calls()
+        try:
+            self._put_key(calls, key)
+            ret = calls.lookup_and_delete.call()
+            if ret < 0:
+                raise self._error(-ret, Cmd.MAP_LOOKUP_AND_DELETE_ELEM, "look up and delete in",
+                                  key)
+            raw = calls.value.raw[: self._value_bytes]
+        finally:
+            pool.append(calls)
+        return self._decode_value(raw)
+
+    # --- queue, stack, bloom filter ----------------------------------------------------------
+
+    def _require_keyless(self, op: str) -> None:
+        if self.type not in _KEYLESS:
+            raise EbpfError(f"{self._context(op)}: {op} needs a queue, stack or bloom filter, "
+                            f"not {getattr(self.type, 'name', self.type)}")
+
+    def push(self, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
+        """Add ``value`` to a queue, stack or bloom filter.
+
+        With ``UpdateFlags.EXIST`` a full queue or stack drops its oldest element instead of
+        failing with ``E2BIG``.
+        """
+        self._require_keyless("push")
+        self.update(None, value, flags)
+
+    def pop(self) -> Any:
+        """Remove and return the next element of a queue (oldest) or stack (newest).
+
+        Raises:
+            KeyNotFoundError: it is empty.
+        """
+        self._require_keyless("pop")
+        return self.lookup_and_delete()
+
+    def peek(self) -> Any:
+        """The next element of a queue or stack, without removing it.
+
+        Raises:
+            KeyNotFoundError: it is empty.
+        """
+        self._require_keyless("peek")
+        return self.lookup(None)
+
+    def _bloom_contains(self, value: Any) -> bool:
+        data = self._value_bytes_of(value)
+        calls = self._new_calls()
+        try:
+            calls.value.raw = data
+            ret = calls.lookup.call()
+        finally:
+            calls.release()
+        if ret == -errno.ENOENT:
+            return False
+        if ret < 0:
+            raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "test membership in")
+        return True
+
+    # --- iteration ---------------------------------------------------------------------------
+
+    def next_key(self, key: Any = None) -> bytes | None:
+        """The key after ``key`` in the kernel's order (the first key for ``None``), or None at
+        the end. For a hash map a key that was deleted meanwhile restarts from the first key."""
+        calls = self._new_calls()
+        try:
+            attr, call = calls.next_key_call
+            if key is None:
+                attr.key = 0
+            else:
+                self._put_key(calls, key)
+            ret = call.call()
+            if ret == -errno.ENOENT:
+                return None
+            if ret < 0:
+                raise self._error(-ret, Cmd.MAP_GET_NEXT_KEY, "iterate over")
+            return calls.next_key.raw[: self.key_size]
+        finally:
+            calls.release()
+
+    def keys(self) -> Iterator[bytes]:
+        """Every key, each once.
+
+        Safe under concurrent deletion: a key deleted while iterating may or may not be seen,
+        a key present throughout is seen exactly once.
+        """
+        if self.type in _BATCH:
+            for k, _ in self._batch_iter(Cmd.MAP_LOOKUP_BATCH):
+                yield k
+            return
+        yield from self._keys_by_next_key()
+
+    def _keys_by_next_key(self) -> Iterator[bytes]:
+        calls = self._new_calls()
+        try:
+            attr, call = calls.next_key_call
+            key_addr = ctypes.addressof(calls.key)
+            ks = self.key_size
+            seen: set[bytes] = set()
+            attr.key = 0
+            while True:
+                ret = call.call()
+                if ret == -errno.ENOENT:
+                    return
+                if ret < 0:
+                    raise self._error(-ret, Cmd.MAP_GET_NEXT_KEY, "iterate over")
+                nk = calls.next_key.raw[:ks]
+                if nk in seen:
+                    # The previous key was deleted and the kernel restarted from the first
+                    # key; skip what we already returned.
+                    pass
+                else:
+                    seen.add(nk)
+                    yield nk
+                calls.key.raw = nk
+                attr.key = key_addr
+        finally:
+            calls.release()
+
+    __iter__ = keys
+
+    def values(self) -> Iterator[Any]:
+        """Every value (see :meth:`items`)."""
+        for _, v in self.items():
+            yield v
+
+    def items(self) -> Iterator[tuple[bytes, Any]]:
+        """Every ``(key, value)`` pair, each key once.
+
+        Uses the kernel's batch lookup where the map type has it (hash and array families) and
+        ``get_next_key`` + lookup otherwise. Keys deleted during iteration may be missed; keys
+        present throughout are returned exactly once.
+        """
+        if self.type in _BATCH:
+            yield from self._batch_iter(Cmd.MAP_LOOKUP_BATCH)
+            return
+        for k in self._keys_by_next_key():
+            try:
+                v = self.lookup(k)
+            except KeyNotFoundError:
+                continue  # deleted since get_next_key returned it
+            yield k, v
+
+    # --- batch operations --------------------------------------------------------------------
+
+    def _batch_count(self) -> int:
+        per = max(self.key_size + self._value_bytes, 1)
+        return max(1, min(self.max_entries or 1, _BATCH_BUFFER_BYTES // per))
+
+    def _batch_iter(self, cmd: Cmd) -> Iterator[tuple[bytes, Any]]:
+        """Walk the map with LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH, yielding decoded pairs."""
+        count = self._batch_count()
+        ks, vs = self.key_size, self._value_bytes
+        cursor_in = ctypes.create_string_buffer(8)
+        cursor_out = ctypes.create_string_buffer(8)
+        first = True
+        while True:
+            keys = ctypes.create_string_buffer(ks * count)
+            vals = ctypes.create_string_buffer(vs * count)
+            attr = MapBatchAttr(
+                in_batch=0 if first else ctypes.addressof(cursor_in),
+                out_batch=ctypes.addressof(cursor_out),
+                keys=ctypes.addressof(keys), values=ctypes.addressof(vals),
+                count=count, map_fd=self.fd)
+            try:
+                if cmd == Cmd.MAP_LOOKUP_BATCH:
+                    more = commands.map_lookup_batch(attr, self._context("batch look up in"))
+                else:
+                    more = commands.map_lookup_and_delete_batch(
+                        attr, self._context("batch look up and delete in"))
+            except SyscallError as e:
+                if e.errno == errno.ENOSPC and attr.count == 0:
+                    # A hash bucket holds more entries than the buffer: grow and retry.
+                    count *= 2
+                    continue
+                if e.errno == errno.EINVAL and first and self.type not in _BATCH:
+                    raise NotSupportedError(
+                        f"{self._context('batch look up in')}: "
+                        f"{getattr(self.type, 'name', self.type)} has no batch operations"
+                    ) from e
+                raise
+            n = attr.count
+            kraw, vraw = keys.raw, vals.raw
+            t = self.type
+            simple = not (t in _PER_CPU or t is MapType.PROG_ARRAY or t in _MAP_IN_MAP)
+            for i in range(n):
+                k = kraw[i * ks:(i + 1) * ks]
+                v = vraw[i * vs:(i + 1) * vs]
+                yield (k, v) if simple else (k, self._decode_value(v))
+            if not more:
+                return
+            ctypes.memmove(cursor_in, cursor_out, 8)
+            first = False
+
+    def batch_lookup(self) -> list[tuple[bytes, Any]]:
+        """All ``(key, value)`` pairs, read with ``BPF_MAP_LOOKUP_BATCH`` (Linux 5.6+).
+
+        Raises:
+            NotSupportedError: the map type has no batch operations.
+        """
+        self._check_batch("batch lookup")
+        return list(self._batch_iter(Cmd.MAP_LOOKUP_BATCH))
+
+    def batch_lookup_and_delete(self) -> list[tuple[bytes, Any]]:
+        """Remove every entry and return them, with ``BPF_MAP_LOOKUP_AND_DELETE_BATCH``.
+
+        Only hash maps support this; arrays cannot delete elements.
+        """
+        self._check_batch("batch lookup and delete")
+        return list(self._batch_iter(Cmd.MAP_LOOKUP_AND_DELETE_BATCH))
+
+    def batch_update(self, keys: Iterable[Any], values: Iterable[Any], *,
+                     flags: UpdateFlags | int = UpdateFlags.ANY) -> int:
+        """Store many pairs with one ``BPF_MAP_UPDATE_BATCH``; returns how many were written.
+
+        The kernel takes only ``UpdateFlags.ANY`` or ``UpdateFlags.LOCK`` here: a batch always
+        creates or replaces.
+
+        Raises:
+            MarshalError: ``keys`` and ``values`` differ in length or an element is malformed.
+            SyscallError: the kernel stopped part way; ``.context`` says how many were written.
+        """
+        self._check_batch("batch update")
+        if int(flags) & ~int(UpdateFlags.LOCK):
+            raise EbpfError(f"{self._context('batch update')}: batch updates take only "
+                            f"UpdateFlags.ANY or UpdateFlags.LOCK, not {flags!r}")
+        kb = [self._key_bytes(k) for k in keys]
+        vb = [self._value_bytes_of(v) for v in values]
+        if len(kb) != len(vb):
+            raise MarshalError(f"{self._context('batch update')}: {len(kb)} keys but "
+                               f"{len(vb)} values")
+        if not kb:
+            return 0
+        kbuf = ctypes.create_string_buffer(b"".join(kb), len(kb) * self.key_size)
+        vbuf = ctypes.create_string_buffer(b"".join(vb), len(vb) * self._value_bytes)
+        attr = MapBatchAttr(keys=ctypes.addressof(kbuf), values=ctypes.addressof(vbuf),
+                            count=len(kb), map_fd=self.fd, elem_flags=int(flags))
+        try:
+            commands.map_update_batch(attr, self._context("batch update"))
+        except SyscallError as e:
+            raise type(e)(e.errno or 0, e.cmd, f"{e.context} (wrote {attr.count} of {len(kb)})"
+                          ) from e
+        return int(attr.count)
+
+    def batch_delete(self, keys: Iterable[Any]) -> int:
+        """Remove many keys with one ``BPF_MAP_DELETE_BATCH``; returns how many were removed.
+
+        Raises:
+            KeyNotFoundError: a key was missing; keys before it were removed.
+        """
+        self._check_batch("batch delete")
+        kb = [self._key_bytes(k) for k in keys]
+        if not kb:
+            return 0
+        kbuf = ctypes.create_string_buffer(b"".join(kb), len(kb) * self.key_size)
+        attr = MapBatchAttr(keys=ctypes.addressof(kbuf), count=len(kb), map_fd=self.fd)
+        try:
+            commands.map_delete_batch(attr, self._context("batch delete from"))
+        except SyscallError as e:
+            ctx = f"{e.context} (deleted {attr.count} of {len(kb)})"
+            if e.errno == errno.ENOENT:
+                raise KeyNotFoundError(e.errno, e.cmd, ctx) from e
+            raise type(e)(e.errno or 0, e.cmd, ctx) from e
+        return int(attr.count)
+
+    def _check_batch(self, op: str) -> None:
+        if self.type not in _BATCH:
+            raise NotSupportedError(
+                f"{self._context(op)}: {getattr(self.type, 'name', self.type)} maps have no "
+                f"batch operations")
+
+    # --- whole-map operations ----------------------------------------------------------------
+
+    def freeze(self) -> None:
+        """Make the map read-only for user space from now on (Linux 5.2+)."""
+        commands.map_freeze(MapFreezeAttr(map_fd=self.fd), self._context("freeze"))
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        """Pin the map at ``path`` in a bpffs, so it outlives this process.
+
+        Raises:
+            SyscallError: ``EEXIST`` if something is pinned there already, ``EPERM`` or
+                ``EINVAL`` if ``path`` is not in a bpffs.
+        """
+        p = os.fsencode(path)
+        buf = ctypes.create_string_buffer(p)
+        commands.obj_pin(ObjPinAttr(pathname=ctypes.addressof(buf), bpf_fd=self.fd),
+                         self._context(f"pin at {os.fsdecode(p)!r}"))
+        self._pinned_path = os.fsdecode(p)
+
+    def unpin(self) -> None:
+        """Remove the pin made by :meth:`pin` (or the one this map was loaded from)."""
+        if self._pinned_path is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._pinned_path)
+        self._pinned_path = None
+
+
+def _fd_of(value: Any, m: Map) -> Any:
+    """The descriptor number for values of fd-based map types (programs, maps, sockets)."""
+    from .program import Program
+
+    if isinstance(value, (Program, Map)):
+        return value.fd
+    if isinstance(value, FD):
+        return value.raw
+    fileno = getattr(value, "fileno", None)
+    if callable(fileno) and not isinstance(value, (bytes, bytearray, memoryview)):
+        return fileno()
+    return value
+
+
+def _create(spec: MapSpec) -> FD:
+    """``BPF_MAP_CREATE`` for ``spec``, creating (and closing again) its inner map template."""
+    inner: FD | None = None
+    try:
+        if spec.type in _MAP_IN_MAP:
+            if spec.inner_map is None:
+                raise EbpfError(f"create map {spec.name!r}: {spec.type.name} needs inner_map")
+            inner = _create(spec.inner_map)
+        attr = MapCreateAttr(
+            map_type=int(spec.type), key_size=spec.key_size, value_size=spec.value_size,
+            max_entries=spec.max_entries, map_flags=int(spec.flags),
+            inner_map_fd=inner.raw if inner is not None else 0, numa_node=spec.numa_node,
+            map_name=sanitize_name(spec.name).encode(), map_extra=spec.map_extra)
+        try:
+            return commands.map_create(attr, f"create map {spec.name!r}" if spec.name
+                                       else "create map")
+        except SyscallError as e:
+            if e.errno == errno.EINVAL and int(spec.type) not in MapType._value2member_map_:
+                raise NotSupportedError(f"create map {spec.name!r}: unknown map type "
+                                        f"{int(spec.type)}") from e
+            raise
+    finally:
+        if inner is not None:
+            inner.close()
