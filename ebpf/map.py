@@ -19,7 +19,9 @@ import ctypes
 import dataclasses
 import enum
 import errno
+import functools
 import os
+import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
@@ -678,9 +680,9 @@ class Map:
         cursor_in = ctypes.create_string_buffer(8)
         cursor_out = ctypes.create_string_buffer(8)
         first = True
+        keys = ctypes.create_string_buffer(ks * count)
+        vals = ctypes.create_string_buffer(vs * count)
         while True:
-            keys = ctypes.create_string_buffer(ks * count)
-            vals = ctypes.create_string_buffer(vs * count)
             attr = MapBatchAttr(
                 in_batch=0 if first else ctypes.addressof(cursor_in),
                 out_batch=ctypes.addressof(cursor_out),
@@ -696,6 +698,8 @@ class Map:
                 if e.errno == errno.ENOSPC and attr.count == 0:
                     # A hash bucket holds more entries than the buffer: grow and retry.
                     count *= 2
+                    keys = ctypes.create_string_buffer(ks * count)
+                    vals = ctypes.create_string_buffer(vs * count)
                     continue
                 if e.errno == errno.EINVAL and first and self.type not in _BATCH:
                     raise NotSupportedError(
@@ -704,13 +708,16 @@ class Map:
                     ) from e
                 raise
             n = attr.count
-            kraw, vraw = keys.raw, vals.raw
-            t = self.type
-            simple = not (t in _PER_CPU or t is MapType.PROG_ARRAY or t in _MAP_IN_MAP)
-            for i in range(n):
-                k = kraw[i * ks:(i + 1) * ks]
-                v = vraw[i * vs:(i + 1) * vs]
-                yield (k, v) if simple else (k, self._decode_value(v))
+            kt = _splitter(ks, count).unpack_from(keys)
+            vt = _splitter(vs, count).unpack_from(vals)
+            if n < count:
+                kt, vt = kt[:n], vt[:n]
+            decode = self._decode
+            if decode is None:
+                yield from zip(kt, vt, strict=True)
+            else:
+                for k, v in zip(kt, vt, strict=True):
+                    yield k, decode(v)
             if not more:
                 return
             ctypes.memmove(cursor_in, cursor_out, 8)
@@ -819,6 +826,13 @@ class Map:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._pinned_path)
         self._pinned_path = None
+
+
+@functools.lru_cache(maxsize=64)
+def _splitter(size: int, count: int) -> struct.Struct:
+    """A ``Struct`` that cuts ``count`` records of ``size`` bytes out of a batch buffer in one
+    C call (much faster than slicing record by record)."""
+    return struct.Struct(f"{size}s" * count)
 
 
 def _fd_of(value: Any, m: Map) -> Any:
