@@ -472,7 +472,10 @@ class Map:
             KeyNotFoundError: ``EXIST`` and the key does not exist.
             SyscallError: e.g. ``E2BIG`` when the map is full.
         """
-        data = self._value_bytes_of(value)
+        if type(value) is bytes and len(value) == self.value_size and self._decode is None:
+            data = value
+        else:
+            data = self._value_bytes_of(value)
         pool = self._calls
         calls = pool.pop() if pool else self._new_calls()
         try:
@@ -492,8 +495,7 @@ class Map:
         finally:
             pool.append(calls)
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.update(key, value)
+    __setitem__ = update
 
     def delete(self, key: Any) -> None:
         """Remove ``key``.
