@@ -1,0 +1,838 @@
+"""Programs: :class:`ProgramSpec` describes one, :class:`Program` owns one loaded in the kernel.
+
+Loading (``BPF_PROG_LOAD``) runs the kernel's verifier. By default the program is loaded
+without a verifier log, and only when the kernel refuses it is it loaded again with a log, so
+that a :class:`~ebpf.errors.VerifierError` can say why (:attr:`ProgramOptions.log_level` asks
+for the log of a successful load too). A log that does not fit the buffer is fetched again with
+a larger one, so it is never silently cut short.
+
+A loaded program can be test-run without attaching it (``BPF_PROG_TEST_RUN``,
+:meth:`Program.test_run`), pinned in a bpffs, inspected (:meth:`Program.info`,
+:meth:`Program.xlated_instructions`) and handed to the attach functions of :mod:`ebpf.link`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy as _copy
+import ctypes
+import dataclasses
+import enum
+import errno
+import os
+import sys
+from typing import TYPE_CHECKING, Final, Literal, NoReturn, final
+
+from .asm import InstructionError, Instructions, PseudoLoad, UnresolvedReferenceError
+from .errors import (
+    ClosedError,
+    EbpfError,
+    NotSupportedError,
+    SyscallError,
+    VerifierError,
+)
+from .info import ProgramInfo, _program_type, _xlated_bytes, program_info
+from .internal.feature import feature_test
+from .internal.kernel import kernel_version
+from .internal.sys import (
+    BPF_OBJ_NAME_LEN,
+    FD,
+    ObjPinAttr,
+    ProgBindMapAttr,
+    ProgLoadAttr,
+    ProgRunAttr,
+    commands,
+)
+from .types import AttachType, ProgramFlags, ProgramType
+
+if TYPE_CHECKING:
+    from .map import Map
+
+__all__ = [
+    "Program",
+    "ProgramOptions",
+    "ProgramSpec",
+    "RunFlags",
+    "RunResult",
+]
+
+_ENOTSUPP: Final = 524  # the kernel-internal "not supported", which leaks out of some commands
+
+_MIN_LOG_SIZE: Final = 128  # the kernel rejects smaller log buffers (EINVAL)
+_DEFAULT_LOG_SIZE: Final = 64 * 1024
+# The largest log_size the kernel accepts: UINT_MAX >> 2 since Linux 5.2, UINT_MAX >> 8 before.
+_MAX_LOG_SIZE: Final = 0xFFFF_FFFF >> 2
+_MAX_LOG_SIZE_OLD: Final = 0xFFFF_FFFF >> 8
+_LOG_LEVEL_MASK: Final = 1 | 2 | 4 | 8  # BPF_LOG_LEVEL1 | LEVEL2 | STATS | FIXED (6.4)
+
+_MAX_U32: Final = 0xFFFF_FFFF
+_DATA_HEADROOM: Final = 4096  # room for programs that grow the packet (adjust_head/tail)
+
+# Types that need the BTF id of their attach target at load time.
+_NEEDS_ATTACH_BTF_ID: Final = frozenset({ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT,
+                                         ProgramType.STRUCT_OPS})
+
+# Program types whose BPF_PROG_TEST_RUN takes only a context (no packet), writes nothing but
+# the return value, and rejects repeat, duration and ctx_out (net/bpf/test_run.c).
+_RUN_CTX_ONLY: Final = frozenset({ProgramType.RAW_TRACEPOINT, ProgramType.SYSCALL})
+
+_NO_FLAGS: Final = ProgramFlags(0)
+
+# "mov r0, 0; exit": the same bytes in either byte order. Used by the feature probes.
+_PROBE_INSNS: Final = bytes.fromhex("b700000000000000" "9500000000000000")
+
+
+class RunFlags(enum.IntFlag):
+    """``flags`` of ``BPF_PROG_TEST_RUN`` (``BPF_F_TEST_*``)."""
+
+    RUN_ON_CPU = 1 << 0
+    """Run on the CPU given by ``cpu`` (raw tracepoint programs only)."""
+    XDP_LIVE_FRAMES = 1 << 1
+    """XDP: send the resulting frames for real (Linux 5.18+)."""
+    SKB_CHECKSUM_COMPLETE = 1 << 2
+    """skb programs: compute a CHECKSUM_COMPLETE checksum for the packet (Linux 6.11+)."""
+
+
+@dataclasses.dataclass
+class ProgramSpec:
+    """Everything needed to load a program. Plain data: copy and edit freely before loading.
+
+    Attributes:
+        name: the program's name. The kernel keeps at most 15 characters of
+            ``[A-Za-z0-9_.]``; :attr:`Program.name` keeps the whole name.
+        type: the program type, which decides the context, helpers and attach points.
+        instructions: the code; every reference in it (map, jump label, function) must be
+            resolved before loading.
+        license: the license string (``"GPL"`` unlocks GPL-only helpers).
+        attach_type: the expected attach type, which some program types require.
+        attach_to: the attach target by name (function, tracepoint, ...), used when attaching,
+            and for tracing/LSM/extension programs to find :attr:`attach_btf_id`.
+        attach_btf_id: the BTF type id of the attach target in kernel BTF, for program types
+            that need it at load time (tracing, LSM, extension, struct_ops).
+        flags: ``BPF_F_*`` load flags.
+        kernel_version: the ``LINUX_VERSION_CODE`` to load with; 0 means "the running kernel"
+            for kprobe programs (old kernels check it), and 0 for everything else.
+        section_name: the ELF section the program came from, if any.
+        byte_order: the byte order of :attr:`instructions`; must match the host to load.
+        btf: BTF information from the object file (opaque here; used by the collection loader).
+    """
+
+    name: str
+    type: ProgramType
+    instructions: Instructions
+    license: str = ""
+    attach_type: AttachType | None = None
+    attach_to: str = ""
+    attach_btf_id: int = 0
+    flags: ProgramFlags = _NO_FLAGS
+    kernel_version: int = 0
+    section_name: str = ""
+    byte_order: Literal["little", "big"] = sys.byteorder
+    btf: object | None = None
+
+    def copy(self) -> ProgramSpec:
+        """A copy whose instructions can be changed without affecting this spec.
+
+        :attr:`btf` is shared, not copied: it is treated as immutable.
+        """
+        return dataclasses.replace(self, instructions=_copy.deepcopy(self.instructions))
+
+
+@final
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProgramOptions:
+    """How to load a program.
+
+    Attributes:
+        log_level: 0 loads without a verifier log and, only if the load fails, loads again
+            with a log (level 1) to explain the failure. 1 (``BPF_LOG_LEVEL1``) or 2
+            (``BPF_LOG_LEVEL2``, every instruction's state) always collect the log, which is
+            then available as :attr:`Program.verifier_log`. 4 (``BPF_LOG_STATS``) may be added.
+        log_size: the initial log buffer size in bytes (at least 128). The buffer grows and the
+            load is retried whenever the log did not fit, up to the kernel's limit. ``None``
+            means 64 KiB, or the exact size when the kernel reports it (Linux 6.4+).
+        log_disabled: never ask for a verifier log, not even to explain a failure.
+    """
+
+    log_level: int = 0
+    log_size: int | None = None
+    log_disabled: bool = False
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """The outcome of :meth:`Program.test_run`.
+
+    Attributes:
+        retval: the program's return value, as the kernel reports it (an unsigned 32-bit int).
+        data: the packet after the run (empty for program types without packet data, or if no
+            output was requested).
+        ctx: the context after the run, or None if there was none to return.
+        duration_ns: the average time of one run in nanoseconds (0 for program types whose
+            test run does not measure time).
+    """
+
+    retval: int
+    data: bytes
+    ctx: bytes | None
+    duration_ns: int
+
+    @property
+    def duration(self) -> float:
+        """:attr:`duration_ns` in seconds."""
+        return self.duration_ns / 1e9
+
+
+# --- feature probes ----------------------------------------------------------------------------
+
+def _probe_load(name: bytes) -> None:
+    insns = ctypes.create_string_buffer(_PROBE_INSNS, len(_PROBE_INSNS))
+    lic = ctypes.create_string_buffer(b"MIT")
+    attr = ProgLoadAttr(prog_type=int(ProgramType.SOCKET_FILTER), insn_cnt=2,
+                        insns=ctypes.addressof(insns), license=ctypes.addressof(lic),
+                        prog_name=name)
+    try:
+        commands.prog_load(attr, "probe object names").close()
+    except SyscallError as e:
+        if e.errno in (errno.EINVAL, errno.E2BIG):
+            raise NotSupportedError(str(e)) from e
+        raise
+
+
+@feature_test("BPF_OBJ_NAME", "4.15")
+def _have_object_names() -> None:
+    _probe_load(b"probe_name")
+
+
+@feature_test("dots in object names", "5.2")
+def _have_dots_in_names() -> None:
+    _probe_load(b"probe.name")
+
+
+def _kernel_name(name: str) -> bytes:
+    """``name`` in the form the running kernel accepts as an object name (may be empty)."""
+    clean = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "_."))
+    if not clean:
+        return b""
+    try:
+        _have_object_names()
+    except NotSupportedError:
+        return b""
+    if "." in clean:
+        try:
+            _have_dots_in_names()
+        except NotSupportedError:
+            clean = clean.replace(".", "")
+    return clean[: BPF_OBJ_NAME_LEN - 1].encode("ascii")
+
+
+def _kernel_version_code() -> int:
+    major, minor, patch = kernel_version()
+    return (major << 16) | (minor << 8) | min(patch, 255)
+
+
+def _max_log_size() -> int:
+    return _MAX_LOG_SIZE if kernel_version() >= (5, 2, 0) else _MAX_LOG_SIZE_OLD
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+def _check_int(value: object, what: str, lo: int, hi: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise EbpfError(f"{what} must be an int, not {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise EbpfError(f"{what} {value} is out of range ({lo}..{hi})")
+    return int(value)
+
+
+def _check_options(options: ProgramOptions) -> None:
+    _check_int(options.log_level, "log_level", 0, _LOG_LEVEL_MASK)
+    if options.log_size is not None:
+        _check_int(options.log_size, "log_size", 1, _MAX_LOG_SIZE)
+
+
+def _unresolved(message: str, reference: str, index: int | None) -> UnresolvedReferenceError:
+    # The message already names the program and instruction; keep the index as data only.
+    err = UnresolvedReferenceError(message, reference=reference)
+    err.index = index
+    return err
+
+
+def _encode_instructions(spec: ProgramSpec, context: str) -> bytes:
+    """The spec's instructions encoded for the kernel, after checking every reference."""
+    insns = spec.instructions
+    if spec.byte_order != sys.byteorder:
+        raise EbpfError(f"{context}: the instructions are {spec.byte_order}-endian, but this "
+                        f"host is {sys.byteorder}-endian")
+    for index, ins in enumerate(insns):
+        ref = ins.reference
+        if ref is None:
+            continue
+        # A linker resolves a map reference by writing the map's fd into the constant; a
+        # still-unset fd (0 or -1) means nothing did.
+        if ins.is_load_from_map and (ins.constant & _MAX_U32) in (0, _MAX_U32):
+            raise _unresolved(
+                f"{context}: instruction {index} ({ins}) references map {ref!r}, which was not "
+                "resolved (no map fd was filled in; load it through a collection or use "
+                "asm.load_map_ptr with a map's fd)", ref, index)
+        if (ins.is_ldimm64 and int(ins.src) == PseudoLoad.BTF_ID
+                and (ins.constant & _MAX_U32) in (0, _MAX_U32)):
+            raise _unresolved(
+                f"{context}: instruction {index} ({ins}) loads kernel variable {ref!r}, whose "
+                "BTF id was not resolved", ref, index)
+        if ins.is_kfunc_call and ins.constant in (0, -1):
+            raise _unresolved(
+                f"{context}: instruction {index} ({ins}) calls kernel function {ref!r}, whose "
+                "BTF id was not resolved", ref, index)
+    try:
+        raw = insns.marshal(spec.byte_order)
+    except UnresolvedReferenceError as e:
+        raise _unresolved(f"{context}: {e}", e.reference, e.index) from e
+    except InstructionError as e:
+        raise EbpfError(f"{context}: {e}") from e
+    if not raw:
+        raise EbpfError(f"{context}: the program has no instructions")
+    return raw
+
+
+def _log_text(buf: ctypes.Array[ctypes.c_char]) -> str:
+    return buf.value.decode("utf-8", errors="replace")
+
+
+class _Loaded:
+    """The outcome of the load attempts: an fd, or the last error; and the log."""
+
+    __slots__ = ("error", "fd", "log", "truncated")
+
+    def __init__(self, fd: FD | None, error: SyscallError | None, log: str,
+                 truncated: bool) -> None:
+        self.fd = fd
+        self.error = error
+        self.log = log
+        self.truncated = truncated
+
+
+def _load_with_log(attr: ProgLoadAttr, level: int, size: int, context: str) -> _Loaded:
+    """Load with a log of ``level``, growing the buffer until the whole log fits."""
+    limit = _max_log_size()
+    size = min(max(size, _MIN_LOG_SIZE), limit)
+    while True:
+        buf = ctypes.create_string_buffer(size)
+        attr.log_level = level
+        attr.log_size = size
+        attr.log_buf = ctypes.addressof(buf)
+        attr.log_true_size = 0
+        try:
+            fd = commands.prog_load(attr, context)
+        except SyscallError as e:
+            log = _log_text(buf)
+            needed = int(attr.log_true_size)
+            # ENOSPC means the log did not fit (the program may even be fine): when the kernel
+            # says how much it needs (6.4+) use that, else grow geometrically.
+            if e.errno == errno.ENOSPC and (needed > size or len(log) >= size - 1):
+                if size >= limit:
+                    return _Loaded(None, e, log, True)
+                size = min(limit, needed if needed > size else size * 4)
+                continue
+            return _Loaded(None, e, log, False)
+        return _Loaded(fd, None, _log_text(buf), False)
+
+
+def _load(spec: ProgramSpec, options: ProgramOptions) -> tuple[FD, str]:
+    """Load ``spec``; return the new fd (owned by the caller) and the verifier log."""
+    if not isinstance(spec, ProgramSpec):
+        raise EbpfError(f"expected a ProgramSpec, not {type(spec).__name__}")
+    if not isinstance(options, ProgramOptions):
+        raise EbpfError(f"expected ProgramOptions, not {type(options).__name__}")
+    context = f"load program {spec.name!r}"
+    _check_options(options)
+    prog_type = _check_int(spec.type, f"{context}: type", 0, _MAX_U32)
+    if not isinstance(spec.license, str) or "\0" in spec.license:
+        raise EbpfError(f"{context}: the license must be a str without NUL characters")
+    attach_btf_id = _check_int(spec.attach_btf_id, f"{context}: attach_btf_id", 0, _MAX_U32)
+    if prog_type in _NEEDS_ATTACH_BTF_ID and attach_btf_id == 0:
+        target = f" {spec.attach_to!r}" if spec.attach_to else ""
+        raise EbpfError(
+            f"{context}: {ProgramType(prog_type).name} programs need the BTF id of their "
+            f"attach target{target} (set ProgramSpec.attach_btf_id)")
+    flags = _check_int(spec.flags, f"{context}: flags", 0, _MAX_U32)
+    kver = _check_int(spec.kernel_version, f"{context}: kernel_version", 0, _MAX_U32)
+    if kver == 0 and prog_type == ProgramType.KPROBE:
+        kver = _kernel_version_code()
+    expected = spec.attach_type
+    expected_attach = 0 if expected is None else _check_int(
+        expected, f"{context}: attach_type", 0, _MAX_U32)
+
+    raw = _encode_instructions(spec, context)
+    insns = ctypes.create_string_buffer(raw, len(raw))
+    lic = ctypes.create_string_buffer(spec.license.encode("utf-8"))
+    attr = ProgLoadAttr(
+        prog_type=prog_type,
+        insn_cnt=len(raw) // 8,
+        insns=ctypes.addressof(insns),
+        license=ctypes.addressof(lic),
+        kern_version=kver,
+        prog_flags=flags,
+        prog_name=_kernel_name(spec.name),
+        expected_attach_type=expected_attach,
+        attach_btf_id=attach_btf_id,
+    )
+
+    level = options.log_level
+    size = options.log_size if options.log_size is not None else _DEFAULT_LOG_SIZE
+    if level and not options.log_disabled:
+        loaded = _load_with_log(attr, level, size, context)
+    else:
+        try:
+            return commands.prog_load(attr, context), ""
+        except SyscallError as e:
+            if options.log_disabled:
+                _raise_load_error(context, e, "", False, log_disabled=True)
+            # Load again with a log to learn why (cheap next to a human reading it).
+            loaded = _load_with_log(attr, 1, size, context)
+            if loaded.fd is not None:  # the second attempt succeeded after all
+                return loaded.fd, ""
+            if loaded.error is not None and loaded.error.errno != e.errno and not loaded.log:
+                loaded.error = e
+    if loaded.fd is not None:
+        return loaded.fd, loaded.log
+    assert loaded.error is not None
+    _raise_load_error(context, loaded.error, loaded.log, loaded.truncated)
+
+
+def _raise_load_error(context: str, err: SyscallError, log: str, truncated: bool, *,
+                      log_disabled: bool = False) -> NoReturn:
+    lines = log.splitlines()
+    if lines or (log_disabled and err.errno in (errno.EACCES, errno.EINVAL)):
+        if log_disabled:
+            context += " (verifier log disabled)"
+        raise VerifierError(context, lines, err=err.errno or 0, truncated=truncated) from err
+    hint = ""
+    if err.errno == errno.EPERM:
+        hint = ("; the kernel refused before verifying: loading needs CAP_BPF (or "
+                "CAP_SYS_ADMIN), some program types also CAP_PERFMON or CAP_NET_ADMIN, and "
+                "before Linux 5.11 a high enough RLIMIT_MEMLOCK (see ebpf.rlimit)")
+    elif err.errno == errno.EINVAL:
+        hint = ("; the kernel may not support this program type, attach type or flag")
+    elif err.errno == errno.E2BIG:
+        hint = "; the program is too large for this kernel"
+    raise SyscallError(err.errno or 0, err.cmd, f"{context}{hint}") from err
+
+
+# --- the program -------------------------------------------------------------------------------
+
+def _bytes_of(value: object, what: str) -> bytes:
+    """A bytes-like object or ctypes instance as bytes (clear error for anything else)."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array)):
+        return ctypes.string_at(ctypes.addressof(value), ctypes.sizeof(value))
+    if isinstance(value, (str, int)):
+        raise EbpfError(f"{what} must be bytes-like or a ctypes object, not "
+                        f"{type(value).__name__}")
+    try:
+        with memoryview(value) as view:  # type: ignore[arg-type]
+            return view.tobytes()
+    except TypeError:
+        raise EbpfError(f"{what} must be bytes-like or a ctypes object, not "
+                        f"{type(value).__name__}") from None
+
+
+def _round_up(n: int, to: int) -> int:
+    return (n + to - 1) // to * to
+
+
+@final
+class Program:
+    """A program loaded into the kernel. Owns one file descriptor.
+
+    ``Program(spec)`` loads ``spec``; :meth:`from_fd`, :meth:`from_id` and
+    :meth:`load_pinned` open existing programs. Close it with :meth:`close` or a ``with``
+    block; the kernel frees the program once no descriptor, pin or attachment holds it.
+    Every method raises :class:`~ebpf.errors.ClosedError` after :meth:`close`.
+    """
+
+    __slots__ = ("__weakref__", "_fd", "_name", "_pinned_path", "_type", "_verifier_log")
+
+    _fd: FD
+    _name: str
+    _type: ProgramType | int
+    _verifier_log: str
+    _pinned_path: str | None
+
+    def __init__(self, spec: ProgramSpec, options: ProgramOptions | None = None) -> None:
+        """Load ``spec`` into the kernel (``BPF_PROG_LOAD``).
+
+        The new Program owns the new descriptor. ``spec`` is only read. If loading fails,
+        nothing stays open.
+
+        Raises:
+            VerifierError: the verifier rejected the program; ``.log`` has the whole log.
+            UnresolvedReferenceError: an instruction still refers to a map, label or function
+                that was not resolved (raised before any system call).
+            SyscallError: the kernel refused without a verifier log (e.g. ``EPERM``: missing
+                privileges); the message carries a hint.
+            EbpfError: the spec or options are invalid.
+        """
+        fd, log = _load(spec, options if options is not None else ProgramOptions())
+        self._setup(fd, spec.name, _program_type(int(spec.type)), log)
+
+    def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str) -> None:
+        self._fd = fd
+        self._name = name
+        self._type = type
+        self._verifier_log = log
+        self._pinned_path = None
+
+    @classmethod
+    def _adopt(cls, fd: FD) -> Program:
+        """A Program for ``fd`` (ownership taken; closed if it is not a program)."""
+        try:
+            info = program_info(fd.raw)
+        except BaseException:
+            fd.close()
+            raise
+        return cls._described(fd, info)
+
+    @classmethod
+    def _described(cls, fd: FD, info: ProgramInfo) -> Program:
+        prog = cls.__new__(cls)
+        prog._setup(fd, info.name, info.type, "")
+        return prog
+
+    @classmethod
+    def from_fd(cls, fd: int) -> Program:
+        """Take ownership of the program descriptor ``fd``.
+
+        The returned Program closes ``fd`` when it is closed; the caller must not close it.
+        If ``fd`` is not a program, an error is raised and ``fd`` is left open and still the
+        caller's.
+
+        Raises:
+            EbpfError: ``fd`` is not an open descriptor of a BPF program.
+            SyscallError: asking the kernel about it failed.
+        """
+        info = program_info(fd)
+        return cls._described(FD(fd, "program"), info)
+
+    @classmethod
+    def from_id(cls, prog_id: int) -> Program:
+        """Open the loaded program with kernel id ``prog_id`` (needs ``CAP_SYS_ADMIN``).
+
+        The returned Program owns a new descriptor.
+
+        Raises:
+            SyscallError: ``ENOENT`` if no program has that id, ``EPERM`` without privileges.
+        """
+        _check_int(prog_id, "program id", 0, _MAX_U32)
+        return cls._adopt(commands.prog_get_fd_by_id(prog_id, f"open program id {prog_id}"))
+
+    @classmethod
+    def load_pinned(cls, path: str | os.PathLike[str]) -> Program:
+        """Open the program pinned at ``path`` in a bpffs.
+
+        The returned Program owns a new descriptor; :meth:`unpin` removes ``path``.
+
+        Raises:
+            SyscallError: ``ENOENT`` if nothing is pinned there.
+            EbpfError: the object pinned there is not a program.
+        """
+        p = os.fsencode(path)
+        if b"\0" in p:
+            raise EbpfError(f"pin path {path!r} contains a NUL character")
+        buf = ctypes.create_string_buffer(p)
+        attr = ObjPinAttr(pathname=ctypes.addressof(buf))
+        fd = commands.obj_get(attr, f"open pinned program {os.fsdecode(p)!r}")
+        prog = cls._adopt(fd)
+        prog._pinned_path = os.fsdecode(p)
+        return prog
+
+    # --- ownership -------------------------------------------------------------------------
+
+    @property
+    def fd(self) -> int:
+        """The descriptor number, lent for the duration of a call (not to be closed).
+
+        Raises:
+            ClosedError: the program was closed.
+        """
+        return self._raw("use")
+
+    def _raw(self, action: str) -> int:
+        try:
+            return self._fd.raw
+        except ClosedError:
+            raise ClosedError(f"cannot {action} program {self._name!r}: it is closed") from None
+
+    @property
+    def name(self) -> str:
+        """The program's name: the spec's name, or the kernel's (15 characters at most) for
+        programs opened by fd, id or pin."""
+        return self._name
+
+    @property
+    def type(self) -> ProgramType | int:
+        """The program type (an ``int`` if this library does not know the number)."""
+        return self._type
+
+    @property
+    def verifier_log(self) -> str:
+        """The verifier's log of the load (empty unless :attr:`ProgramOptions.log_level` > 0)."""
+        return self._verifier_log
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._fd.closed
+
+    @property
+    def pinned_path(self) -> str | None:
+        """Where this program was pinned by :meth:`pin` or opened from, if anywhere."""
+        return self._pinned_path
+
+    def close(self) -> None:
+        """Release the descriptor. Calling it again does nothing.
+
+        The kernel keeps the program while pins or attachments use it.
+        """
+        self._fd.close()
+
+    def __enter__(self) -> Program:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def clone(self) -> Program:
+        """A new Program owning a duplicate descriptor of the same kernel program.
+
+        Raises:
+            ClosedError: this program was closed.
+        """
+        self._raw("clone")
+        prog = Program.__new__(Program)
+        prog._setup(self._fd.dup(), self._name, self._type, self._verifier_log)
+        return prog
+
+    def __repr__(self) -> str:
+        t = self._type.name if isinstance(self._type, ProgramType) else str(self._type)
+        state = "closed" if self._fd.closed else f"fd={self._fd.raw}"
+        return f"<Program {t} {self._name!r} {state}>"
+
+    # --- pinning ---------------------------------------------------------------------------
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        """Pin the program at ``path`` in a bpffs, so that it outlives this process.
+
+        Raises:
+            SyscallError: ``EEXIST`` if something is pinned there already; ``EPERM`` if
+                ``path`` is not in a bpffs or its name contains a ``.``; ``ENOENT`` if the
+                directory does not exist.
+            ClosedError: the program was closed.
+        """
+        p = os.fsencode(path)
+        if b"\0" in p:
+            raise EbpfError(f"pin path {path!r} contains a NUL character")
+        buf = ctypes.create_string_buffer(p)
+        attr = ObjPinAttr(pathname=ctypes.addressof(buf), bpf_fd=self._raw("pin"))
+        commands.obj_pin(attr, f"pin program {self._name!r} at {os.fsdecode(p)!r}")
+        self._pinned_path = os.fsdecode(p)
+
+    def unpin(self) -> None:
+        """Remove the pin made by :meth:`pin` or opened by :meth:`load_pinned`, if any.
+
+        A pin that is already gone is not an error.
+        """
+        path = self._pinned_path
+        if path is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        self._pinned_path = None
+
+    # --- inspection ------------------------------------------------------------------------
+
+    def info(self) -> ProgramInfo:
+        """What the kernel says about this program (id, tag, sizes, maps, statistics...).
+
+        Raises:
+            ClosedError: the program was closed.
+            SyscallError: the info call failed.
+        """
+        return program_info(self._raw("get info of"))
+
+    def xlated_instructions(self) -> Instructions:
+        """The program as the kernel holds it after verification and rewriting.
+
+        Map references show the kernel's rewritten form, and calls may be patched, so the
+        result differs from the loaded spec in places.
+
+        Raises:
+            ClosedError: the program was closed.
+            NotSupportedError: the kernel withholds the instructions from this process.
+            SyscallError: the info call failed.
+        """
+        raw = _xlated_bytes(self._raw("read instructions of"))
+        try:
+            return Instructions.unmarshal(raw, sys.byteorder)
+        except InstructionError as e:
+            raise EbpfError(f"decode translated instructions of program {self._name!r}: {e}"
+                            ) from e
+
+    # --- running ---------------------------------------------------------------------------
+
+    def test_run(self, data: object = b"", *, ctx: object = None, repeat: int = 1,
+                 flags: RunFlags | int = 0, cpu: int = 0, data_out_size: int | None = None,
+                 ctx_out_size: int | None = None) -> RunResult:
+        """Run the program once (or ``repeat`` times) on ``data`` without attaching it.
+
+        ``data`` (bytes-like) is the packet for networking programs; ``ctx`` (bytes-like or a
+        ctypes structure) is the context: ``struct __sk_buff`` / ``struct xdp_md`` for
+        networking programs, the arguments (u64 each) for raw tracepoint programs, any struct
+        for syscall programs. The packet coming out is returned in full: its buffer is
+        ``data_out_size`` bytes (default: the input size plus 4 KiB of headroom for programs
+        that grow the packet). The context coming out is returned for program types that
+        give it back (``ctx_out_size`` bytes, default the size of ``ctx``); for syscall
+        programs it is the context as the program left it.
+
+        Raw tracepoint and syscall programs take only ``ctx``: they accept no ``data`` and no
+        ``repeat`` above 1, and report no duration.
+
+        Raises:
+            NotSupportedError: the kernel cannot test-run programs of this type.
+            SyscallError: the kernel refused; ``ENOSPC`` says that an output did not fit and
+                how large it was.
+            EbpfError: an argument is invalid (wrong type, negative ``repeat`` ...).
+            ClosedError: the program was closed.
+        """
+        what = f"test run of program {self._name!r}"
+        data_in = _bytes_of(data, f"{what}: data")
+        ctx_in = None if ctx is None else _bytes_of(ctx, f"{what}: ctx")
+        repeat = _check_int(repeat, f"{what}: repeat", 0, _MAX_U32)
+        flags = _check_int(flags, f"{what}: flags", 0, _MAX_U32)
+        cpu = _check_int(cpu, f"{what}: cpu", 0, _MAX_U32)
+        if cpu and not flags & RunFlags.RUN_ON_CPU:
+            raise EbpfError(f"{what}: cpu={cpu} needs flags=RunFlags.RUN_ON_CPU")
+        if len(data_in) > _MAX_U32 or (ctx_in is not None and len(ctx_in) > _MAX_U32):
+            raise EbpfError(f"{what}: input too large")
+        ctx_only = self._type in _RUN_CTX_ONLY
+        if ctx_only:
+            kind = ProgramType(self._type).name.lower()
+            if data_in:
+                raise EbpfError(f"{what}: {kind} programs take no packet data, only ctx")
+            if repeat > 1:
+                raise EbpfError(f"{what}: {kind} programs cannot be run repeatedly")
+            if data_out_size or ctx_out_size:
+                raise EbpfError(f"{what}: {kind} programs return no data or ctx buffer")
+            repeat = 0
+            out_size = ctx_out = 0
+        else:
+            if data_out_size is None:
+                out_size = _round_up(len(data_in) + _DATA_HEADROOM, 256) if data_in else 0
+            else:
+                out_size = _check_int(data_out_size, f"{what}: data_out_size", 0, _MAX_U32)
+            if ctx_out_size is None:
+                ctx_out = len(ctx_in) if ctx_in else 0
+            else:
+                ctx_out = _check_int(ctx_out_size, f"{what}: ctx_out_size", 0, _MAX_U32)
+
+        attr = ProgRunAttr(prog_fd=self._raw("test-run"), repeat=repeat, flags=flags, cpu=cpu)
+        data_buf = ctypes.create_string_buffer(data_in, len(data_in)) if data_in else None
+        if data_buf is not None:
+            attr.data_in = ctypes.addressof(data_buf)
+            attr.data_size_in = len(data_in)
+        out_buf = ctypes.create_string_buffer(out_size) if out_size else None
+        if out_buf is not None:  # never a pointer with size 0: old kernels read that as "any"
+            attr.data_out = ctypes.addressof(out_buf)
+            attr.data_size_out = out_size
+        # Syscall programs write the context back into the input buffer: give them a copy.
+        ctx_buf = ctypes.create_string_buffer(ctx_in, len(ctx_in)) if ctx_in else None
+        if ctx_buf is not None and ctx_in is not None:
+            attr.ctx_in = ctypes.addressof(ctx_buf)
+            attr.ctx_size_in = len(ctx_in)
+        ctx_out_buf = ctypes.create_string_buffer(ctx_out) if ctx_out else None
+        if ctx_out_buf is not None:
+            attr.ctx_out = ctypes.addressof(ctx_out_buf)
+            attr.ctx_size_out = ctx_out
+
+        try:
+            commands.prog_run(attr, what)
+        except SyscallError as e:
+            raise self._run_error(e, attr, out_size, ctx_out, what) from e
+
+        out_data = b""
+        if out_buf is not None:
+            out_data = out_buf.raw[: min(int(attr.data_size_out), out_size)]
+        out_ctx: bytes | None = None
+        if ctx_out_buf is not None:
+            out_ctx = ctx_out_buf.raw[: min(int(attr.ctx_size_out), ctx_out)]
+        elif self._type == ProgramType.SYSCALL and ctx_buf is not None:
+            out_ctx = ctx_buf.raw
+        return RunResult(retval=int(attr.retval), data=out_data, ctx=out_ctx,
+                         duration_ns=int(attr.duration))
+
+    def _run_error(self, e: SyscallError, attr: ProgRunAttr, out_size: int, ctx_out: int,
+                   what: str) -> EbpfError:
+        if e.errno in (_ENOTSUPP, errno.EOPNOTSUPP):
+            t = self._type.name if isinstance(self._type, ProgramType) else str(self._type)
+            return NotSupportedError(f"{what}: the kernel cannot test-run {t} programs")
+        if e.errno == errno.ENOSPC:
+            needed_data = int(attr.data_size_out)
+            needed_ctx = int(attr.ctx_size_out)
+            parts = []
+            if needed_data > out_size:
+                parts.append(f"the output packet is {needed_data} bytes but the buffer holds "
+                             f"{out_size}; pass data_out_size={needed_data}")
+            if needed_ctx > ctx_out:
+                parts.append(f"the output context is {needed_ctx} bytes but the buffer holds "
+                             f"{ctx_out}; pass ctx_out_size={needed_ctx}")
+            if parts:
+                return SyscallError(e.errno, e.cmd, f"{what}: {'; '.join(parts)}")
+        if e.errno == errno.EINVAL:
+            return SyscallError(e.errno, e.cmd, f"{what} (the kernel rejected the arguments "
+                                "for this program type: check data, ctx size and flags)")
+        return e
+
+    def benchmark(self, data: object = b"", *, repeat: int, ctx: object = None
+                  ) -> tuple[int, float]:
+        """Run the program ``repeat`` times in the kernel and time it.
+
+        Returns:
+            the return value of the last run and the average time of one run in seconds.
+
+        Raises:
+            NotSupportedError: the kernel cannot test-run or time programs of this type.
+            EbpfError: ``repeat`` is not positive, or another argument is invalid.
+        """
+        if isinstance(repeat, int) and not isinstance(repeat, bool) and repeat < 1:
+            raise EbpfError(f"benchmark of program {self._name!r}: repeat must be at least 1")
+        if self._type in _RUN_CTX_ONLY:
+            raise NotSupportedError(
+                f"benchmark of program {self._name!r}: the kernel does not time "
+                f"{ProgramType(self._type).name} programs")
+        result = self.test_run(data, ctx=ctx, repeat=repeat)
+        return result.retval, result.duration
+
+    def bind_map(self, map: Map | int) -> None:
+        """Make the program hold a reference to ``map`` (``BPF_PROG_BIND_MAP``, Linux 5.10+).
+
+        The map then lives as long as the program, even if no instruction refers to it, and
+        appears in :attr:`ProgramInfo.map_ids`. ``map`` (a Map or a map fd) is borrowed.
+
+        Raises:
+            UnsupportedFeatureError: the kernel lacks ``BPF_PROG_BIND_MAP``.
+            SyscallError: the kernel refused.
+            ClosedError: the program or the map was closed.
+        """
+        from .errors import UnsupportedFeatureError
+
+        map_fd = map if isinstance(map, int) else map.fd
+        _check_int(map_fd, "map fd", 0, 0x7FFF_FFFF)
+        attr = ProgBindMapAttr(prog_fd=self._raw("bind a map to"), map_fd=map_fd)
+        try:
+            commands.prog_bind_map(attr, f"bind map to program {self._name!r}")
+        except SyscallError as e:
+            if e.errno == errno.EINVAL and kernel_version() < (5, 10, 0):
+                raise UnsupportedFeatureError("BPF_PROG_BIND_MAP", "5.10") from e
+            raise
