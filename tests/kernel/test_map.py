@@ -464,3 +464,34 @@ def test_batch_iteration_grows_its_buffer(monkeypatch: pytest.MonkeyPatch) -> No
         m.batch_update(range(1000), range(1000))
         got = [int.from_bytes(k, "little") for k, _ in m.items()]
         assert sorted(got) == list(range(1000))
+
+
+def test_prog_array_takes_and_gives_programs() -> None:
+    from ebpf import asm
+    from ebpf.asm import R0, R2, R3
+    from ebpf.program import Program, ProgramSpec
+    from ebpf.types import ProgramType
+
+    def xdp(insns: list[asm.Instruction]) -> ProgramSpec:
+        return ProgramSpec(name="t_tail", type=ProgramType.XDP, license="GPL",
+                           instructions=asm.Instructions(insns))
+
+    target = Program(xdp([asm.mov.imm(R0, 1), asm.exit()]))  # XDP_DROP
+    with Map(spec(MapType.PROG_ARRAY, value=4, entries=2)) as jmp:
+        # Tail-call slot 0; if the slot is empty the call falls through and returns XDP_PASS.
+        caller = Program(xdp([
+            asm.load_map_ptr(R2, jmp.fd),
+            asm.mov.imm(R3, 0),
+            asm.call(asm.Helper.tail_call),
+            asm.mov.imm(R0, 2),
+            asm.exit(),
+        ]))
+        with caller, target:
+            assert caller.test_run(bytes(64)).retval == 2  # empty slot
+            jmp[0] = target
+            assert caller.test_run(bytes(64)).retval == 1  # tail-called into target
+            with jmp[0] as got:
+                assert isinstance(got, Program)
+                assert got.info().id == target.info().id
+            del jmp[0]
+            assert caller.test_run(bytes(64)).retval == 2
