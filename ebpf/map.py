@@ -52,6 +52,8 @@ from .marshal import MarshalError, encode, round_up
 from .types import MapFlags, MapType, UpdateFlags
 
 if TYPE_CHECKING:
+    from .btf.handle import Handle
+    from .btf.types import Type
     from .info import MapInfo
 
 __all__ = ["Map", "MapSpec", "PinType", "sanitize_name"]
@@ -107,7 +109,8 @@ class MapSpec:
         map_extra: type-specific (bloom filter hash count, arena start address).
         contents: ``(key, value)`` pairs written right after creation.
         freeze: freeze the map after ``contents`` are written.
-        key_type, value_type: BTF types of key and value, when known.
+        key_type, value_type: BTF types of key and value, when known. Maps whose values
+            hold a ``bpf_spin_lock`` or timer, and the local-storage types, need them.
     """
 
     name: str = ""
@@ -122,8 +125,8 @@ class MapSpec:
     map_extra: int = 0
     contents: list[tuple[Any, Any]] = dataclasses.field(default_factory=list)
     freeze: bool = False
-    key_type: object | None = None
-    value_type: object | None = None
+    key_type: Type | None = None
+    value_type: Type | None = None
 
     def copy(self) -> MapSpec:
         """A deep copy that shares nothing mutable with this spec."""
@@ -186,8 +189,12 @@ class Map:
                  "_pinned_path", "_value_bytes", "flags", "key_size", "max_entries", "name",
                  "type", "value_size")
 
-    def __init__(self, spec: MapSpec) -> None:
+    def __init__(self, spec: MapSpec, *, btf: Handle | None = None) -> None:
         """Create the map described by ``spec`` and write its ``contents``.
+
+        When the spec has BTF types (``key_type``/``value_type``) they are given to the kernel:
+        from ``btf`` if passed (a handle built from types that include them, shared by a
+        collection), else from a BTF object made for this map alone.
 
         Raises:
             SyscallError: the kernel refused (``errno`` says why; e.g. ``EINVAL`` for sizes the
@@ -197,7 +204,7 @@ class Map:
         """
         if not isinstance(spec, MapSpec):
             raise TypeError(f"Map() takes a MapSpec, got {type(spec).__name__}")
-        fd = _create(spec)
+        fd = _create(spec, btf)
         try:
             self._setup(fd, spec.name, spec.type, spec.key_size, spec.value_size,
                         spec.max_entries, spec.flags)
@@ -414,8 +421,10 @@ class Map:
             raise ClosedError(f"{self._context('use')[4:] or 'map'} is closed")
         return SyscallError(err, cmd.bpf_name, ctx)
 
-    def lookup(self, key: Any) -> Any:
+    def lookup(self, key: Any, flags: UpdateFlags | int = 0) -> Any:
         """The value stored under ``key``.
+
+        ``flags=UpdateFlags.LOCK`` copies the value while holding its ``bpf_spin_lock``.
 
         Raises:
             KeyNotFoundError: no such key (also a ``KeyError``).
@@ -427,7 +436,12 @@ class Map:
                 calls.key_int.value = key
             else:
                 self._put_key(calls, key)
-            ret = calls.lookup_call()
+            if flags:
+                calls.attr.flags = flags
+                ret = calls.lookup_call()
+                calls.attr.flags = 0
+            else:
+                ret = calls.lookup_call()
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "look up in", key)
             raw = calls.value.raw
@@ -851,27 +865,35 @@ def _fd_of(value: Any, m: Map) -> Any:
     return value
 
 
-def _create(spec: MapSpec) -> FD:
-    """``BPF_MAP_CREATE`` for ``spec``, creating (and closing again) its inner map template."""
-    inner: FD | None = None
-    try:
+def _create(spec: MapSpec, btf: Handle | None = None) -> FD:
+    """``BPF_MAP_CREATE`` for ``spec``, creating (and closing again) its inner map template and,
+    if the spec has BTF types and no ``btf`` handle is given, a BTF object for them."""
+    with contextlib.ExitStack() as stack:
+        inner: FD | None = None
         if spec.type in _MAP_IN_MAP:
             if spec.inner_map is None:
                 raise EbpfError(f"create map {spec.name!r}: {spec.type.name} needs inner_map")
-            inner = _create(spec.inner_map)
+            inner = stack.enter_context(_create(spec.inner_map, btf))
         attr = MapCreateAttr(
             map_type=int(spec.type), key_size=spec.key_size, value_size=spec.value_size,
             max_entries=spec.max_entries, map_flags=int(spec.flags),
             inner_map_fd=inner.raw if inner is not None else 0, numa_node=spec.numa_node,
             map_name=sanitize_name(spec.name).encode(), map_extra=spec.map_extra)
+        context = f"create map {spec.name!r}" if spec.name else "create map"
+        if spec.key_type is not None or spec.value_type is not None:
+            if btf is None:
+                from .btf.handle import Handle
+
+                wanted = [t for t in (spec.key_type, spec.value_type) if t is not None]
+                btf = stack.enter_context(Handle.from_types(wanted))
+            attr.btf_fd = btf.fd
+            if spec.key_type is not None:
+                attr.btf_key_type_id = btf.type_id(spec.key_type)
+            if spec.value_type is not None:
+                attr.btf_value_type_id = btf.type_id(spec.value_type)
         try:
-            return commands.map_create(attr, f"create map {spec.name!r}" if spec.name
-                                       else "create map")
+            return commands.map_create(attr, context)
         except SyscallError as e:
             if e.errno == errno.EINVAL and int(spec.type) not in MapType._value2member_map_:
-                raise NotSupportedError(f"create map {spec.name!r}: unknown map type "
-                                        f"{int(spec.type)}") from e
+                raise NotSupportedError(f"{context}: unknown map type {int(spec.type)}") from e
             raise
-    finally:
-        if inner is not None:
-            inner.close()

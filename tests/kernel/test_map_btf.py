@@ -1,0 +1,105 @@
+"""Maps that need BTF: local storage keyed by a socket, task, inode or cgroup, and values
+holding a bpf_spin_lock (which makes UpdateFlags.LOCK work)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from ebpf import KeyNotFoundError, Map, MapFlags, MapSpec, MapType, SyscallError, UpdateFlags
+from ebpf.btf import Int, IntEncoding, Member, Struct
+
+pytestmark = pytest.mark.kernel
+
+INT = Int("int", 4, IntEncoding.SIGNED)
+U32 = Int("unsigned int", 4)
+U64 = Int("long long unsigned int", 8)
+CGROUP2 = "/sys/fs/cgroup/unified"
+
+
+def storage(type: MapType) -> MapSpec:
+    return MapSpec(name=f"t_{type.name.lower()}", type=type, key_size=4, value_size=8,
+                   max_entries=0, flags=MapFlags.NO_PREALLOC, key_type=INT, value_type=U64)
+
+
+@pytest.fixture
+def task_fd() -> Iterator[int]:
+    fd = os.pidfd_open(os.getpid())
+    yield fd
+    os.close(fd)
+
+
+@pytest.fixture
+def inode_fd() -> Iterator[int]:
+    with tempfile.TemporaryFile() as f:
+        yield f.fileno()
+
+
+@pytest.fixture
+def cgroup_fd() -> Iterator[int]:
+    fd = os.open(CGROUP2, os.O_RDONLY | os.O_DIRECTORY)
+    yield fd
+    os.close(fd)
+
+
+def test_storage_maps_need_btf() -> None:
+    s = storage(MapType.SK_STORAGE)
+    s.key_type = s.value_type = None
+    with pytest.raises(SyscallError) as ei:
+        Map(s)
+    assert ei.value.errno == errno.EINVAL
+
+
+def test_socket_storage_keyed_by_socket() -> None:
+    with Map(storage(MapType.SK_STORAGE)) as m, socket.socket() as a, socket.socket() as b:
+        m[a.fileno()] = 7
+        assert m[a.fileno()] == (7).to_bytes(8, "little")
+        with pytest.raises(KeyNotFoundError):
+            m[b.fileno()]
+        del m[a.fileno()]
+        assert a.fileno() not in m
+        info = m.info()
+        assert info.btf_id > 0 and info.btf_key_type_id > 0 and info.btf_value_type_id > 0
+
+
+@pytest.mark.parametrize("type, fixture", [(MapType.TASK_STORAGE, "task_fd"),
+                                           (MapType.INODE_STORAGE, "inode_fd"),
+                                           (MapType.CGRP_STORAGE, "cgroup_fd")])
+def test_other_local_storage(type: MapType, fixture: str, request: pytest.FixtureRequest) -> None:
+    fd = request.getfixturevalue(fixture)
+    with Map(storage(type)) as m:
+        m[fd] = 11
+        assert m[fd] == (11).to_bytes(8, "little")
+        m.update(fd, 12, UpdateFlags.EXIST)
+        assert m[fd] == (12).to_bytes(8, "little")
+
+
+def test_spin_lock_values_take_the_lock_flag() -> None:
+    lock = Struct("bpf_spin_lock", 4, [Member("val", U32, 0)])
+    value = Struct("locked_counter", 8, [Member("lock", lock, 0), Member("count", U32, 32)])
+    with Map(MapSpec(name="locked", type=MapType.HASH, key_size=4, value_size=8,
+                     max_entries=4, key_type=U32, value_type=value)) as m:
+        m.update(1, bytes(4) + (5).to_bytes(4, "little"))
+        m.update(1, bytes(4) + (6).to_bytes(4, "little"), UpdateFlags.LOCK)
+        got = m.lookup(1, UpdateFlags.LOCK)
+        assert got[4:] == (6).to_bytes(4, "little")
+        assert got[:4] == bytes(4)  # the kernel never copies the lock word out
+    with Map(MapSpec(name="unlocked", type=MapType.HASH, key_size=4, value_size=8,
+                     max_entries=4, key_type=U32, value_type=U64)) as plain:
+        plain[1] = 1
+        with pytest.raises(SyscallError) as ei:
+            plain.lookup(1, UpdateFlags.LOCK)
+        assert ei.value.errno == errno.EINVAL
+
+
+def test_btf_rejected_by_the_kernel_is_a_clear_error() -> None:
+    # A key type whose size differs from key_size: the kernel refuses the map.
+    with pytest.raises(SyscallError) as ei:
+        Map(MapSpec(name="mismatch", type=MapType.HASH, key_size=4, value_size=8,
+                    max_entries=4, key_type=U64, value_type=U64))
+    assert ei.value.errno == errno.EINVAL and "mismatch" in str(ei.value)
