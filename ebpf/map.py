@@ -202,8 +202,6 @@ class Map:
             NotSupportedError: the kernel does not know the map type.
             MarshalError: an entry of ``contents`` does not fit the map.
         """
-        if not isinstance(spec, MapSpec):
-            raise TypeError(f"Map() takes a MapSpec, got {type(spec).__name__}")
         fd = _create(spec, btf)
         try:
             self._setup(fd, spec.name, spec.type, spec.key_size, spec.value_size,
@@ -865,9 +863,33 @@ def _fd_of(value: Any, m: Map) -> Any:
     return value
 
 
+_U32_FIELDS: Final = ("key_size", "value_size", "max_entries", "flags", "numa_node")
+
+
+def _check_spec(spec: MapSpec) -> str:
+    """Validate the plain-data fields of ``spec`` before any syscall; return the context."""
+    if not isinstance(spec, MapSpec):
+        raise EbpfError(f"expected a MapSpec, got {type(spec).__name__}")
+    if not isinstance(spec.name, str):
+        raise EbpfError(f"MapSpec.name must be a str, got {type(spec.name).__name__}")
+    context = f"create map {spec.name!r}" if spec.name else "create map"
+    if not isinstance(spec.type, int) or isinstance(spec.type, bool) or not (
+            0 <= spec.type < 1 << 32):
+        raise EbpfError(f"{context}: type must be a MapType, got {spec.type!r}")
+    for field in _U32_FIELDS:
+        v = getattr(spec, field)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32:
+            raise EbpfError(f"{context}: {field} must be an int from 0 to 2**32-1, got {v!r}")
+    if not isinstance(spec.map_extra, int) or not 0 <= spec.map_extra < 1 << 64:
+        raise EbpfError(f"{context}: map_extra must be an int from 0 to 2**64-1, "
+                        f"got {spec.map_extra!r}")
+    return context
+
+
 def _create(spec: MapSpec, btf: Handle | None = None) -> FD:
     """``BPF_MAP_CREATE`` for ``spec``, creating (and closing again) its inner map template and,
     if the spec has BTF types and no ``btf`` handle is given, a BTF object for them."""
+    context = _check_spec(spec)
     with contextlib.ExitStack() as stack:
         inner: FD | None = None
         if spec.type in _MAP_IN_MAP:
@@ -879,7 +901,6 @@ def _create(spec: MapSpec, btf: Handle | None = None) -> FD:
             max_entries=spec.max_entries, map_flags=int(spec.flags),
             inner_map_fd=inner.raw if inner is not None else 0, numa_node=spec.numa_node,
             map_name=sanitize_name(spec.name).encode(), map_extra=spec.map_extra)
-        context = f"create map {spec.name!r}" if spec.name else "create map"
         if spec.key_type is not None or spec.value_type is not None:
             if btf is None:
                 from .btf.handle import Handle

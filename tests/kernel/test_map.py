@@ -195,8 +195,14 @@ def test_create_errors_name_the_map() -> None:
     with pytest.raises(SyscallError) as ei:
         Map(MapSpec(name="broken", type=MapType.HASH, key_size=0, value_size=8, max_entries=1))
     assert ei.value.errno == errno.EINVAL and "broken" in str(ei.value)
-    with pytest.raises(TypeError):
+    with pytest.raises(EbpfError, match="expected a MapSpec"):
         Map("not a spec")  # type: ignore[arg-type]
+    for field, bad in (("key_size", -1), ("value_size", "8"), ("max_entries", 1 << 32),
+                       ("flags", 1.0), ("type", "hash"), ("name", 5), ("map_extra", -1)):
+        s = spec(MapType.HASH)
+        setattr(s, field, bad)
+        with pytest.raises(EbpfError, match=field if field != "type" else "type must be"):
+            Map(s)
 
 
 def test_per_cpu_values_on_all_possible_cpus() -> None:

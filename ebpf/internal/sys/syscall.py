@@ -25,6 +25,7 @@ import os
 import platform
 import struct
 import threading
+import weakref
 from collections.abc import Callable
 
 from ...errors import SyscallError
@@ -196,26 +197,36 @@ def _alloc_slot() -> tuple[_TrampolinePage, int]:
         return page, page.free.pop()
 
 
+def _free_slot(page: _TrampolinePage, slot: int) -> None:
+    struct.pack_into("<IIQ", page.data, slot * _DATA_SLOT, 0, 0, 0)
+    with _pages_lock:
+        page.free.append(slot)
+
+
+def _closed_call() -> int:
+    return -errno.EBADF
+
+
 class FastCall:
     """A ``bpf(cmd, attr, size)`` call bound once and made with no arguments.
 
     ``call()`` returns the raw result: the kernel's non-negative return value or ``-errno``.
     The attr memory must stay alive (and at the same address) as long as this object; the
-    caller keeps a reference. ``release()`` returns the trampoline slot for reuse.
+    caller keeps a reference. ``release()`` (or garbage collection) returns the trampoline slot
+    for reuse; ``call`` then only answers ``-EBADF``.
     """
 
-    __slots__ = ("_page", "_slot", "call")
+    __slots__ = ("__weakref__", "_finalizer", "call")
 
     call: Callable[[], int]
 
     def __init__(self, cmd: int, attr_addr: int, size: int) -> None:
-        self._page: _TrampolinePage | None = None
-        self._slot = -1
+        self._finalizer: weakref.finalize[..., None] | None = None
         if trampoline_available():
             page, slot = _alloc_slot()
             struct.pack_into("<IIQ", page.data, slot * _DATA_SLOT, cmd, size, attr_addr)
-            self._page, self._slot = page, slot
             self.call = page.proto(page.base + slot * _CODE_SLOT)
+            self._finalizer = weakref.finalize(self, _free_slot, page, slot)
         else:
             _require_syscall()
 
@@ -225,18 +236,7 @@ class FastCall:
             self.call = call
 
     def release(self) -> None:
-        """Give the trampoline slot back; ``call`` must not be used afterwards."""
-        page, self._page = self._page, None
-        if page is not None:
-            slot, self._slot = self._slot, -1
-            struct.pack_into("<IIQ", page.data, slot * _DATA_SLOT, 0, 0, 0)
-            with _pages_lock:
-                page.free.append(slot)
-
-            def closed() -> int:
-                return -errno.EBADF
-
-            self.call = closed
-
-    def __del__(self) -> None:
-        self.release()
+        """Give the trampoline slot back; ``call`` answers ``-EBADF`` afterwards."""
+        self.call = _closed_call
+        if self._finalizer is not None:
+            self._finalizer()
