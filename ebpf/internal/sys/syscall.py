@@ -221,7 +221,7 @@ class FastCall:
     call: Callable[[], int]
 
     def __init__(self, cmd: int, attr_addr: int, size: int) -> None:
-        self._finalizer: weakref.finalize[..., None] | None = None
+        self._finalizer: weakref.finalize[..., FastCall] | None = None
         if trampoline_available():
             page, slot = _alloc_slot()
             struct.pack_into("<IIQ", page.data, slot * _DATA_SLOT, cmd, size, attr_addr)
