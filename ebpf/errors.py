@@ -30,6 +30,14 @@ class EbpfError(Exception):
     """Base class of every error the library raises on purpose."""
 
 
+# Errno values the kernel uses internally that leak to user space through bpf(2); libc has no
+# name or text for them.
+_KERNEL_ERRNOS = {
+    524: ("ENOTSUPP", "Operation not supported by this kernel"),
+    525: ("ETOOSMALL", "Buffer too small"),
+}
+
+
 class SyscallError(EbpfError, OSError):
     """A system call failed; ``errno`` and ``strerror`` say why.
 
@@ -44,13 +52,15 @@ class SyscallError(EbpfError, OSError):
     context: str
 
     def __init__(self, err: int, cmd: str, context: str = "") -> None:
-        OSError.__init__(self, err, os.strerror(err))
+        text = _KERNEL_ERRNOS[err][1] if err in _KERNEL_ERRNOS else os.strerror(err)
+        OSError.__init__(self, err, text)
         self.cmd = cmd
         self.context = context
 
     def __str__(self) -> str:
         err = self.errno or 0
-        name = _errno.errorcode.get(err, str(err))
+        name = _KERNEL_ERRNOS[err][0] if err in _KERNEL_ERRNOS else _errno.errorcode.get(
+            err, str(err))
         where = f"{self.context}: " if self.context else ""
         return f"{where}{self.cmd}: {self.strerror} ({name})"
 

@@ -23,11 +23,13 @@ import functools
 import os
 import struct
 import sys
+import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import (
+    BTFError,
     ClosedError,
     EbpfError,
     KeyExistsError,
@@ -54,9 +56,10 @@ from .types import MapFlags, MapType, UpdateFlags
 if TYPE_CHECKING:
     from .btf.handle import Handle
     from .btf.types import Type
+    from .btf.values import Codec
     from .info import MapInfo
 
-__all__ = ["Map", "MapSpec", "PinType", "sanitize_name"]
+__all__ = ["Map", "MapSpec", "PinType", "RawView", "sanitize_name"]
 
 
 class PinType(enum.IntEnum):
@@ -185,9 +188,10 @@ class Map:
     A ``Map`` is deliberately not sized (``len()``): the kernel cannot answer that cheaply.
     """
 
-    __slots__ = ("__weakref__", "_byteorder", "_calls", "_decode", "_fd", "_int_limit",
-                 "_pinned_path", "_value_bytes", "flags", "key_size", "max_entries", "name",
-                 "type", "value_size")
+    __slots__ = ("__weakref__", "_byteorder", "_calls", "_decode", "_decode_key", "_fd",
+                 "_int_limit", "_key_codec", "_pinned_path", "_plain_values", "_raw_decode",
+                 "_value_bytes", "_value_codec", "flags", "key_size", "key_type",
+                 "max_entries", "name", "type", "value_size", "value_type")
 
     def __init__(self, spec: MapSpec, *, btf: Handle | None = None) -> None:
         """Create the map described by ``spec`` and write its ``contents``.
@@ -205,7 +209,7 @@ class Map:
         fd = _create(spec, btf)
         try:
             self._setup(fd, spec.name, spec.type, spec.key_size, spec.value_size,
-                        spec.max_entries, spec.flags)
+                        spec.max_entries, spec.flags, spec.key_type, spec.value_type)
             if spec.contents:
                 for k, v in spec.contents:
                     self.update(k, v)
@@ -217,7 +221,8 @@ class Map:
             raise
 
     def _setup(self, fd: FD, name: str, type: int, key_size: int, value_size: int,
-               max_entries: int, flags: int) -> None:
+               max_entries: int, flags: int, key_type: Type | None = None,
+               value_type: Type | None = None) -> None:
         self._fd = fd
         self.name = name
         try:
@@ -236,10 +241,19 @@ class Map:
             self._value_bytes = value_size
         self._int_limit = 1 << (8 * key_size) if key_size in (4, 8) else 0
         self._calls: list[_ElemCalls] = []
-        # None: values are returned as the raw bytes (decided once, off the hot path).
-        t = int(type)
+        self.key_type = key_type
+        self.value_type = value_type
+        self._key_codec = _codec_for(key_type, key_size, f"key of {self._context('')[1:]}")
+        self._value_codec = _codec_for(value_type, value_size,
+                                       f"value of {self._context('')[1:]}")
+        # Decided once, off the hot path. None: values are returned as the kernel's bytes.
+        self._plain_values = int(type) not in _DECODED_TYPES
+        self._raw_decode: Callable[[bytes], Any] | None = (
+            None if self._plain_values else self._decode_raw)
         self._decode: Callable[[bytes], Any] | None = (
-            self._decode_value if t in _DECODED_TYPES else None)
+            self._decode_value if self._value_codec is not None else self._raw_decode)
+        self._decode_key: Callable[[bytes], Any] | None = (
+            self._key_codec.decode if self._key_codec is not None else None)
 
     @classmethod
     def _adopt(cls, fd: FD) -> Map:
@@ -329,7 +343,7 @@ class Map:
         """A new ``Map`` owning a duplicate descriptor of the same kernel map."""
         m = Map.__new__(Map)
         m._setup(self._fd.dup(), self.name, self.type, self.key_size, self.value_size,
-                 self.max_entries, self.flags)
+                 self.max_entries, self.flags, self.key_type, self.value_type)
         return m
 
     def __repr__(self) -> str:
@@ -349,18 +363,28 @@ class Map:
     # --- encoding ----------------------------------------------------------------------------
 
     def _key_bytes(self, key: Any) -> bytes:
+        codec = self._key_codec
+        if codec is not None and not (isinstance(key, (bytes, bytearray, memoryview))
+                                      and len(key) == self.key_size):
+            return _btf_encode(codec, key, f"key of {self._context('')[1:]}")
         return encode(key, self.key_size, f"key of {self._context('')[1:]}", self._byteorder)
 
     def _value_bytes_of(self, value: Any) -> bytes:
-        if type(value) is bytes and len(value) == self.value_size and self._decode is None:
+        if type(value) is bytes and len(value) == self.value_size and self._plain_values:
             return value
         t = self.type
         if t in _PER_CPU:
             return self._per_cpu_bytes(value)
         if t in _FD_VALUES:
             value = _fd_of(value, self)
-        return encode(value, self.value_size, f"value of {self._context('')[1:]}",
-                      self._byteorder)
+        return self._one_value_bytes(value, f"value of {self._context('')[1:]}")
+
+    def _one_value_bytes(self, value: Any, what: str) -> bytes:
+        codec = self._value_codec
+        if codec is not None and not (isinstance(value, (bytes, bytearray, memoryview))
+                                      and len(value) == self.value_size):
+            return _btf_encode(codec, value, what)
+        return encode(value, self.value_size, what, self._byteorder)
 
     def _per_cpu_bytes(self, value: Any) -> bytes:
         ncpu = possible_cpus()
@@ -375,10 +399,10 @@ class Map:
                 f"(one per possible CPU), got {len(value)}")
         stride = round_up(self.value_size, 8)
         what = f"per-CPU value of {self._context('')[1:]}"
-        return b"".join(encode(v, self.value_size, what, self._byteorder).ljust(stride, b"\0")
-                        for v in value)
+        return b"".join(self._one_value_bytes(v, what).ljust(stride, b"\0") for v in value)
 
-    def _decode_value(self, raw: bytes) -> Any:
+    def _decode_raw(self, raw: bytes) -> Any:
+        """Values as the kernel gives them: bytes, split per CPU; programs and maps opened."""
         t = self.type
         if t in _PER_CPU:
             stride = round_up(self.value_size, 8)
@@ -391,6 +415,23 @@ class Map:
         if t in _MAP_IN_MAP:
             return Map.from_id(int.from_bytes(raw[:4], self._byteorder))
         return raw
+
+    def _decode_value(self, raw: bytes) -> Any:
+        """Values decoded by the map's BTF value type (per CPU where the map is per-CPU)."""
+        codec = self._value_codec
+        assert codec is not None
+        if self.type in _PER_CPU:
+            stride = round_up(self.value_size, 8)
+            n = self.value_size
+            return [codec.decode(raw[i:i + n]) for i in range(0, len(raw), stride)]
+        if not self._plain_values:
+            return self._decode_raw(raw)
+        return codec.decode(raw)
+
+    @property
+    def raw(self) -> RawView:
+        """This map with keys and values as the kernel's bytes, even when it has BTF types."""
+        return RawView(self)
 
     # --- element operations ------------------------------------------------------------------
 
@@ -449,6 +490,19 @@ class Map:
         return raw if decode is None else decode(raw)
 
     __getitem__ = lookup
+
+    def _lookup_raw(self, key: Any) -> bytes:
+        """The value bytes under ``key`` as the kernel gives them (all CPUs for per-CPU maps)."""
+        pool = self._calls
+        calls = pool.pop() if pool else self._new_calls()
+        try:
+            self._put_key(calls, key)
+            ret = calls.lookup_call()
+            if ret < 0:
+                raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "look up in", key)
+            return calls.value.raw
+        finally:
+            pool.append(calls)
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value under ``key``, or ``default`` if there is none."""
@@ -547,7 +601,8 @@ class Map:
             raw = calls.value.raw[: self._value_bytes]
         finally:
             pool.append(calls)
-        return self._decode_value(raw)
+        decode = self._decode
+        return raw if decode is None else decode(raw)
 
     # --- queue, stack, bloom filter ----------------------------------------------------------
 
@@ -618,17 +673,25 @@ class Map:
         finally:
             calls.release()
 
-    def keys(self) -> Iterator[bytes]:
-        """Every key, each once.
+    def keys(self) -> Iterator[Any]:
+        """Every key, each once (decoded by the key's BTF type if the map has one).
 
         Safe under concurrent deletion: a key deleted while iterating may or may not be seen,
         a key present throughout is seen exactly once.
         """
+        return self._keys(raw=False)
+
+    def _keys(self, raw: bool) -> Iterator[Any]:
+        decode = None if raw else self._decode_key
         if self.type in _BATCH:
-            for k, _ in self._batch_iter(Cmd.MAP_LOOKUP_BATCH):
-                yield k
+            for k, _ in self._batch_iter(Cmd.MAP_LOOKUP_BATCH, raw=True):
+                yield k if decode is None else decode(k)
             return
-        yield from self._keys_by_next_key()
+        if decode is None:
+            yield from self._keys_by_next_key()
+        else:
+            for k in self._keys_by_next_key():
+                yield decode(k)
 
     def _keys_by_next_key(self) -> Iterator[bytes]:
         calls = self._new_calls()
@@ -661,25 +724,31 @@ class Map:
 
     def values(self) -> Iterator[Any]:
         """Every value (see :meth:`items`)."""
-        for _, v in self.items():
+        for _, v in self._items(raw=False):
             yield v
 
-    def items(self) -> Iterator[tuple[bytes, Any]]:
+    def items(self) -> Iterator[tuple[Any, Any]]:
         """Every ``(key, value)`` pair, each key once.
 
         Uses the kernel's batch lookup where the map type has it (hash and array families) and
         ``get_next_key`` + lookup otherwise. Keys deleted during iteration may be missed; keys
         present throughout are returned exactly once.
         """
+        return self._items(raw=False)
+
+    def _items(self, raw: bool) -> Iterator[tuple[Any, Any]]:
         if self.type in _BATCH:
-            yield from self._batch_iter(Cmd.MAP_LOOKUP_BATCH)
+            yield from self._batch_iter(Cmd.MAP_LOOKUP_BATCH, raw=raw)
             return
+        decode_key = None if raw else self._decode_key
+        decode = self._raw_decode if raw else self._decode
         for k in self._keys_by_next_key():
             try:
-                v = self.lookup(k)
+                v = self._lookup_raw(k)
             except KeyNotFoundError:
                 continue  # deleted since get_next_key returned it
-            yield k, v
+            yield (k if decode_key is None else decode_key(k),
+                   v if decode is None else decode(v))
 
     # --- batch operations --------------------------------------------------------------------
 
@@ -687,8 +756,9 @@ class Map:
         per = max(self.key_size + self._value_bytes, 1)
         return max(1, min(self.max_entries or 1, _BATCH_BUFFER_BYTES // per))
 
-    def _batch_iter(self, cmd: Cmd) -> Iterator[tuple[bytes, Any]]:
-        """Walk the map with LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH, yielding decoded pairs."""
+    def _batch_iter(self, cmd: Cmd, raw: bool = False) -> Iterator[tuple[Any, Any]]:
+        """Walk the map with LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH, yielding pairs (decoded
+        by BTF unless ``raw``)."""
         count = self._batch_count()
         ks, vs = self.key_size, self._value_bytes
         cursor_in = ctypes.create_string_buffer(8)
@@ -726,18 +796,20 @@ class Map:
             vt = _splitter(vs, count).unpack_from(vals)
             if n < count:
                 kt, vt = kt[:n], vt[:n]
-            decode = self._decode
-            if decode is None:
+            decode = self._raw_decode if raw else self._decode
+            decode_key = None if raw else self._decode_key
+            if decode is None and decode_key is None:
                 yield from zip(kt, vt, strict=True)
             else:
                 for k, v in zip(kt, vt, strict=True):
-                    yield k, decode(v)
+                    yield (k if decode_key is None else decode_key(k),
+                           v if decode is None else decode(v))
             if not more:
                 return
             ctypes.memmove(cursor_in, cursor_out, 8)
             first = False
 
-    def batch_lookup(self) -> list[tuple[bytes, Any]]:
+    def batch_lookup(self) -> list[tuple[Any, Any]]:
         """All ``(key, value)`` pairs, read with ``BPF_MAP_LOOKUP_BATCH`` (Linux 5.6+).
 
         Raises:
@@ -746,7 +818,7 @@ class Map:
         self._check_batch("batch lookup")
         return list(self._batch_iter(Cmd.MAP_LOOKUP_BATCH))
 
-    def batch_lookup_and_delete(self) -> list[tuple[bytes, Any]]:
+    def batch_lookup_and_delete(self) -> list[tuple[Any, Any]]:
         """Remove every entry and return them, with ``BPF_MAP_LOOKUP_AND_DELETE_BATCH``.
 
         Only hash maps support this; arrays cannot delete elements.
@@ -840,6 +912,71 @@ class Map:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._pinned_path)
         self._pinned_path = None
+
+
+def _codec_for(t: Type | None, size: int, what: str) -> Codec | None:
+    """The BTF codec for ``t`` if its size is ``size`` (else raw bytes are used)."""
+    if t is None:
+        return None
+    from .btf.types import sizeof
+    from .btf.values import codec
+
+    try:
+        if sizeof(t) != size:
+            return None
+        return codec(t)
+    except BTFError:
+        return None  # a type values cannot be decoded by (e.g. void): keep the bytes
+
+
+def _btf_encode(codec: Codec, value: Any, what: str) -> bytes:
+    try:
+        return codec.encode(value)
+    except BTFError as e:
+        raise MarshalError(f"{what}: {e}") from e
+
+
+@typing.final
+class RawView:
+    """A map seen without its BTF types: keys and values are the kernel's bytes.
+
+    Got from :attr:`Map.raw`; it borrows the map and owns nothing.
+    """
+
+    __slots__ = ("_map",)
+
+    def __init__(self, m: Map) -> None:
+        self._map = m
+
+    def __getitem__(self, key: Any) -> Any:
+        m = self._map
+        raw = m._lookup_raw(key)
+        decode = m._raw_decode
+        return raw if decode is None else decode(raw)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyNotFoundError:
+            return default
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._map
+
+    def keys(self) -> Iterator[bytes]:
+        return self._map._keys(raw=True)
+
+    __iter__ = keys
+
+    def values(self) -> Iterator[Any]:
+        for _, v in self._map._items(raw=True):
+            yield v
+
+    def items(self) -> Iterator[tuple[bytes, Any]]:
+        return self._map._items(raw=True)
+
+    def __repr__(self) -> str:
+        return f"<RawView of {self._map!r}>"
 
 
 @functools.lru_cache(maxsize=64)

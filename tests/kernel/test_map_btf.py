@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from ebpf import KeyNotFoundError, Map, MapFlags, MapSpec, MapType, SyscallError, UpdateFlags
-from ebpf.btf import Int, IntEncoding, Member, Struct
+from ebpf.btf import Array, Int, IntEncoding, Member, Struct
+from ebpf.internal.kernel import possible_cpus
+from ebpf.marshal import MarshalError
 
 pytestmark = pytest.mark.kernel
 
@@ -58,7 +60,8 @@ def test_storage_maps_need_btf() -> None:
 def test_socket_storage_keyed_by_socket() -> None:
     with Map(storage(MapType.SK_STORAGE)) as m, socket.socket() as a, socket.socket() as b:
         m[a.fileno()] = 7
-        assert m[a.fileno()] == (7).to_bytes(8, "little")
+        assert m[a.fileno()] == 7  # decoded by the BTF value type
+        assert m.raw[a.fileno()] == (7).to_bytes(8, "little")
         with pytest.raises(KeyNotFoundError):
             m[b.fileno()]
         del m[a.fileno()]
@@ -74,9 +77,9 @@ def test_other_local_storage(type: MapType, fixture: str, request: pytest.Fixtur
     fd = request.getfixturevalue(fixture)
     with Map(storage(type)) as m:
         m[fd] = 11
-        assert m[fd] == (11).to_bytes(8, "little")
+        assert m[fd] == 11
         m.update(fd, 12, UpdateFlags.EXIST)
-        assert m[fd] == (12).to_bytes(8, "little")
+        assert m.raw[fd] == (12).to_bytes(8, "little")
 
 
 def test_spin_lock_values_take_the_lock_flag() -> None:
@@ -85,10 +88,9 @@ def test_spin_lock_values_take_the_lock_flag() -> None:
     with Map(MapSpec(name="locked", type=MapType.HASH, key_size=4, value_size=8,
                      max_entries=4, key_type=U32, value_type=value)) as m:
         m.update(1, bytes(4) + (5).to_bytes(4, "little"))
-        m.update(1, bytes(4) + (6).to_bytes(4, "little"), UpdateFlags.LOCK)
+        m.update(1, {"count": 6}, UpdateFlags.LOCK)
         got = m.lookup(1, UpdateFlags.LOCK)
-        assert got[4:] == (6).to_bytes(4, "little")
-        assert got[:4] == bytes(4)  # the kernel never copies the lock word out
+        assert got == {"lock": {"val": 0}, "count": 6}  # the kernel never copies the lock out
     with Map(MapSpec(name="unlocked", type=MapType.HASH, key_size=4, value_size=8,
                      max_entries=4, key_type=U32, value_type=U64)) as plain:
         plain[1] = 1
@@ -103,3 +105,43 @@ def test_btf_rejected_by_the_kernel_is_a_clear_error() -> None:
         Map(MapSpec(name="mismatch", type=MapType.HASH, key_size=4, value_size=8,
                     max_entries=4, key_type=U64, value_type=U64))
     assert ei.value.errno == errno.EINVAL and "mismatch" in str(ei.value)
+
+
+COMM = Array(Int("char", 1, IntEncoding.SIGNED), 16)  # as clang emits char
+STATS = Struct("stats", 24, [Member("count", U64, 0), Member("comm", COMM, 64)])
+PID = Int("pid_t", 4, IntEncoding.SIGNED)
+
+
+def typed_hash(**kw: object) -> MapSpec:
+    return MapSpec(name="typed", type=MapType.HASH, key_size=4, value_size=24, max_entries=8,
+                   key_type=PID, value_type=STATS, **kw)  # type: ignore[arg-type]
+
+
+def test_typed_values_round_trip_through_the_kernel() -> None:
+    with Map(typed_hash()) as m:
+        m[1234] = {"count": 1, "comm": "bash"}
+        assert m[1234] == {"count": 1, "comm": "bash"}
+        raw = m.raw[1234]
+        assert raw == (1).to_bytes(8, "little") + b"bash".ljust(16, b"\0")
+        m[-7] = raw  # bytes of the right size are taken as they are
+        assert m[-7] == {"count": 1, "comm": "bash"}
+        assert sorted(m.keys()) == [-7, 1234]  # keys decoded by their BTF type too
+        assert dict(m.items())[-7]["comm"] == "bash"
+        assert sorted(m.raw.keys()) == sorted([(1234).to_bytes(4, "little"),
+                                               (-7).to_bytes(4, "little", signed=True)])
+        assert m.batch_lookup() == list(m.items())
+        with pytest.raises(MarshalError, match="value of map 'typed'"):
+            m[1] = {"nope": 1}
+        with pytest.raises(MarshalError, match="value of map 'typed'"):
+            m[1] = {"comm": "x" * 17}
+        with pytest.raises(MarshalError, match="key of map 'typed'"):
+            m[1 << 40] = {"count": 1}
+
+
+def test_typed_per_cpu_values() -> None:
+    n = possible_cpus()
+    with Map(MapSpec(name="typed_pc", type=MapType.PERCPU_ARRAY, key_size=4, value_size=24,
+                     max_entries=2, key_type=U32, value_type=STATS)) as m:
+        m[0] = [{"count": cpu, "comm": f"cpu{cpu}"} for cpu in range(n)]
+        assert m[0] == [{"count": cpu, "comm": f"cpu{cpu}"} for cpu in range(n)]
+        assert [len(v) for v in m.raw[0]] == [24] * n
