@@ -85,6 +85,14 @@ _ARRAYS: Final = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_AR
                             MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY,
                             MapType.ARRAY_OF_MAPS})
 
+# Types the kernel refuses BTF key/value ids for (EINVAL). Their BTF types still decode
+# values on this side (e.g. the records of a queue).
+_NO_KERNEL_BTF: Final = frozenset({
+    MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY, MapType.STACK_TRACE, MapType.ARRAY_OF_MAPS,
+    MapType.HASH_OF_MAPS, MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP, MapType.XSKMAP,
+    MapType.SOCKMAP, MapType.SOCKHASH, MapType.QUEUE, MapType.STACK, MapType.ARENA,
+    MapType.PROG_ARRAY, MapType.RINGBUF, MapType.USER_RINGBUF})
+_FD_VALUES_INT: Final = frozenset(int(t) for t in _FD_VALUES)
 _DECODED_TYPES: Final = frozenset(int(t) for t in (*_PER_CPU, *_MAP_IN_MAP, MapType.PROG_ARRAY))
 
 _BATCH_BUFFER_BYTES: Final = 1 << 20
@@ -141,7 +149,7 @@ class _ElemCalls:
 
     __slots__ = ("attr", "delete", "delete_attr", "delete_call", "key", "key_int", "lookup",
                  "lookup_and_delete", "lookup_call", "next_key", "next_key_call", "update",
-                 "update_call", "value")
+                 "update_call", "value", "value_int")
 
     def __init__(self, fd: int, key_size: int, value_bytes: int) -> None:
         self.key = ctypes.create_string_buffer(max(key_size, 1))
@@ -152,6 +160,11 @@ class _ElemCalls:
             self.key_int = ctypes.c_uint32.from_buffer(self.key)
         elif key_size == 8:
             self.key_int = ctypes.c_uint64.from_buffer(self.key)
+        self.value_int: ctypes.c_uint32 | ctypes.c_uint64 | None = None
+        if value_bytes == 4:
+            self.value_int = ctypes.c_uint32.from_buffer(self.value)
+        elif value_bytes == 8:
+            self.value_int = ctypes.c_uint64.from_buffer(self.value)
         self.attr = attr = MapElemAttr(map_fd=fd, key=ctypes.addressof(self.key) if key_size else 0,
                                        value=ctypes.addressof(self.value))
         addr, size = ctypes.addressof(attr), ctypes.sizeof(attr)
@@ -189,16 +202,17 @@ class Map:
     """
 
     __slots__ = ("__weakref__", "_byteorder", "_calls", "_decode", "_decode_key", "_fd",
-                 "_int_limit", "_key_codec", "_pinned_path", "_plain_values", "_raw_decode",
-                 "_value_bytes", "_value_codec", "flags", "key_size", "key_type",
+                 "_int_limit", "_int_values", "_key_codec", "_pinned_path", "_plain_values",
+                 "_raw_decode", "_value_bytes", "_value_codec", "flags", "key_size", "key_type",
                  "max_entries", "name", "type", "value_size", "value_type")
 
     def __init__(self, spec: MapSpec, *, btf: Handle | None = None) -> None:
         """Create the map described by ``spec`` and write its ``contents``.
 
-        When the spec has BTF types (``key_type``/``value_type``) they are given to the kernel:
-        from ``btf`` if passed (a handle built from types that include them, shared by a
-        collection), else from a BTF object made for this map alone.
+        When the spec has BTF types (``key_type``/``value_type``) they decode keys and values,
+        and are given to the kernel for the map types that accept them: from ``btf`` if passed
+        (a handle built from types that include them, shared by a collection), else from a BTF
+        object made for this map alone.
 
         Raises:
             SyscallError: the kernel refused (``errno`` says why; e.g. ``EINVAL`` for sizes the
@@ -254,6 +268,10 @@ class Map:
             self._decode_value if self._value_codec is not None else self._raw_decode)
         self._decode_key: Callable[[bytes], Any] | None = (
             self._key_codec.decode if self._key_codec is not None else None)
+        # Non-negative ints that fit go straight into the value buffer (hot path of update).
+        self._int_values = (1 << (8 * value_size)) if (
+            value_size in (4, 8) and self._plain_values and int(type) not in _FD_VALUES_INT
+        ) else 0
 
     @classmethod
     def _adopt(cls, fd: FD) -> Map:
@@ -538,7 +556,10 @@ class Map:
             KeyNotFoundError: ``EXIST`` and the key does not exist.
             SyscallError: e.g. ``E2BIG`` when the map is full.
         """
-        if type(value) is bytes and len(value) == self.value_size and self._decode is None:
+        data: bytes | None = None
+        if type(value) is int and 0 <= value < self._int_values:
+            pass  # written through the value buffer's int view below
+        elif type(value) is bytes and len(value) == self.value_size and self._plain_values:
             data = value
         else:
             data = self._value_bytes_of(value)
@@ -549,7 +570,10 @@ class Map:
                 calls.key_int.value = key
             else:
                 self._put_key(calls, key)
-            calls.value.raw = data
+            if data is None:
+                calls.value_int.value = value  # type: ignore[union-attr]
+            else:
+                calls.value.raw = data
             if flags:
                 calls.attr.flags = flags
                 ret = calls.update_call()
@@ -759,6 +783,11 @@ class Map:
     def _batch_iter(self, cmd: Cmd, raw: bool = False) -> Iterator[tuple[Any, Any]]:
         """Walk the map with LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH, yielding pairs (decoded
         by BTF unless ``raw``)."""
+        for chunk in self._batch_chunks(cmd, raw):
+            yield from chunk
+
+    def _batch_chunks(self, cmd: Cmd, raw: bool) -> Iterator[Iterable[tuple[Any, Any]]]:
+        """One iterable of pairs per batch call (C-level zips where nothing is decoded)."""
         count = self._batch_count()
         ks, vs = self.key_size, self._value_bytes
         cursor_in = ctypes.create_string_buffer(8)
@@ -799,11 +828,10 @@ class Map:
             decode = self._raw_decode if raw else self._decode
             decode_key = None if raw else self._decode_key
             if decode is None and decode_key is None:
-                yield from zip(kt, vt, strict=True)
+                yield zip(kt, vt, strict=True)
             else:
-                for k, v in zip(kt, vt, strict=True):
-                    yield (k if decode_key is None else decode_key(k),
-                           v if decode is None else decode(v))
+                yield [(k if decode_key is None else decode_key(k),
+                        v if decode is None else decode(v)) for k, v in zip(kt, vt, strict=True)]
             if not more:
                 return
             ctypes.memmove(cursor_in, cursor_out, 8)
@@ -816,7 +844,10 @@ class Map:
             NotSupportedError: the map type has no batch operations.
         """
         self._check_batch("batch lookup")
-        return list(self._batch_iter(Cmd.MAP_LOOKUP_BATCH))
+        out: list[tuple[Any, Any]] = []
+        for chunk in self._batch_chunks(Cmd.MAP_LOOKUP_BATCH, raw=False):
+            out.extend(chunk)
+        return out
 
     def batch_lookup_and_delete(self) -> list[tuple[Any, Any]]:
         """Remove every entry and return them, with ``BPF_MAP_LOOKUP_AND_DELETE_BATCH``.
@@ -824,7 +855,10 @@ class Map:
         Only hash maps support this; arrays cannot delete elements.
         """
         self._check_batch("batch lookup and delete")
-        return list(self._batch_iter(Cmd.MAP_LOOKUP_AND_DELETE_BATCH))
+        out: list[tuple[Any, Any]] = []
+        for chunk in self._batch_chunks(Cmd.MAP_LOOKUP_AND_DELETE_BATCH, raw=False):
+            out.extend(chunk)
+        return out
 
     def batch_update(self, keys: Iterable[Any], values: Iterable[Any], *,
                      flags: UpdateFlags | int = UpdateFlags.ANY) -> int:
@@ -960,6 +994,10 @@ class RawView:
         except KeyNotFoundError:
             return default
 
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """Store ``value`` (bytes of the map's value size, or per-CPU bytes) under ``key``."""
+        self._map.update(key, value)
+
     def __contains__(self, key: Any) -> bool:
         return key in self._map
 
@@ -1038,7 +1076,8 @@ def _create(spec: MapSpec, btf: Handle | None = None) -> FD:
             max_entries=spec.max_entries, map_flags=int(spec.flags),
             inner_map_fd=inner.raw if inner is not None else 0, numa_node=spec.numa_node,
             map_name=sanitize_name(spec.name).encode(), map_extra=spec.map_extra)
-        if spec.key_type is not None or spec.value_type is not None:
+        if (spec.key_type is not None or spec.value_type is not None) and (
+                spec.type not in _NO_KERNEL_BTF):
             if btf is None:
                 from .btf.handle import Handle
 

@@ -501,3 +501,17 @@ def test_prog_array_takes_and_gives_programs() -> None:
                 assert got.info().id == target.info().id
             del jmp[0]
             assert caller.test_run(bytes(64)).retval == 2
+
+
+def test_int_values_of_every_width() -> None:
+    for size in (1, 2, 4, 8, 16):
+        with Map(spec(MapType.HASH, value=size)) as m:
+            top = (1 << (8 * size)) - 1
+            m[1] = top
+            assert m[1] == b"\xff" * size
+            m[2] = 5
+            assert m[2] == (5).to_bytes(size, "little")
+            m[3] = -2
+            assert m[3] == (-2).to_bytes(size, "little", signed=True)
+            with pytest.raises(MarshalError):
+                m[4] = top + 1
