@@ -21,7 +21,7 @@ import enum
 import errno
 import os
 import sys
-from typing import TYPE_CHECKING, Final, Literal, NoReturn, final
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple, NoReturn, final
 
 from .asm import InstructionError, Instructions, PseudoLoad, UnresolvedReferenceError
 from .errors import (
@@ -37,6 +37,8 @@ from .internal.kernel import kernel_version
 from .internal.sys import (
     BPF_OBJ_NAME_LEN,
     FD,
+    Cmd,
+    FastCall,
     ObjPinAttr,
     ProgBindMapAttr,
     ProgLoadAttr,
@@ -159,10 +161,8 @@ class ProgramOptions:
     log_disabled: bool = False
 
 
-@final
-@dataclasses.dataclass(frozen=True)
-class RunResult:
-    """The outcome of :meth:`Program.test_run`.
+class RunResult(NamedTuple):
+    """The outcome of :meth:`Program.test_run` (an immutable named tuple).
 
     Attributes:
         retval: the program's return value, as the kernel reports it (an unsigned 32-bit int).
@@ -339,7 +339,25 @@ def _load_with_log(attr: ProgLoadAttr, level: int, size: int, context: str) -> _
         return _Loaded(fd, None, _log_text(buf), False)
 
 
-def _load(spec: ProgramSpec, options: ProgramOptions) -> tuple[FD, str]:
+@dataclasses.dataclass(frozen=True)
+class _LoadExtras:
+    """Internal: what the collection loader adds to ``BPF_PROG_LOAD`` (host byte order).
+
+    ``func_info``/``line_info`` are packed ``bpf_func_info``/``bpf_line_info`` records
+    (8/16 bytes each) whose type ids and strings refer to the BTF object ``btf_fd``.
+    """
+
+    btf_fd: int = 0
+    func_info: bytes = b""
+    func_info_cnt: int = 0
+    line_info: bytes = b""
+    line_info_cnt: int = 0
+    attach_btf_obj_fd: int = 0
+    fd_array: tuple[int, ...] = ()
+
+
+def _load(spec: ProgramSpec, options: ProgramOptions, *,
+          extras: _LoadExtras | None = None) -> tuple[FD, str]:
     """Load ``spec``; return the new fd (owned by the caller) and the verifier log."""
     if not isinstance(spec, ProgramSpec):
         raise EbpfError(f"expected a ProgramSpec, not {type(spec).__name__}")
@@ -378,6 +396,27 @@ def _load(spec: ProgramSpec, options: ProgramOptions) -> tuple[FD, str]:
         expected_attach_type=expected_attach,
         attach_btf_id=attach_btf_id,
     )
+    keep: list[object] = []  # buffers the attr points into, alive until the load is done
+    if extras is not None:
+        attr.prog_btf_fd = extras.btf_fd
+        if extras.func_info_cnt:
+            fi = ctypes.create_string_buffer(extras.func_info, len(extras.func_info))
+            keep.append(fi)
+            attr.func_info = ctypes.addressof(fi)
+            attr.func_info_cnt = extras.func_info_cnt
+            attr.func_info_rec_size = len(extras.func_info) // extras.func_info_cnt
+        if extras.line_info_cnt:
+            li = ctypes.create_string_buffer(extras.line_info, len(extras.line_info))
+            keep.append(li)
+            attr.line_info = ctypes.addressof(li)
+            attr.line_info_cnt = extras.line_info_cnt
+            attr.line_info_rec_size = len(extras.line_info) // extras.line_info_cnt
+        if extras.attach_btf_obj_fd:
+            attr.attach_btf_obj_fd = extras.attach_btf_obj_fd
+        if extras.fd_array:
+            fds = (ctypes.c_int32 * len(extras.fd_array))(*extras.fd_array)
+            keep.append(fds)
+            attr.fd_array = ctypes.addressof(fds)
 
     level = options.log_level
     size = options.log_size if options.log_size is not None else _DEFAULT_LOG_SIZE
@@ -444,6 +483,25 @@ def _round_up(n: int, to: int) -> int:
 
 
 @final
+class _RunCalls:
+    """Buffers and a pre-bound ``BPF_PROG_TEST_RUN`` call for packets up to ``capacity``."""
+
+    __slots__ = ("attr", "call", "capacity", "data_in", "data_out", "out_size", "out_view")
+
+    def __init__(self, prog_fd: int, size: int) -> None:
+        self.capacity = cap = _round_up(max(size, 256), 256)
+        self.data_in = ctypes.create_string_buffer(cap)
+        self.out_size = _round_up(cap + _DATA_HEADROOM, 256)
+        self.data_out = ctypes.create_string_buffer(self.out_size)
+        # ctypes.memmove/string_at convert arguments through argtypes, which costs more than
+        # the kernel's whole test run; buffer-protocol copies do not.
+        self.out_view = memoryview(self.data_out).cast("B")
+        self.attr = attr = ProgRunAttr(prog_fd=prog_fd, repeat=1,
+                                       data_in=ctypes.addressof(self.data_in),
+                                       data_out=ctypes.addressof(self.data_out))
+        self.call = FastCall(Cmd.PROG_TEST_RUN, ctypes.addressof(attr), ctypes.sizeof(attr))
+
+
 class Program:
     """A program loaded into the kernel. Owns one file descriptor.
 
@@ -453,7 +511,8 @@ class Program:
     Every method raises :class:`~ebpf.errors.ClosedError` after :meth:`close`.
     """
 
-    __slots__ = ("__weakref__", "_fd", "_name", "_pinned_path", "_type", "_verifier_log")
+    __slots__ = ("__weakref__", "_fd", "_name", "_pinned_path", "_run_calls", "_type",
+                 "_verifier_log")
 
     _fd: FD
     _name: str
@@ -484,6 +543,19 @@ class Program:
         self._type = type
         self._verifier_log = log
         self._pinned_path = None
+        # Pre-bound buffers for the common test_run (bytes in, defaults), one set per thread
+        # in use; only program types that take packet data use it.
+        self._run_calls: list[_RunCalls] | None = (
+            None if type in _RUN_CTX_ONLY else [])
+
+    @classmethod
+    def _load_with(cls, spec: ProgramSpec, options: ProgramOptions,
+                   extras: _LoadExtras) -> Program:
+        """Internal: load ``spec`` with BTF, func/line info and fds from a collection loader."""
+        fd, log = _load(spec, options, extras=extras)
+        prog = cls.__new__(cls)
+        prog._setup(fd, spec.name, _program_type(int(spec.type)), log)
+        return prog
 
     @classmethod
     def _adopt(cls, fd: FD) -> Program:
@@ -596,6 +668,9 @@ class Program:
 
         The kernel keeps the program while pins or attachments use it.
         """
+        calls = self._run_calls
+        while calls:
+            calls.pop().call.release()
         self._fd.close()
 
     def __enter__(self) -> Program:
@@ -706,6 +781,31 @@ class Program:
             EbpfError: an argument is invalid (wrong type, negative ``repeat`` ...).
             ClosedError: the program was closed.
         """
+        pool = self._run_calls
+        if (pool is not None and type(data) is bytes and ctx is None and repeat == 1
+                and not (flags or cpu) and data_out_size is None and ctx_out_size is None):
+            # The common call, test_run(packet): pre-bound buffers, no per-call ctypes objects.
+            n = len(data)
+            calls = pool.pop() if pool else None
+            if calls is not None and 0 < n <= calls.capacity:
+                try:
+                    calls.data_in.raw = data  # copies len(data) bytes
+                    attr = calls.attr
+                    attr.data_size_in = n
+                    attr.data_size_out = calls.out_size
+                    ret = calls.call.call()
+                    if ret >= 0:
+                        return RunResult(attr.retval,
+                                         calls.out_view[:attr.data_size_out].tobytes(),
+                                         None, attr.duration)
+                finally:
+                    pool.append(calls)
+            elif n:
+                if calls is not None:
+                    calls.call.release()
+                pool.append(_RunCalls(self._raw("test-run"), n))
+                return self.test_run(data)
+            # An error, or no data: the general path below reports it precisely.
         what = f"test run of program {self._name!r}"
         data_in = _bytes_of(data, f"{what}: data")
         ctx_in = None if ctx is None else _bytes_of(ctx, f"{what}: ctx")
