@@ -1,0 +1,221 @@
+"""The running kernel's BTF: vmlinux and module BTF, parsed once per process.
+
+This is the only module of ``ebpf.btf`` that reads ``/sys``. It keeps an on-disk index of the
+type section (where each type starts and its name) under ``$XDG_CACHE_HOME/ebpf`` (or
+``~/.cache/ebpf``), keyed by the file's size, mtime and a hash of its first and last bytes, so a
+later process can skip the pass over 100,000+ types. Set ``EBPF_BTF_CACHE=0`` to disable it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import weakref
+import zlib
+from array import array
+
+from ebpf.btf.parse import RawBTF, RawIndex, parse_header
+from ebpf.btf.spec import Spec, load_spec_from_bytes, load_split_spec
+from ebpf.errors import NotSupportedError
+
+__all__ = ["flush_kernel_spec", "load_kernel_module_spec", "load_kernel_spec"]
+
+SYSFS_BTF = "/sys/kernel/btf"
+_CACHE_MAGIC = b"EBPFBTFIDX1\0"
+#: Places a vmlinux ELF with a .BTF section may be, for kernels without /sys/kernel/btf.
+_VMLINUX_PATHS = (
+    "/boot/vmlinux-{release}",
+    "/lib/modules/{release}/vmlinux-{release}",
+    "/lib/modules/{release}/build/vmlinux",
+    "/usr/lib/modules/{release}/kernel/vmlinux",
+    "/usr/lib/debug/boot/vmlinux-{release}",
+    "/usr/lib/debug/boot/vmlinux-{release}.debug",
+    "/usr/lib/debug/lib/modules/{release}/vmlinux",
+)
+
+_lock = threading.Lock()
+_kernel: dict[str, Spec] = {}
+_modules: dict[str, Spec] = {}
+
+
+def flush_kernel_spec() -> None:
+    """Forget the cached kernel and module specs (the next call parses again)."""
+    with _lock:
+        _kernel.clear()
+        _modules.clear()
+
+
+def load_kernel_spec(path: str | os.PathLike[str] | None = None) -> Spec:
+    """The kernel's BTF, parsed once per process and shared by every caller.
+
+    Without ``path``, reads ``/sys/kernel/btf/vmlinux``, or on kernels without it, a vmlinux
+    ELF image in the usual places. With ``path``, reads that file (raw BTF or an ELF with a
+    ``.BTF`` section, either possibly gzip/xz compressed, e.g. from BTFHub) and caches it under
+    that path.
+
+    The returned spec is shared: do not modify its types (copy what you change).
+
+    Raises:
+        NotSupportedError: no kernel BTF was found.
+        BTFError, ELFError: the BTF is malformed.
+    """
+    key = os.fspath(path) if path is not None else ""
+    spec = _kernel.get(key)
+    if spec is not None:
+        return spec
+    with _lock:
+        spec = _kernel.get(key)
+        if spec is None:
+            spec = _load_vmlinux(key or None)
+            _kernel[key] = spec
+        return spec
+
+
+def load_kernel_module_spec(module: str) -> Spec:
+    """The BTF of kernel module ``module`` (``/sys/kernel/btf/<module>``), split on vmlinux.
+
+    Raises:
+        NotSupportedError: the kernel has no BTF for this module (or no module BTF at all).
+        BTFError: the BTF is malformed.
+    """
+    if module == "vmlinux":
+        return load_kernel_spec()
+    if not module or "/" in module or module.startswith("."):
+        raise ValueError(f"invalid module name {module!r}")
+    spec = _modules.get(module)
+    if spec is not None:
+        return spec
+    base = load_kernel_spec()
+    try:
+        with open(os.path.join(SYSFS_BTF, module), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise NotSupportedError(f"no BTF for kernel module {module!r} in {SYSFS_BTF}") from None
+    spec = load_split_spec(data, base)
+    with _lock:
+        return _modules.setdefault(module, spec)
+
+
+def _load_vmlinux(path: str | None) -> Spec:
+    if path is not None:
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:2] not in (b"\x9f\xeb", b"\xeb\x9f"):  # ELF, compressed: no index cache
+            return load_spec_from_bytes(data)
+        return _load_raw_with_index(path, data)
+    sysfs = os.path.join(SYSFS_BTF, "vmlinux")
+    try:
+        with open(sysfs, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        pass
+    else:
+        return _load_raw_with_index(sysfs, data)
+    release = os.uname().release
+    for pattern in _VMLINUX_PATHS:
+        candidate = pattern.format(release=release)
+        try:
+            with open(candidate, "rb") as f:
+                return load_spec_from_bytes(f.read())
+        except (FileNotFoundError, PermissionError):
+            continue
+    raise NotSupportedError(f"no kernel BTF: {sysfs} is missing and no vmlinux image was found")
+
+
+# ---- the on-disk index
+
+
+def cache_dir() -> str | None:
+    """Where the index cache lives, or None if it is disabled (``EBPF_BTF_CACHE=0``)."""
+    if os.environ.get("EBPF_BTF_CACHE", "1") in ("0", "", "no", "off", "false"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ebpf")
+
+
+def _cache_key(path: str, data: bytes) -> str:
+    st = os.stat(path)
+    head = zlib.crc32(data[:65536])
+    tail = zlib.crc32(data[-65536:])
+    return f"{st.st_size:x}-{st.st_mtime_ns:x}-{len(data):x}-{head:08x}{tail:08x}-{sys.byteorder}"
+
+
+def _read_index(file: str, count_words: int) -> RawIndex | None:
+    try:
+        with open(file, "rb") as f:
+            blob = f.read()
+    except OSError:
+        return None
+    n = len(_CACHE_MAGIC)
+    if blob[:n] != _CACHE_MAGIC or len(blob) < n + 12:
+        return None
+    ntypes, nothers, nfuncs = (int.from_bytes(blob[i:i + 4], "little")
+                               for i in range(n, n + 12, 4))
+    body = memoryview(blob)[n + 12:]
+    a = 4 * (ntypes + 1)
+    b = a + 8 * nothers
+    if len(body) != b + 8 * nfuncs:
+        return None
+    offsets: array[int] = array("I")
+    offsets.frombytes(body[:a])
+    others: array[int] = array("Q")
+    others.frombytes(body[a:b])
+    funcs: array[int] = array("Q")
+    funcs.frombytes(body[b:])
+    if offsets[-1] != count_words:
+        return None
+    return RawIndex(offsets, [others, funcs])
+
+
+def _write_index(directory: str, file: str, index: RawIndex) -> None:
+    others, funcs = index.by_name
+    if others is None or funcs is None:
+        return
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        tmp = f"{file}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(_CACHE_MAGIC)
+            for n in (len(index.offsets) - 1, len(others), len(funcs)):
+                f.write(n.to_bytes(4, "little"))
+            f.write(index.offsets.tobytes())
+            f.write(others.tobytes())
+            f.write(funcs.tobytes())
+        os.replace(tmp, file)
+    except OSError:
+        pass  # a cache we cannot write is only a missed optimisation
+
+
+def _load_raw_with_index(path: str, data: bytes) -> Spec:
+    directory = cache_dir()
+    if directory is None:
+        return Spec(RawBTF(data))
+    hdr = parse_header(data)
+    file = os.path.join(directory, f"btf-{_cache_key(path, data)}.idx")
+    index = _read_index(file, hdr.type_len // 4)
+    spec = Spec(RawBTF(data, index=index))
+    if spec.raw.index is not index and _writable(directory):
+        # Write the index once both name tables exist (at exit at the latest), so that the
+        # first process does not pay for hashing every function name up front.
+        atexit.register(_finish_index, weakref.ref(spec), directory, file)
+    return spec
+
+
+def _writable(directory: str) -> bool:
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK | os.X_OK)
+
+
+def _finish_index(ref: weakref.ref[Spec], directory: str, file: str) -> None:
+    spec = ref()
+    if spec is None:
+        return
+    raw = spec.raw
+    for group in (0, 1):
+        raw.name_table(group, spec._name_bytes)
+    _write_index(directory, file, raw.index)
