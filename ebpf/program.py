@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final, Literal, NamedTuple, NoReturn, final
 from .asm import InstructionError, Instructions, PseudoLoad, UnresolvedReferenceError
 from .errors import (
     ClosedError,
+    COREError,
     EbpfError,
     NotSupportedError,
     SyscallError,
@@ -48,6 +49,7 @@ from .internal.sys import (
 from .types import AttachType, ProgramFlags, ProgramType
 
 if TYPE_CHECKING:
+    from .btf.spec import Spec
     from .map import Map
 
 __all__ = [
@@ -154,11 +156,15 @@ class ProgramOptions:
             load is retried whenever the log did not fit, up to the kernel's limit. ``None``
             means 64 KiB, or the exact size when the kernel reports it (Linux 6.4+).
         log_disabled: never ask for a verifier log, not even to explain a failure.
+        kernel_types: the BTF (an :class:`ebpf.btf.Spec`) that CO-RE relocations are applied
+            against instead of the running kernel's, when programs are loaded through a
+            :class:`~ebpf.Collection`.
     """
 
     log_level: int = 0
     log_size: int | None = None
     log_disabled: bool = False
+    kernel_types: Spec | None = None
 
 
 class RunResult(NamedTuple):
@@ -365,6 +371,13 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
         raise EbpfError(f"expected ProgramOptions, not {type(options).__name__}")
     context = f"load program {spec.name!r}"
     _check_options(options)
+    core = getattr(spec.btf, "core_relocations", None)
+    if core and extras is None:
+        # Loading the compiled offsets unchanged would read the wrong fields.
+        raise COREError(
+            f"{context}: the program has {len(core)} CO-RE relocations, which are applied when "
+            "it is loaded through a Collection (ebpf.load_collection or "
+            "CollectionSpec.load_and_assign), not by Program() alone")
     prog_type = _check_int(spec.type, f"{context}: type", 0, _MAX_U32)
     if not isinstance(spec.license, str) or "\0" in spec.license:
         raise EbpfError(f"{context}: the license must be a str without NUL characters")

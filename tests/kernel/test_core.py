@@ -277,3 +277,15 @@ def test_synthetic_target_moves_offsets_and_picks_the_flavor() -> None:
 def test_synthetic_target_without_a_field_poisons_its_reads() -> None:
     with pytest.raises(COREError, match=r"task_probed.*task_struct\.comm"):
         load_probed(synthetic_task(drop=("comm",)))
+
+
+def test_program_alone_refuses_unrelocated_core_code() -> None:
+    # Program() cannot apply CO-RE relocations; loading compiled offsets unchanged would read
+    # the wrong fields, so it must say so instead of loading.
+    from ebpf import COREError, Program, load_collection_spec
+
+    spec = load_collection_spec(TESTDATA / "core_task-el.elf")
+    prog = next(p for p in spec.programs.values()
+                if getattr(p.btf, "core_relocations", None))
+    with pytest.raises(COREError, match="through a Collection"):
+        Program(prog)
