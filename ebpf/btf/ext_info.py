@@ -253,7 +253,7 @@ def load_elf_btf(src: str | os.PathLike[str] | bytes) -> tuple[Spec, ExtInfo | N
         ELFError: the file is not valid ELF or has no ``.BTF``.
         BTFError: the BTF is malformed.
     """
-    from ebpf.btf._elf import read_btf_sections
+    from ebpf.internal.elf import read_btf_sections
     if isinstance(src, bytes):
         data = src
     else:

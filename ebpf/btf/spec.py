@@ -395,7 +395,7 @@ def load_spec_from_bytes(data: bytes | bytearray | memoryview, *,
         data = _decompress(bytes(data), head)
         head = bytes(data[:6])
     if head[:4] == b"\x7fELF":
-        from ebpf.btf._elf import read_btf_sections
+        from ebpf.internal.elf import read_btf_sections
         elf = read_btf_sections(data)
         spec = load_spec_from_bytes(elf.btf, base=base)
         fixup_datasecs(spec, elf.section_sizes, elf.symbols)

@@ -1,28 +1,36 @@
-"""The library's only gateway to pyelftools: an ELF object file as plain, immutable data.
+"""The library's one ELF reader: an object file as plain, immutable data.
 
-:func:`read_elf` parses a whole relocatable object up front and returns an :class:`ElfFile`
-whose sections, symbols and relocations are plain Python values; no pyelftools object escapes
-this module. Every error pyelftools (or the ``struct`` module underneath it) can raise on a
-malformed file is turned into :class:`~ebpf.errors.ELFError`, naming the section where known.
+:func:`read_elf` reads a relocatable object (ELF32 or ELF64, either byte order) and returns an
+:class:`ElfFile` whose sections, symbols and relocations are plain Python values.
+:func:`read_btf_sections` reads what :mod:`ebpf.btf` needs (``.BTF``, ``.BTF.ext``, section
+sizes and symbol offsets) from any ELF file, vmlinux included.
+
+Only the file header, the section header table, the section name table, ``.symtab`` with its
+string table and the ``SHT_REL``/``SHT_RELA`` sections are decoded; the contents of other
+sections are sliced out of the file the first time :attr:`Section.data` is read.
+
+Every inconsistency raises :class:`~ebpf.errors.ELFError` naming the section and offset
+concerned. Every count is checked against the size of the file before anything is allocated,
+so a malformed file costs at most time and memory proportional to its size.
 
 This module makes no system calls and reads nothing but the bytes it is given.
 """
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal, final
 
 from ..errors import ELFError
 
 __all__ = [
+    "ElfBTF",
     "ElfFile",
     "Relocation",
     "Section",
     "Symbol",
+    "read_btf_sections",
     "read_elf",
     "EM_BPF",
     "SHF_EXECINSTR",
@@ -46,8 +54,10 @@ __all__ = [
 
 EM_BPF: Final = 247
 
+SHT_NULL: Final = 0
 SHT_PROGBITS: Final = 1
 SHT_SYMTAB: Final = 2
+SHT_STRTAB: Final = 3
 SHT_RELA: Final = 4
 SHT_NOBITS: Final = 8
 SHT_REL: Final = 9
@@ -57,8 +67,10 @@ SHF_ALLOC: Final = 0x2
 SHF_EXECINSTR: Final = 0x4
 
 SHN_UNDEF: Final = 0
+SHN_LORESERVE: Final = 0xFF00
 SHN_ABS: Final = 0xFFF1
 SHN_COMMON: Final = 0xFFF2
+SHN_XINDEX: Final = 0xFFFF
 
 STB_LOCAL: Final = 0
 STB_GLOBAL: Final = 1
@@ -69,9 +81,89 @@ STT_OBJECT: Final = 1
 STT_FUNC: Final = 2
 STT_SECTION: Final = 3
 
-@dataclass(frozen=True)
-class Section:
-    """One section header and its contents.
+_ELFCLASS32: Final = 1
+_ELFCLASS64: Final = 2
+_ELFDATA2LSB: Final = 1
+_ELFDATA2MSB: Final = 2
+_EV_CURRENT: Final = 1
+
+
+class _Formats:
+    """The precompiled layouts of one (class, byte order) combination."""
+
+    __slots__ = ("header", "is64", "rel", "rela", "section", "symbol")
+
+    def __init__(self, is64: bool, prefix: str) -> None:
+        self.is64 = is64
+        if is64:
+            # e_type .. e_shstrndx (after the 16 bytes of e_ident)
+            self.header = struct.Struct(prefix + "HHIQQQIHHHHHH")
+            # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link, sh_info,
+            # sh_addralign, sh_entsize
+            self.section = struct.Struct(prefix + "IIQQQQIIQQ")
+            # st_name, st_info, st_other, st_shndx, st_value, st_size
+            self.symbol = struct.Struct(prefix + "IBBHQQ")
+            self.rel = struct.Struct(prefix + "QQ")
+            self.rela = struct.Struct(prefix + "QQq")
+        else:
+            self.header = struct.Struct(prefix + "HHIIIIIHHHHHH")
+            self.section = struct.Struct(prefix + "IIIIIIIIII")
+            # st_name, st_value, st_size, st_info, st_other, st_shndx
+            self.symbol = struct.Struct(prefix + "IIIBBH")
+            self.rel = struct.Struct(prefix + "II")
+            self.rela = struct.Struct(prefix + "IIi")
+
+
+_FORMATS: Final = {
+    (_ELFCLASS32, _ELFDATA2LSB): _Formats(False, "<"),
+    (_ELFCLASS32, _ELFDATA2MSB): _Formats(False, ">"),
+    (_ELFCLASS64, _ELFDATA2LSB): _Formats(True, "<"),
+    (_ELFCLASS64, _ELFDATA2MSB): _Formats(True, ">"),
+}
+
+
+_set = object.__setattr__
+
+
+class _Record:
+    """An immutable record: equality, hash and repr over the names in ``_fields``.
+
+    Written out by hand rather than with ``dataclasses``, which would cost more to import than
+    the whole of a file takes to read.
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Record)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), self._key()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+
+@final
+class Section(_Record):
+    """One section header; its contents are read from the file on first use.
 
     Attributes:
         index: the section's index in the header table.
@@ -79,28 +171,67 @@ class Section:
         type: ``sh_type`` (``SHT_*``).
         flags: ``sh_flags`` (``SHF_*``).
         size: ``sh_size``; for ``SHT_NOBITS`` (``.bss``) the size of the zeroes it stands for.
-        data: the contents (empty for ``SHT_NOBITS``).
         link, info, entsize, addralign: the header fields of the same names.
+        offset: ``sh_offset``, where the contents start in the file.
+        data: the contents (empty for ``SHT_NOBITS`` and the null section).
     """
+
+    __slots__ = ("_data", "_file", "addralign", "entsize", "flags", "index", "info", "link",
+                 "name", "offset", "size", "type")
+    _fields = ("index", "name", "type", "flags", "size", "link", "info", "entsize",
+               "addralign", "offset")
 
     index: int
     name: str
     type: int
     flags: int
     size: int
-    data: bytes
     link: int
     info: int
     entsize: int
     addralign: int
+    offset: int
+    _file: bytes
+    _data: bytes | None
+
+    def __init__(self, index: int, name: str, type: int, flags: int, size: int, link: int,
+                 info: int, entsize: int, addralign: int, offset: int = 0,
+                 file: bytes = b"") -> None:
+        _set(self, "index", index)
+        _set(self, "name", name)
+        _set(self, "type", type)
+        _set(self, "flags", flags)
+        _set(self, "size", size)
+        _set(self, "link", link)
+        _set(self, "info", info)
+        _set(self, "entsize", entsize)
+        _set(self, "addralign", addralign)
+        _set(self, "offset", offset)
+        _set(self, "_file", file)
+        _set(self, "_data", None)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Section, (*self._key(), self._file)
+
+    @property
+    def data(self) -> bytes:
+        """The section's bytes (checked to lie inside the file when the file was read)."""
+        d = self._data
+        if d is None:
+            if self.type == SHT_NOBITS or self.index == 0:
+                d = b""
+            else:
+                d = self._file[self.offset:self.offset + self.size]
+            _set(self, "_data", d)
+        return d
 
     @property
     def executable(self) -> bool:
         return bool(self.flags & SHF_EXECINSTR)
 
 
-@dataclass(frozen=True)
-class Symbol:
+@final
+class Symbol(_Record):
     """One entry of the symbol table.
 
     Attributes:
@@ -113,6 +244,9 @@ class Symbol:
             extern, ``SHN_ABS``, ``SHN_COMMON``.
     """
 
+    __slots__ = ("bind", "index", "name", "section", "size", "type", "value", "visibility")
+    _fields = ("index", "name", "value", "size", "bind", "type", "visibility", "section")
+
     index: int
     name: str
     value: int
@@ -122,18 +256,37 @@ class Symbol:
     visibility: int
     section: int
 
+    def __init__(self, index: int, name: str, value: int, size: int, bind: int, type: int,
+                 visibility: int, section: int) -> None:
+        _set(self, "index", index)
+        _set(self, "name", name)
+        _set(self, "value", value)
+        _set(self, "size", size)
+        _set(self, "bind", bind)
+        _set(self, "type", type)
+        _set(self, "visibility", visibility)
+        _set(self, "section", section)
 
-@dataclass(frozen=True)
-class Relocation:
+
+@final
+class Relocation(_Record):
     """One ``REL`` entry: patch ``offset`` of the target section for ``symbol``."""
+
+    __slots__ = ("offset", "symbol", "type")
+    _fields = ("offset", "symbol", "type")
 
     offset: int
     symbol: int
     type: int
 
+    def __init__(self, offset: int, symbol: int, type: int) -> None:
+        _set(self, "offset", offset)
+        _set(self, "symbol", symbol)
+        _set(self, "type", type)
 
-@dataclass(frozen=True)
-class ElfFile:
+
+@final
+class ElfFile(_Record):
     """A parsed relocatable ELF object.
 
     Attributes:
@@ -145,12 +298,27 @@ class ElfFile:
         relocations: for each section index that has a ``.rel`` section, its entries.
     """
 
+    __slots__ = ("byte_order", "elf_type", "machine", "relocations", "sections", "symbols")
+    _fields = ("byte_order", "machine", "elf_type", "sections", "symbols", "relocations")
+
     byte_order: Literal["little", "big"]
     machine: int
     elf_type: int
     sections: tuple[Section, ...]
     symbols: tuple[Symbol, ...]
     relocations: dict[int, tuple[Relocation, ...]]
+
+    def __init__(self, byte_order: Literal["little", "big"], machine: int, elf_type: int,
+                 sections: tuple[Section, ...], symbols: tuple[Symbol, ...],
+                 relocations: dict[int, tuple[Relocation, ...]]) -> None:
+        _set(self, "byte_order", byte_order)
+        _set(self, "machine", machine)
+        _set(self, "elf_type", elf_type)
+        _set(self, "sections", sections)
+        _set(self, "symbols", symbols)
+        _set(self, "relocations", relocations)
+
+    __hash__ = None  # type: ignore[assignment]  # relocations is a dict
 
     def section_by_name(self, name: str) -> Section | None:
         """The first section called ``name``, or None."""
@@ -185,139 +353,248 @@ class ElfFile:
         return (s for s in self.symbols if s.section == section)
 
 
-def _int(value: Any, table: dict[str, int]) -> int:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value in table:
-        return table[value]
-    raise ELFError(f"unexpected ELF field value {value!r}")
+class ElfBTF:
+    """What an object file says about its BTF.
 
-
-def read_elf(data: bytes) -> ElfFile:
-    """Parse ``data`` as an ELF object file.
-
-    Raises:
-        ELFError: the data is not a well-formed ELF file.
+    Attributes:
+        btf: the ``.BTF`` section.
+        ext: the ``.BTF.ext`` section, or None.
+        section_sizes: size of every section, by name.
+        symbols: offset of every named symbol, by (section name, symbol name).
     """
-    if len(data) < 16 or data[:4] != b"\x7fELF":
-        raise ELFError("not an ELF file (bad magic)", offset=0)
-    try:
-        return _read(data)
-    except ELFError:
-        raise
-    except RecursionError:
-        raise ELFError("the ELF file is malformed (recursion)") from None
-    except Exception as e:  # pyelftools raises many unrelated types on malformed input
-        raise ELFError(f"malformed ELF file: {type(e).__name__}: {e}") from e
+
+    __slots__ = ("btf", "ext", "section_sizes", "symbols")
+
+    def __init__(self, btf: bytes, ext: bytes | None, section_sizes: dict[str, int],
+                 symbols: dict[tuple[str, str], int]) -> None:
+        self.btf = btf
+        self.ext = ext
+        self.section_sizes = section_sizes
+        self.symbols = symbols
 
 
-def _read(data: bytes) -> ElfFile:
-    from elftools.elf.elffile import ELFFile
-
-    elf = ELFFile(io.BytesIO(data))
-    byte_order: Literal["little", "big"] = "little" if elf.little_endian else "big"
-    # e_type and e_machine as numbers (pyelftools gives names for the ones it knows).
-    elf_type, machine = struct.unpack_from("<HH" if byte_order == "little" else ">HH", data, 16)
-    sections: list[Section] = []
-    for i in range(elf.num_sections()):
-        sec = elf.get_section(i)
-        h = sec.header
-        try:
-            name = sec.name if i else ""
-        except UnicodeDecodeError:
-            raise ELFError(f"section {i}: name is not UTF-8") from None
-        if not isinstance(name, str):
-            raise ELFError(f"section {i}: name offset {h['sh_name']} is outside the name table")
-        stype = _int(h["sh_type"], _SH_TYPES)
-        size = int(h["sh_size"])
-        offset = int(h["sh_offset"])
-        if stype == SHT_NOBITS or i == 0:
-            contents = b""
-        else:
-            if offset + size > len(data) or offset < 0:
-                raise ELFError(f"contents [{offset:#x}, +{size:#x}) lie outside the file",
-                               section=name)
-            contents = data[offset:offset + size]
-        sections.append(Section(
-            index=i, name=name, type=stype, flags=int(h["sh_flags"]), size=size,
-            data=contents, link=int(h["sh_link"]), info=int(h["sh_info"]),
-            entsize=int(h["sh_entsize"]), addralign=int(h["sh_addralign"])))
-
-    symbols = _symbols(data, sections, byte_order, elf.elfclass)
-    relocations: dict[int, tuple[Relocation, ...]] = {}
-    for s in sections:
-        if s.type == SHT_RELA:
-            raise ELFError("RELA relocations are not supported in BPF objects", section=s.name)
-        if s.type != SHT_REL:
-            continue
-        if not 0 < s.info < len(sections):
-            raise ELFError(f"relocations target section {s.info}, which does not exist",
-                           section=s.name)
-        relocations[s.info] = relocations.get(s.info, ()) + _rels(s, byte_order, elf.elfclass)
-    return ElfFile(byte_order, machine, elf_type, tuple(sections), tuple(symbols), relocations)
+# --- the reader -------------------------------------------------------------------------------
 
 
-_SH_TYPES: Final = {
-    "SHT_NULL": 0, "SHT_PROGBITS": SHT_PROGBITS, "SHT_SYMTAB": SHT_SYMTAB, "SHT_STRTAB": 3,
-    "SHT_RELA": SHT_RELA, "SHT_HASH": 5, "SHT_DYNAMIC": 6, "SHT_NOTE": 7,
-    "SHT_NOBITS": SHT_NOBITS, "SHT_REL": SHT_REL, "SHT_SHLIB": 10, "SHT_DYNSYM": 11,
-    "SHT_INIT_ARRAY": 14, "SHT_FINI_ARRAY": 15, "SHT_PREINIT_ARRAY": 16, "SHT_GROUP": 17,
-    "SHT_SYMTAB_SHNDX": 18, "SHT_LLVM_ADDRSIG": 0x6FFF4C03,
-}
-
-
-def _cstring(table: bytes, offset: int, where: str) -> str:
-    if offset >= len(table) and offset:
-        raise ELFError(f"name offset {offset} is outside the string table", section=where)
+def _cstring(table: bytes, offset: int, where: str, kind: str, index: int) -> str:
+    """The NUL-terminated UTF-8 name at ``offset`` of ``table`` (section ``where``), the name
+    of ``kind`` (``section``, ``symbol``) number ``index``."""
     end = table.find(b"\0", offset)
     if end < 0:
-        raise ELFError("unterminated name", section=where, offset=offset)
+        if offset >= len(table):
+            raise ELFError(f"name of {kind} {index}: offset {offset} is outside the string "
+                           f"table ({len(table)} bytes)", section=where, offset=offset)
+        raise ELFError(f"name of {kind} {index} is not NUL-terminated", section=where,
+                       offset=offset)
     try:
         return table[offset:end].decode()
     except UnicodeDecodeError:
-        raise ELFError("name is not UTF-8", section=where, offset=offset) from None
+        raise ELFError(f"name of {kind} {index} is not UTF-8", section=where,
+                       offset=offset) from None
 
 
-def _symbols(data: bytes, sections: list[Section], order: str, elfclass: int) -> list[Symbol]:
-    tabs = [s for s in sections if s.type == SHT_SYMTAB]
-    if not tabs:
-        return []
-    if len(tabs) > 1:
-        raise ELFError("more than one symbol table", section=tabs[1].name)
-    tab = tabs[0]
-    if not 0 < tab.link < len(sections):
-        raise ELFError(f"string table index {tab.link} is out of range", section=tab.name)
-    strings = sections[tab.link].data
-    prefix = "<" if order == "little" else ">"
-    fmt = struct.Struct(prefix + ("IBBHQQ" if elfclass == 64 else "IIIBBH"))
-    entsize = tab.entsize or fmt.size
-    if entsize < fmt.size:
-        raise ELFError(f"symbol entry size {entsize} is too small", section=tab.name)
-    out = []
-    for i in range(len(tab.data) // entsize):
-        raw = fmt.unpack_from(tab.data, i * entsize)
-        if elfclass == 64:
-            st_name, info, other, shndx, value, size = raw
+class _Reader:
+    """The file header and section table of one file; symbols and relocations on request."""
+
+    __slots__ = ("buf", "byte_order", "elf_type", "fmt", "machine", "sections")
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        buf = data if isinstance(data, bytes) else bytes(data)
+        self.buf = buf
+        if len(buf) < 16 or buf[:4] != b"\x7fELF":
+            raise ELFError("not an ELF file (bad magic)", offset=0)
+        cls, enc, version = buf[4], buf[5], buf[6]
+        if cls not in (_ELFCLASS32, _ELFCLASS64):
+            raise ELFError(f"unknown ELF class {cls}", offset=4)
+        if enc not in (_ELFDATA2LSB, _ELFDATA2MSB):
+            raise ELFError(f"unknown ELF data encoding {enc}", offset=5)
+        if version != _EV_CURRENT:
+            raise ELFError(f"unknown ELF version {version}", offset=6)
+        fmt = _FORMATS[(cls, enc)]
+        self.fmt = fmt
+        self.byte_order: Literal["little", "big"] = "little" if enc == _ELFDATA2LSB else "big"
+        if len(buf) < 16 + fmt.header.size:
+            raise ELFError(f"truncated ELF header ({len(buf)} bytes, expected "
+                           f"{16 + fmt.header.size})", offset=len(buf))
+        (self.elf_type, self.machine, _version, _entry, _phoff, shoff, _flags, _ehsize,
+         _phentsize, _phnum, shentsize, shnum, shstrndx) = fmt.header.unpack_from(buf, 16)
+        self.sections = self._section_table(shoff, shentsize, shnum, shstrndx)
+
+    def _section_table(self, shoff: int, shentsize: int, shnum: int,
+                       shstrndx: int) -> tuple[Section, ...]:
+        buf, sh = self.buf, self.fmt.section
+        if shoff == 0:
+            if shnum:
+                raise ELFError(f"{shnum} sections but no section header table", offset=0)
+            return ()
+        if shentsize < sh.size:
+            raise ELFError(f"section header size {shentsize} is smaller than {sh.size}",
+                           offset=shoff)
+        if shoff + sh.size > len(buf):
+            raise ELFError(f"section header table at {shoff:#x} is outside the file "
+                           f"({len(buf)} bytes)", offset=shoff)
+        first = sh.unpack_from(buf, shoff)
+        if shnum == 0:          # extended numbering: the count is sh_size of section 0
+            shnum = first[5]
+        if shstrndx == SHN_XINDEX:  # ... and the name table index its sh_link
+            shstrndx = first[6]
+        if shoff + shnum * shentsize > len(buf):
+            raise ELFError(f"section header table ({shnum} x {shentsize} bytes at "
+                           f"{shoff:#x}) does not fit the file ({len(buf)} bytes)",
+                           offset=shoff)
+        if not 0 < shstrndx < shnum:
+            raise ELFError(f"section name table index {shstrndx} is out of range "
+                           f"(the file has {shnum} sections)", offset=shoff)
+        if shentsize == sh.size:
+            headers = list(sh.iter_unpack(memoryview(buf)[shoff:shoff + shnum * sh.size]))
         else:
-            st_name, value, size, info, other, shndx = raw
-        out.append(Symbol(index=i, name=_cstring(strings, st_name, tab.name), value=value,
-                          size=size, bind=info >> 4, type=info & 0xF, visibility=other & 0x3,
-                          section=shndx))
-    return out
+            headers = [sh.unpack_from(buf, shoff + i * shentsize) for i in range(shnum)]
+        size = len(buf)
+        for i, h in enumerate(headers):
+            if i and h[1] != SHT_NOBITS and h[4] + h[5] > size:
+                raise ELFError(f"section {i}: contents [{h[4]:#x}, +{h[5]:#x}) lie outside "
+                               f"the file ({size} bytes)", offset=shoff + i * shentsize)
+        strtab_header = headers[shstrndx]
+        if strtab_header[1] != SHT_STRTAB:
+            raise ELFError(f"section name table {shstrndx} has type {strtab_header[1]}, not "
+                           "SHT_STRTAB", offset=shoff + shstrndx * shentsize)
+        names = buf[strtab_header[4]:strtab_header[4] + strtab_header[5]]
+        out = []
+        for i, (sh_name, stype, flags, _addr, off, ssize, link, info, align,
+                entsize) in enumerate(headers):
+            name = _cstring(names, sh_name, ".shstrtab", "section", i) if i else ""
+            out.append(Section(i, name, stype, flags, ssize, link, info, entsize, align, off,
+                               buf))
+        return tuple(out)
+
+    def symtab(self) -> Section | None:
+        """The symbol table, if any (at most one is allowed)."""
+        found = None
+        for s in self.sections:
+            if s.type == SHT_SYMTAB:
+                if found is not None:
+                    raise ELFError("more than one symbol table", section=s.name)
+                found = s
+        return found
+
+    def _table(self, sec: Section, entry: struct.Struct, what: str) -> Iterator[tuple[int, ...]]:
+        """The entries of ``sec``, a table of ``entry`` records."""
+        entsize = sec.entsize or entry.size
+        if entsize < entry.size:
+            raise ELFError(f"{what} entry size {entsize} is smaller than {entry.size}",
+                           section=sec.name)
+        if sec.size % entsize:
+            raise ELFError(f"size {sec.size} is not a multiple of the {what} entry size "
+                           f"{entsize}", section=sec.name)
+        if entsize == entry.size:
+            return entry.iter_unpack(memoryview(self.buf)[sec.offset:sec.offset + sec.size])
+        return (entry.unpack_from(self.buf, pos)
+                for pos in range(sec.offset, sec.offset + sec.size, entsize))
+
+    def _strtab(self, tab: Section) -> Section:
+        if not 0 < tab.link < len(self.sections):
+            raise ELFError(f"string table index {tab.link} is out of range", section=tab.name)
+        strtab = self.sections[tab.link]
+        if strtab.type != SHT_STRTAB:
+            raise ELFError(f"linked string table {strtab.name!r} has type {strtab.type}, not "
+                           "SHT_STRTAB", section=tab.name)
+        return strtab
+
+    def symbols(self, tab: Section | None) -> tuple[Symbol, ...]:
+        if tab is None:
+            return ()
+        strtab = self._strtab(tab)
+        strings = strtab.data
+        where = strtab.name
+        nsec = len(self.sections)
+        is64 = self.fmt.is64
+        out = []
+        for i, raw in enumerate(self._table(tab, self.fmt.symbol, "symbol")):
+            if is64:
+                st_name, info, other, shndx, value, size = raw
+            else:
+                st_name, value, size, info, other, shndx = raw
+            if nsec <= shndx < SHN_LORESERVE:
+                raise ELFError(f"symbol {i} is in section {shndx}, which does not exist",
+                               section=tab.name, offset=i * (tab.entsize or self.fmt.symbol.size))
+            name = _cstring(strings, st_name, where, "symbol", i) if st_name else ""
+            out.append(Symbol(i, name, value, size, info >> 4, info & 0xF, other & 0x3, shndx))
+        return tuple(out)
+
+    def relocations(self, tab: Section | None, nsyms: int
+                    ) -> dict[int, tuple[Relocation, ...]]:
+        out: dict[int, tuple[Relocation, ...]] = {}
+        nsec = len(self.sections)
+        is64 = self.fmt.is64
+        for s in self.sections:
+            if s.type == SHT_RELA:
+                raise ELFError("RELA relocations are not supported in BPF objects",
+                               section=s.name, offset=0)
+            if s.type != SHT_REL:
+                continue
+            if not 0 < s.info < nsec:
+                raise ELFError(f"relocations target section {s.info}, which does not exist",
+                               section=s.name)
+            if tab is None or s.link != tab.index:
+                raise ELFError(f"relocations refer to symbol table {s.link}, which is not the "
+                               "symbol table", section=s.name)
+            target = self.sections[s.info]
+            entsize = s.entsize or self.fmt.rel.size
+            rels = []
+            for i, (offset, info) in enumerate(self._table(s, self.fmt.rel, "relocation")):
+                if is64:
+                    sym, rtype = info >> 32, info & 0xFFFFFFFF
+                else:
+                    sym, rtype = info >> 8, info & 0xFF
+                if sym >= nsyms:
+                    raise ELFError(f"relocation {i}: symbol index {sym} is out of range (the "
+                                   f"symbol table has {nsyms} entries)", section=s.name,
+                                   offset=i * entsize)
+                if offset >= target.size:
+                    raise ELFError(f"relocation {i}: offset {offset:#x} is outside "
+                                   f"{target.name!r} ({target.size} bytes)", section=s.name,
+                                   offset=i * entsize)
+                rels.append(Relocation(offset, sym, rtype))
+            out[s.info] = out.get(s.info, ()) + tuple(rels)
+        return out
 
 
-def _rels(s: Section, order: str, elfclass: int) -> tuple[Relocation, ...]:
-    prefix = "<" if order == "little" else ">"
-    fmt = struct.Struct(prefix + ("QQ" if elfclass == 64 else "II"))
-    entsize = s.entsize or fmt.size
-    if entsize < fmt.size:
-        raise ELFError(f"relocation entry size {entsize} is too small", section=s.name)
-    out = []
-    for i in range(len(s.data) // entsize):
-        offset, info = fmt.unpack_from(s.data, i * entsize)
-        if elfclass == 64:
-            sym, rtype = info >> 32, info & 0xFFFFFFFF
-        else:
-            sym, rtype = info >> 8, info & 0xFF
-        out.append(Relocation(offset=offset, symbol=sym, type=rtype))
-    return tuple(out)
+def read_elf(data: bytes | bytearray | memoryview) -> ElfFile:
+    """Parse ``data`` as an ELF object file.
+
+    Raises:
+        ELFError: the data is not a well-formed ELF file (or has RELA relocations, which
+            BPF objects never have).
+    """
+    r = _Reader(data)
+    tab = r.symtab()
+    symbols = r.symbols(tab)
+    relocations = r.relocations(tab, len(symbols))
+    return ElfFile(r.byte_order, r.machine, r.elf_type, r.sections, symbols, relocations)
+
+
+def read_btf_sections(data: bytes | bytearray | memoryview) -> ElfBTF:
+    """The ``.BTF`` and ``.BTF.ext`` sections of an ELF file, with section sizes and symbols.
+
+    Works on any ELF file (a BPF object or a vmlinux image); relocation sections are not read.
+
+    Raises:
+        ELFError: the file is not a valid ELF file or has no ``.BTF`` section.
+    """
+    r = _Reader(data)
+    sizes: dict[str, int] = {}
+    btf = ext = None
+    for s in r.sections:
+        sizes[s.name] = s.size
+        if s.name == ".BTF" and btf is None:
+            btf = s
+        elif s.name == ".BTF.ext" and ext is None:
+            ext = s
+    if btf is None:
+        raise ELFError("the object file has no .BTF section", section=".BTF")
+    symbols: dict[tuple[str, str], int] = {}
+    sections = r.sections
+    for sym in r.symbols(r.symtab()):
+        if sym.name and 0 < sym.section < len(sections):
+            symbols[(sections[sym.section].name, sym.name)] = sym.value
+    return ElfBTF(btf.data, ext.data if ext is not None else None, sizes, symbols)
