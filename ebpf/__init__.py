@@ -7,7 +7,7 @@ time). Build maps from :class:`MapSpec`, programs from :class:`ProgramSpec` (ass
 
 # The public names are re-exported explicitly for type checkers, and imported on first use at
 # run time (PEP 562), so that `import ebpf.btf` or `import ebpf.asm` does not pay for loading
-# the ELF reader, the collection loader and pyelftools.
+# the ELF reader and the collection loader.
 from __future__ import annotations
 
 import importlib

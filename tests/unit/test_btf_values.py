@@ -177,17 +177,17 @@ int counter = 3;
 def test_decode_what_clang_initialised(tmp_path: Path, order: str) -> None:
     if CLANG is None:
         pytest.skip("clang-19 is not installed: cannot build the test object")
-    from elftools.elf.elffile import ELFFile
+    from ebpf.internal.elf import read_elf
+
     src = tmp_path / "init.c"
     src.write_text(INIT_SOURCE)
     obj = tmp_path / f"init-{order}.o"
     subprocess.run([CLANG, f"--target=bpf{order}", "-g", "-O2", "-c", str(src), "-o", str(obj)],
                    check=True)
     spec = btf.load_spec(obj)
-    with open(obj, "rb") as f:
-        sec = ELFFile(f).get_section_by_name(".data")
-        assert sec is not None
-        section = sec.data()
+    sec = read_elf(obj.read_bytes()).section_by_name(".data")
+    assert sec is not None
+    section = bytes(sec.data)
     ds = spec.type_by_name(".data", btf.Datasec)
     value = decode(ds, section, byte_order=spec.byte_order)
     assert value["counter"] == 3
