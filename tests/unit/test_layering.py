@@ -1,0 +1,268 @@
+"""The layer rules of STYLE.md section 3, checked on the source with ``ast``.
+
+Every module under ``ebpf/`` is parsed (never imported) and each import is resolved to the
+``ebpf`` module it names. Layers, lowest first::
+
+    base      ebpf.errors, ebpf.types
+    internal  ebpf.internal.*              (bpf(2), FDs, ELF, kernel facts)
+    asm       ebpf.asm.*
+    btf       ebpf.btf.*
+    core      ebpf, ebpf.map, ebpf.program, ebpf.collection, ... (everything not named here)
+    leaf      ebpf.link, ebpf.ringbuf, ebpf.perf, ebpf.features
+    cli       ebpf.cli
+
+A module may import only from its own layer and the layers its rule lists. Imports inside
+functions and under ``TYPE_CHECKING`` count too: a type-only dependency on a higher layer is
+still one. Importing a submodule also runs its parent packages' ``__init__``; that is Python's
+doing and is not counted.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE_DIR = Path(__file__).resolve().parents[2] / "ebpf"
+
+BASE = "base"
+INTERNAL = "internal"
+ASM = "asm"
+BTF = "btf"
+CORE = "core"
+LEAF = "leaf"
+CLI = "cli"
+
+LEAF_PACKAGES = ("ebpf.link", "ebpf.ringbuf", "ebpf.perf", "ebpf.features")
+
+# layer -> the layers it may import from (its own is always allowed)
+ALLOWED: dict[str, frozenset[str]] = {
+    BASE: frozenset(),
+    INTERNAL: frozenset({BASE}),
+    ASM: frozenset({INTERNAL, BASE}),
+    BTF: frozenset({ASM, INTERNAL, BASE}),
+    CORE: frozenset({BTF, ASM, INTERNAL, BASE}),
+    LEAF: frozenset({CORE, BTF, ASM, INTERNAL, BASE}),
+    CLI: frozenset({LEAF, CORE, BTF, ASM, INTERNAL, BASE}),
+}
+
+# STYLE.md: btf uses asm, internal and errors only; not the public enums of the base layer.
+BTF_FORBIDDEN_BASE = frozenset({"ebpf.types"})
+
+BTF_SYS_GATEWAY = "ebpf.btf.handle"
+# pyelftools is gone: ebpf.internal.elf reads ELF itself and nothing may import elftools.
+FORBIDDEN_PACKAGES = ("elftools",)
+SYSCALL_NAMES = ("SYS_bpf", "__NR_bpf")
+
+
+def layer_of(module: str) -> str:
+    if module in ("ebpf.errors", "ebpf.types"):
+        return BASE
+    for prefix, layer in (("ebpf.internal", INTERNAL), ("ebpf.asm", ASM), ("ebpf.btf", BTF),
+                          ("ebpf.cli", CLI)):
+        if module == prefix or module.startswith(prefix + "."):
+            return layer
+    if any(module == p or module.startswith(p + ".") for p in LEAF_PACKAGES):
+        return LEAF
+    return CORE
+
+
+@dataclasses.dataclass(frozen=True)
+class Module:
+    name: str            # dotted name, e.g. ebpf.internal.sys.fd
+    path: str            # repo-relative path, for messages
+    source: str
+    is_package: bool     # an __init__.py
+
+
+@dataclasses.dataclass(frozen=True)
+class Import:
+    target: str          # resolved dotted name
+    line: int
+
+
+def discover(package_dir: Path = PACKAGE_DIR) -> dict[str, Module]:
+    root = package_dir.parent
+    out = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        rel = path.relative_to(root)
+        parts = list(rel.with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts.pop()
+        name = ".".join(parts)
+        out[name] = Module(name, rel.as_posix(), path.read_text(encoding="utf-8"), is_package)
+    return out
+
+
+def _resolve_relative(mod: Module, level: int, target: str | None) -> str:
+    package = mod.name if mod.is_package else mod.name.rpartition(".")[0]
+    parts = package.split(".")
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)]
+    base = ".".join(parts)
+    return f"{base}.{target}" if target else base
+
+
+def imports_of(mod: Module, tree: ast.AST, known: Iterable[str]) -> Iterator[Import]:
+    """Every ``ebpf`` module that ``mod`` (parsed as ``tree``) imports, with its line."""
+    known = set(known)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "ebpf" or alias.name.startswith("ebpf."):
+                    yield Import(alias.name, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = _resolve_relative(mod, node.level, node.module)
+            else:
+                base = node.module or ""
+            if base != "ebpf" and not base.startswith("ebpf."):
+                continue
+            names = [a.name for a in node.names]
+            submodules = [f"{base}.{n}" for n in names if f"{base}.{n}" in known]
+            yield from (Import(s, node.lineno) for s in submodules)
+            if len(submodules) < len(names):     # some names are attributes of `base` itself
+                yield Import(base, node.lineno)
+
+
+def _mentions_syscall(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = (func.attr if isinstance(func, ast.Attribute)
+                      else func.id if isinstance(func, ast.Name) else None)
+            if called == "syscall":
+                yield node.lineno, "calls syscall()"
+        text = None
+        if isinstance(node, ast.Name):
+            text = node.id
+        elif isinstance(node, ast.Attribute):
+            text = node.attr
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        elif isinstance(node, ast.alias):
+            text = node.asname or node.name
+        if text and any(s in text for s in SYSCALL_NAMES):
+            yield getattr(node, "lineno", 0), f"mentions {text!r}"
+
+
+def violations(modules: dict[str, Module]) -> list[str]:
+    """Every broken rule, as ``path:line: message``."""
+    out: list[str] = []
+    known = set(modules)
+    for mod in modules.values():
+        tree = ast.parse(mod.source, filename=mod.path)
+        src_layer = layer_of(mod.name)
+        allowed = ALLOWED[src_layer] | {src_layer}
+        for imp in imports_of(mod, tree, known):
+            where = f"{mod.path}:{imp.line}"
+            dst_layer = layer_of(imp.target)
+            if dst_layer not in allowed:
+                out.append(f"{where}: {src_layer} module {mod.name} imports {imp.target} "
+                           f"({dst_layer} layer)")
+                continue
+            if src_layer == BTF and imp.target in BTF_FORBIDDEN_BASE:
+                out.append(f"{where}: btf module {mod.name} imports {imp.target}; btf may use "
+                           f"only ebpf.asm, ebpf.internal and ebpf.errors")
+            if (src_layer == BTF and mod.name != BTF_SYS_GATEWAY
+                    and (imp.target == "ebpf.internal.sys"
+                         or imp.target.startswith("ebpf.internal.sys."))):
+                out.append(f"{where}: {mod.name} imports {imp.target}; inside ebpf.btf only "
+                           f"{BTF_SYS_GATEWAY} may use the syscall layer")
+        if src_layer != INTERNAL:
+            for line, what in _mentions_syscall(tree):
+                out.append(f"{mod.path}:{line}: {what}; only ebpf.internal may make system calls")
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            for n in names:
+                if n.split(".")[0] in FORBIDDEN_PACKAGES:
+                    out.append(f"{mod.path}:{node.lineno}: imports {n}; nothing may use "
+                               "pyelftools (ebpf.internal.elf is the ELF reader)")
+    return sorted(out)
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+def test_package_is_found() -> None:
+    modules = discover()
+    assert "ebpf.errors" in modules, f"no ebpf/errors.py under {PACKAGE_DIR}"
+    assert any(layer_of(m) == INTERNAL for m in modules)
+
+
+def test_layers_are_respected() -> None:
+    problems = violations(discover())
+    assert not problems, "layer rules broken (STYLE.md section 3):\n  " + "\n  ".join(problems)
+
+
+def _fake(modules: dict[str, str]) -> dict[str, Module]:
+    out = {}
+    for name, source in modules.items():
+        is_package = name.endswith(".__init__")
+        name = name.removesuffix(".__init__")
+        path = name.replace(".", "/") + ("/__init__.py" if is_package else ".py")
+        out[name] = Module(name, path, source, is_package)
+    return out
+
+
+FAKE_BASE = {
+    "ebpf.__init__": "",
+    "ebpf.errors": "",
+    "ebpf.types": "",
+    "ebpf.map": "",
+    "ebpf.link.__init__": "",
+    "ebpf.cli.__init__": "",
+    "ebpf.internal.__init__": "",
+    "ebpf.internal.sys.__init__": "",
+    "ebpf.internal.sys.fd": "",
+    "ebpf.internal.elf": "",
+    "ebpf.asm.__init__": "",
+    "ebpf.btf.__init__": "",
+    "ebpf.btf.handle": "from ..internal import sys\n",
+}
+
+
+@pytest.mark.parametrize(("module", "source", "expected"), [
+    ("ebpf.internal.kernel", "from ..map import Map\n", "internal module"),
+    ("ebpf.internal.kernel", "import ebpf\n", "imports ebpf (core layer)"),
+    ("ebpf.asm.builder", "from ebpf.btf import handle\n", "imports ebpf.btf.handle"),
+    ("ebpf.asm.builder", "from .. import map\n", "imports ebpf.map"),
+    ("ebpf.btf.spec", "from ..internal.sys import fd\n", "only ebpf.btf.handle"),
+    ("ebpf.btf.spec", "from ..internal import sys\n", "only ebpf.btf.handle"),
+    ("ebpf.btf.spec", "from ebpf.types import MapType\n", "btf may use only"),
+    ("ebpf.btf.spec", "def f():\n    from ebpf import map\n", "imports ebpf.map"),
+    ("ebpf.map", "from ebpf.link import kprobe\n", "imports ebpf.link"),
+    ("ebpf.map", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                 "    from .link import Link\n", "imports ebpf.link"),
+    ("ebpf.collection", "import ebpf.ringbuf\n", "imports ebpf.ringbuf"),
+    ("ebpf.link.kprobe", "from ebpf import cli\n", "imports ebpf.cli"),
+    ("ebpf.map", "import ctypes\nctypes.CDLL(None).syscall(321)\n", "calls syscall()"),
+    ("ebpf.program", "SYS_bpf = 321\n", "mentions 'SYS_bpf'"),
+    ("ebpf.btf.parse", "from elftools.elf.elffile import ELFFile\n", "pyelftools"),
+    ("ebpf.internal.elf", "import elftools\n", "pyelftools"),
+    ("ebpf.elf_reader", "def f():\n    import elftools.elf.elffile\n", "pyelftools"),
+])
+def test_checker_catches(module: str, source: str, expected: str) -> None:
+    """The checker itself finds each kind of violation, so a pass above means something."""
+    problems = violations(_fake({**FAKE_BASE, module: source}))
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("ebpf.internal.sys.commands", "from ...errors import SyscallError\nfrom .fd import FD\n"),
+    ("ebpf.internal.sys.syscall", "import ctypes\nctypes.CDLL(None).syscall(1)\nSYS_bpf = 1\n"),
+    ("ebpf.asm.builder", "from ..internal import endian\nfrom ebpf.types import MapType\n"),
+    ("ebpf.btf.core", "from ebpf.asm import opcode\nfrom ..errors import COREError\n"),
+    ("ebpf.map", "from .btf import handle\nfrom .internal.sys import commands\n"),
+    ("ebpf.link.kprobe", "from .. import map\nfrom ..features import misc\n"),
+    ("ebpf.cli.main", "import ebpf.link\nimport ebpf.ringbuf\n"),
+])
+def test_checker_allows(module: str, source: str) -> None:
+    assert violations(_fake({**FAKE_BASE, module: source})) == []
