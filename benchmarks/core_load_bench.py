@@ -66,7 +66,9 @@ def build_floor() -> Path:
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, float], float]:
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    # cwd=ROOT: `python -c` puts the working directory first on sys.path, and an `ebpf`
+    # package there would be measured instead of this tree's.
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, cwd=ROOT)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-2000:]}")
