@@ -24,7 +24,6 @@ This module makes no system calls and reads no files.
 
 from __future__ import annotations
 
-import enum
 import re
 import threading
 import weakref
@@ -34,6 +33,7 @@ from typing import Final, NamedTuple
 
 from ebpf.asm import Instruction, Instructions
 from ebpf.asm.opcode import LDIMM64, Class, JumpOp, Size, Source
+from ebpf.btf.ext_info import CORERelocKind
 from ebpf.btf.spec import Spec
 from ebpf.btf.types import (
     Array,
@@ -82,45 +82,6 @@ _U64: Final = (1 << 64) - 1
 _U32: Final = (1 << 32) - 1
 
 
-class CORERelocKind(enum.IntEnum):
-    """``enum bpf_core_relo_kind`` (same values as :class:`ebpf.btf.ext_info.CORERelocKind`)."""
-
-    FIELD_BYTE_OFFSET = 0
-    FIELD_BYTE_SIZE = 1
-    FIELD_EXISTS = 2
-    FIELD_SIGNED = 3
-    FIELD_LSHIFT_U64 = 4
-    FIELD_RSHIFT_U64 = 5
-    TYPE_ID_LOCAL = 6
-    TYPE_ID_TARGET = 7
-    TYPE_EXISTS = 8
-    TYPE_SIZE = 9
-    ENUMVAL_EXISTS = 10
-    ENUMVAL_VALUE = 11
-    TYPE_MATCHES = 12
-
-    @property
-    def is_field(self) -> bool:
-        """A relocation of a field access (offset, size, existence, sign, shifts)."""
-        return self <= CORERelocKind.FIELD_RSHIFT_U64
-
-    @property
-    def is_type(self) -> bool:
-        """A relocation of a whole type (ids, existence, size, match)."""
-        return self in _TYPE_KINDS
-
-    @property
-    def is_enumval(self) -> bool:
-        """A relocation of an enumerator (existence, value)."""
-        return self in (CORERelocKind.ENUMVAL_EXISTS, CORERelocKind.ENUMVAL_VALUE)
-
-    @property
-    def macro(self) -> str:
-        """The kind as messages spell it, e.g. ``field_byte_offset``."""
-        return self.name.lower()
-
-
-_TYPE_KINDS: Final = frozenset({6, 7, 8, 9, 12})
 
 
 def essential_name(name: str) -> str:

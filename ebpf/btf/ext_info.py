@@ -51,6 +51,28 @@ class CORERelocKind(enum.IntEnum):
     ENUMVAL_VALUE = 11
     TYPE_MATCHES = 12
 
+    @property
+    def is_field(self) -> bool:
+        """A relocation of a field access (offset, size, existence, sign, shifts)."""
+        return self <= CORERelocKind.FIELD_RSHIFT_U64
+
+    @property
+    def is_type(self) -> bool:
+        """A relocation of a whole type (ids, existence, size, match)."""
+        return self in (CORERelocKind.TYPE_ID_LOCAL, CORERelocKind.TYPE_ID_TARGET,
+                        CORERelocKind.TYPE_EXISTS, CORERelocKind.TYPE_SIZE,
+                        CORERelocKind.TYPE_MATCHES)
+
+    @property
+    def is_enumval(self) -> bool:
+        """A relocation of an enumerator (existence, value)."""
+        return self in (CORERelocKind.ENUMVAL_EXISTS, CORERelocKind.ENUMVAL_VALUE)
+
+    @property
+    def macro(self) -> str:
+        """The kind as messages spell it, e.g. ``field_byte_offset``."""
+        return self.name.lower()
+
 
 @dataclass(frozen=True)
 class FuncInfo:
