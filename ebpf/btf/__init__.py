@@ -6,7 +6,7 @@ Typical use::
 
     spec = btf.load_kernel_spec()                     # vmlinux, parsed once per process
     task = spec.type_by_name("task_struct", btf.Struct)
-    print(btf.sizeof(task), [m.name for m in task.members][:5])
+    size, first = btf.sizeof(task), [m.name for m in task.members][:5]
 
 The parsing side (:mod:`types`, :mod:`parse`, :mod:`spec`, :mod:`ext_info`, :mod:`format`,
 :mod:`values`, :mod:`marshal`) makes no system calls; only :mod:`handle` talks to the kernel

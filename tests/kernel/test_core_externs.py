@@ -5,7 +5,6 @@ absent __weak), and an iterator's attach target."""
 from __future__ import annotations
 
 import ctypes
-import gzip
 import os
 import struct
 from pathlib import Path
@@ -16,26 +15,12 @@ from ebpf.collection import Collection
 from ebpf.elf_reader import load_collection_spec
 from ebpf.internal.kernel import kernel_version
 from ebpf.internal.sys import RawTracepointOpenAttr, commands
+from tests.support import kallsyms, kernel_config
 
 pytestmark = pytest.mark.kernel
 
 TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 VALUES = struct.Struct("<2Q16s32s11Q")
-
-
-def config() -> dict[str, str]:
-    with gzip.open("/proc/config.gz", "rt") as f:
-        return dict(line.strip().split("=", 1) for line in f
-                    if line.startswith("CONFIG_") and "=" in line)
-
-
-def kallsyms(name: str) -> int:
-    with open("/proc/kallsyms") as f:
-        for line in f:
-            parts = line.split()
-            if parts[2] == name:
-                return int(parts[0], 16)
-    raise KeyError(name)
 
 
 def test_every_kind_of_extern() -> None:
@@ -49,7 +34,7 @@ def test_every_kind_of_extern() -> None:
         assert "count_tasks" in coll.programs    # iter/task: target resolved and loaded
     (jit, no_tristate, hostname, localversion, hz, no_int, wrapper, version, bpf_syscall,
      no_bool, prog_put, no_symbol, no_typed, kfunc_exists, _) = VALUES.unpack(raw[:VALUES.size])
-    cfg = config()
+    cfg = kernel_config()
     major, minor, patch = kernel_version()
     assert jit == {"y": 1, "m": 2}.get(cfg.get("CONFIG_BPF_JIT", "n"), 0)
     assert no_tristate == 0 and no_int == 0 and no_bool == 0

@@ -5,7 +5,6 @@ BPF_RAW_TRACEPOINT_OPEN of our own) the values their CO-RE reads produce are the
 from __future__ import annotations
 
 import ctypes
-import gzip
 import mmap
 import os
 import socket
@@ -26,6 +25,7 @@ from ebpf.internal.kernel import kernel_version
 from ebpf.internal.sys import RawTracepointOpenAttr, commands
 from ebpf.map import Map
 from ebpf.program import Program
+from tests.support import kallsyms, kernel_config
 
 pytestmark = pytest.mark.kernel
 
@@ -74,21 +74,6 @@ def ringbuf_records(m: Map) -> list[bytes]:
     return out
 
 
-def kconfig() -> dict[str, str]:
-    with gzip.open("/proc/config.gz", "rt") as f:
-        return dict(line.strip().split("=", 1) for line in f
-                    if line.startswith("CONFIG_") and "=" in line)
-
-
-def kallsyms(name: str) -> int:
-    with open("/proc/kallsyms") as f:
-        for line in f:
-            parts = line.split()
-            if parts[2] == name:
-                return int(parts[0], 16)
-    raise KeyError(name)
-
-
 def kver() -> int:
     major, minor, patch = kernel_version()
     return (major << 16) | (minor << 8) | min(patch, 255)
@@ -115,7 +100,7 @@ def test_execsnoop_sees_our_child() -> None:
     mine = [e for e in events if e[0] == child.pid]
     assert len(mine) == 1, events
     _, ppid, uid, old_pid, version, hz, wrapper, jit, comm, filename = mine[0]
-    cfg = kconfig()
+    cfg = kernel_config()
     assert (ppid, uid, old_pid) == (os.getpid(), os.getuid(), child.pid)
     assert comm.rstrip(b"\0") == b"true"
     assert filename.rstrip(b"\0") == b"/bin/true"

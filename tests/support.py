@@ -1,0 +1,23 @@
+"""Helpers shared by several test modules: facts about the running kernel, read directly so
+tests can compare them with what BPF programs report."""
+
+from __future__ import annotations
+
+import gzip
+
+
+def kernel_config() -> dict[str, str]:
+    """The running kernel's configuration (``CONFIG_*`` to value) from ``/proc/config.gz``."""
+    with gzip.open("/proc/config.gz", "rt") as f:
+        return dict(line.strip().split("=", 1) for line in f
+                    if line.startswith("CONFIG_") and "=" in line)
+
+
+def kallsyms(name: str) -> int:
+    """The address of kernel symbol ``name`` from ``/proc/kallsyms``."""
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            parts = line.split()
+            if parts[2] == name:
+                return int(parts[0], 16)
+    raise KeyError(name)
