@@ -1119,7 +1119,7 @@ def _fields(obj: object) -> Iterator[tuple[str, Any, str | None]]:
         raise EbpfError(f"assign: {type(obj).__name__} is not a dataclass instance")
     try:
         hints = typing.get_type_hints(type(obj), include_extras=True)
-    except Exception as e:  # unresolvable annotations: say which class
+    except (NameError, TypeError, AttributeError, SyntaxError) as e:  # unresolvable annotations
         raise EbpfError(f"assign: cannot resolve the annotations of {type(obj).__name__}: "
                         f"{e}") from e
     for f in dataclasses.fields(obj):

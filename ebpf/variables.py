@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from .btf import Array, Enum, Float, Int, IntEncoding, Pointer, Type, skip_qualifiers, underlying
+from .errors import BTFError
 from .marshal import MarshalError
 
 __all__ = ["Variable", "VariableSpec"]
@@ -30,7 +31,7 @@ def _scalar(t: Type | None) -> Type | None:
         return None
     try:
         return underlying(t)
-    except Exception:  # a malformed type simply has no scalar form
+    except BTFError:  # a malformed type (e.g. a typedef loop) simply has no scalar form
         return skip_qualifiers(t)
 
 
