@@ -47,10 +47,10 @@ from .internal.sys import (
     MapCreateAttr,
     MapElemAttr,
     MapFreezeAttr,
-    ObjPinAttr,
     commands,
 )
 from .marshal import MarshalError, encode, round_up
+from .pin import open_pinned, pin_fd, remove_pin
 from .types import MapFlags, MapType, UpdateFlags
 
 if TYPE_CHECKING:
@@ -311,12 +311,9 @@ class Map:
             SyscallError: nothing pinned there (``ENOENT``) or it is not a map (``EINVAL``).
         """
         flags = (MapFlags.RDONLY if read_only else 0) | (MapFlags.WRONLY if write_only else 0)
-        p = os.fsencode(path)
-        buf = ctypes.create_string_buffer(p)
-        attr = ObjPinAttr(pathname=ctypes.addressof(buf), file_flags=int(flags))
-        fd = commands.obj_get(attr, context=f"open pinned map {os.fsdecode(p)!r}")
+        fd, shown = open_pinned(path, "map", int(flags))
         m = cls._adopt(fd)
-        m._pinned_path = os.fsdecode(p)
+        m._pinned_path = shown
         return m
 
     # --- ownership ---------------------------------------------------------------------------
@@ -933,18 +930,11 @@ class Map:
             SyscallError: ``EEXIST`` if something is pinned there already, ``EPERM`` or
                 ``EINVAL`` if ``path`` is not in a bpffs.
         """
-        p = os.fsencode(path)
-        buf = ctypes.create_string_buffer(p)
-        commands.obj_pin(ObjPinAttr(pathname=ctypes.addressof(buf), bpf_fd=self.fd),
-                         self._context(f"pin at {os.fsdecode(p)!r}"))
-        self._pinned_path = os.fsdecode(p)
+        self._pinned_path = pin_fd(self.fd, path, f"map {self.name!r}")
 
     def unpin(self) -> None:
         """Remove the pin made by :meth:`pin` (or the one this map was loaded from)."""
-        if self._pinned_path is None:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._pinned_path)
+        remove_pin(self._pinned_path)
         self._pinned_path = None
 
 

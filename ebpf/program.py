@@ -13,7 +13,6 @@ A loaded program can be test-run without attaching it (``BPF_PROG_TEST_RUN``,
 
 from __future__ import annotations
 
-import contextlib
 import copy as _copy
 import ctypes
 import dataclasses
@@ -40,12 +39,12 @@ from .internal.sys import (
     FD,
     Cmd,
     FastCall,
-    ObjPinAttr,
     ProgBindMapAttr,
     ProgLoadAttr,
     ProgRunAttr,
     commands,
 )
+from .pin import open_pinned, pin_fd, remove_pin
 from .types import AttachType, ProgramFlags, ProgramType
 
 if TYPE_CHECKING:
@@ -623,14 +622,9 @@ class Program:
             SyscallError: ``ENOENT`` if nothing is pinned there.
             EbpfError: the object pinned there is not a program.
         """
-        p = os.fsencode(path)
-        if b"\0" in p:
-            raise EbpfError(f"pin path {path!r} contains a NUL character")
-        buf = ctypes.create_string_buffer(p)
-        attr = ObjPinAttr(pathname=ctypes.addressof(buf))
-        fd = commands.obj_get(attr, f"open pinned program {os.fsdecode(p)!r}")
+        fd, shown = open_pinned(path, "program")
         prog = cls._adopt(fd)
-        prog._pinned_path = os.fsdecode(p)
+        prog._pinned_path = shown
         return prog
 
     # --- ownership -------------------------------------------------------------------------
@@ -719,24 +713,14 @@ class Program:
                 directory does not exist.
             ClosedError: the program was closed.
         """
-        p = os.fsencode(path)
-        if b"\0" in p:
-            raise EbpfError(f"pin path {path!r} contains a NUL character")
-        buf = ctypes.create_string_buffer(p)
-        attr = ObjPinAttr(pathname=ctypes.addressof(buf), bpf_fd=self._raw("pin"))
-        commands.obj_pin(attr, f"pin program {self._name!r} at {os.fsdecode(p)!r}")
-        self._pinned_path = os.fsdecode(p)
+        self._pinned_path = pin_fd(self._raw("pin"), path, f"program {self._name!r}")
 
     def unpin(self) -> None:
         """Remove the pin made by :meth:`pin` or opened by :meth:`load_pinned`, if any.
 
         A pin that is already gone is not an error.
         """
-        path = self._pinned_path
-        if path is None:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        remove_pin(self._pinned_path)
         self._pinned_path = None
 
     # --- inspection ------------------------------------------------------------------------

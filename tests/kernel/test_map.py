@@ -391,6 +391,8 @@ def test_pin_and_load_pinned(pin_dir: str) -> None:
     with pytest.raises(SyscallError) as ei:
         Map.load_pinned(os.path.join(pin_dir, "missing"))
     assert ei.value.errno == errno.ENOENT
+    with Map(spec(MapType.HASH)) as m, pytest.raises(EbpfError, match="NUL"):
+        m.pin(os.path.join(pin_dir, "bad\0name"))
 
 
 def test_clone_from_id_and_close() -> None:

@@ -1,0 +1,63 @@
+"""Pinning kernel objects in a bpffs: one place for the path rules and the two commands.
+
+Maps and programs (and later links) pin through these functions, so every object kind
+accepts the same paths and fails the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+
+from .errors import EbpfError
+from .internal.sys import FD, ObjPinAttr, commands
+
+__all__ = ["open_pinned", "pin_fd", "remove_pin"]
+
+
+def _path(path: str | os.PathLike[str]) -> tuple[bytes, str]:
+    """``path`` as the kernel takes it (bytes) and as messages show it (str)."""
+    p = os.fsencode(path)
+    if b"\0" in p:
+        raise EbpfError(f"pin path {os.fsdecode(p)!r} contains a NUL character")
+    return p, os.fsdecode(p)
+
+
+def pin_fd(fd: int, path: str | os.PathLike[str], what: str) -> str:
+    """Pin the object behind ``fd`` at ``path``; return the path as a str.
+
+    ``what`` names the object in errors, e.g. ``"map 'counts'"``.
+
+    Raises:
+        EbpfError: ``path`` contains a NUL character.
+        SyscallError: ``EEXIST`` if something is pinned there already; ``EPERM`` if ``path``
+            is not in a bpffs or its name contains a ``.``; ``ENOENT`` if the directory does
+            not exist.
+    """
+    raw, shown = _path(path)
+    buf = ctypes.create_string_buffer(raw)
+    commands.obj_pin(ObjPinAttr(pathname=ctypes.addressof(buf), bpf_fd=fd),
+                     f"pin {what} at {shown!r}")
+    return shown
+
+
+def open_pinned(path: str | os.PathLike[str], what: str, file_flags: int = 0
+                ) -> tuple[FD, str]:
+    """Open the object pinned at ``path``; return its new fd and the path as a str.
+
+    Raises:
+        EbpfError: ``path`` contains a NUL character.
+        SyscallError: nothing is pinned there (``ENOENT``).
+    """
+    raw, shown = _path(path)
+    buf = ctypes.create_string_buffer(raw)
+    attr = ObjPinAttr(pathname=ctypes.addressof(buf), file_flags=file_flags)
+    return commands.obj_get(attr, f"open pinned {what} {shown!r}"), shown
+
+
+def remove_pin(path: str | None) -> None:
+    """Remove a pin; a pin that is already gone (or ``None``) is not an error."""
+    if path is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
