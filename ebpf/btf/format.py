@@ -40,6 +40,7 @@ from ebpf.btf.types import (
     alignof,
     sizeof,
     underlying,
+    walk_types,
 )
 from ebpf.errors import BTFError
 
@@ -353,19 +354,6 @@ class CFormatter:
                 for m in t.members:
                     self._walk(m.type, out, by_value=True, depth=depth + 1)
 
-    def _collect(self, roots: Iterable[Type]) -> list[Type]:
-        seen: set[int] = set()
-        order: list[Type] = []
-        stack = list(roots)[::-1]
-        while stack:
-            t = stack.pop()
-            if id(t) in seen:
-                continue
-            seen.add(id(t))
-            order.append(t)
-            stack.extend(list(t.references())[::-1])
-        return order
-
     def format(self, roots: Iterable[Type]) -> str:
         """C declarations for ``roots`` and everything they reference.
 
@@ -373,7 +361,7 @@ class CFormatter:
         declaration tags are skipped.
         """
         roots = list(roots)
-        every = self._collect(roots)
+        every = walk_types(roots)
         out = self._out
         start = len(out)
         fwd = []

@@ -21,7 +21,7 @@ __all__ = [
     "Float", "Func", "FuncLinkage", "FuncParam", "FuncProto", "Fwd", "FwdKind", "Int",
     "IntEncoding", "Kind", "Member", "Pointer", "Qualifier", "Restrict", "Struct", "Type",
     "TypeTag", "Typedef", "Union", "Var", "VarLinkage", "VarSecinfo", "Void", "Volatile",
-    "alignof", "copy_types", "sizeof", "skip_qualifiers", "underlying",
+    "alignof", "copy_types", "sizeof", "skip_qualifiers", "underlying", "walk_types",
 ]
 
 #: How many typedefs/qualifiers/arrays are followed before a chain is declared a loop.
@@ -787,6 +787,22 @@ def relink(t: Type, link: Callable[[Type | int], Type | int], resolver: Resolver
             object.__setattr__(h, "_res", resolver)
 
 
+def walk_types(roots: Iterable[Type]) -> list[Type]:
+    """``roots`` and every type they reference, each once, depth first in reference order
+    (a type comes before the types it refers to, unless a cycle reached it first)."""
+    order: list[Type] = []
+    seen: set[int] = set()
+    stack = list(roots)[::-1]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        order.append(t)
+        stack.extend(list(t.references())[::-1])  # resolves lazy references
+    return order
+
+
 def copy_types(types: Iterable[Type]) -> list[Type]:
     """Deep copies of ``types`` and of everything they reference.
 
@@ -794,16 +810,7 @@ def copy_types(types: Iterable[Type]) -> list[Type]:
     originals, so the copies may be modified freely (e.g. types of the shared kernel spec).
     """
     roots = list(types)
-    order: list[Type] = []
-    seen: set[int] = set()
-    stack = list(roots)
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        order.append(t)
-        stack.extend(t.references())  # resolves lazy references of the originals
+    order = walk_types(roots)
     mapping: dict[int, Type] = {id(t): _shallow(t) for t in order}  # type: ignore[misc]
 
     def link(ref: Type | int) -> Type | int:
