@@ -1,9 +1,11 @@
-"""Helpers shared by several test modules: facts about the running kernel, read directly so
-tests can compare them with what BPF programs report."""
+"""Helpers shared by several test modules: facts about the running kernel (read directly so
+tests can compare them with what BPF programs report) and about this process."""
 
 from __future__ import annotations
 
+import errno
 import gzip
+import os
 
 
 def kernel_config() -> dict[str, str]:
@@ -21,3 +23,13 @@ def kallsyms(name: str) -> int:
             if parts[2] == name:
                 return int(parts[0], 16)
     raise KeyError(name)
+
+
+def fd_is_open(raw: int) -> bool:
+    """Whether descriptor number ``raw`` is open in this process."""
+    try:
+        os.fstat(raw)
+    except OSError as e:
+        assert e.errno == errno.EBADF
+        return False
+    return True

@@ -34,6 +34,7 @@ from ebpf.internal.sys import (
     commands,
     trampoline_available,
 )
+from tests.support import fd_is_open
 
 pytestmark = pytest.mark.kernel
 
@@ -61,15 +62,6 @@ def _map_info(fd: FD) -> MapInfo:
     return commands.obj_get_info_by_fd(fd.raw, MapInfo())
 
 
-def _fd_is_open(raw: int) -> bool:
-    try:
-        os.fstat(raw)
-    except OSError as e:
-        assert e.errno == errno.EBADF
-        return False
-    return True
-
-
 def _run_python(code: str, env: dict[str, str] | None = None) -> str:
     """Run ``code`` in a fresh interpreter (from the repo root); return its stdout."""
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO,
@@ -86,7 +78,7 @@ def test_close_is_idempotent(array_map: FD) -> None:
     array_map.close()
     array_map.close()
     assert array_map.closed
-    assert not _fd_is_open(raw)
+    assert not fd_is_open(raw)
 
 
 def test_use_after_close_raises_closed_error() -> None:
@@ -106,9 +98,9 @@ def test_use_after_close_raises_closed_error() -> None:
 def test_context_manager_closes() -> None:
     with _array_map() as fd:
         raw = fd.raw
-        assert _fd_is_open(raw)
+        assert fd_is_open(raw)
     assert fd.closed
-    assert not _fd_is_open(raw)
+    assert not fd_is_open(raw)
 
 
 def test_dup_is_a_different_number_for_the_same_map(array_map: FD) -> None:
@@ -116,7 +108,7 @@ def test_dup_is_a_different_number_for_the_same_map(array_map: FD) -> None:
         assert copy.raw != array_map.raw
         assert _map_info(copy).id == _map_info(array_map).id
         raw = copy.raw
-    assert not _fd_is_open(raw)
+    assert not fd_is_open(raw)
     assert _map_info(array_map).id > 0          # the original is untouched
 
 
@@ -132,7 +124,7 @@ def test_detach_hands_over_the_number(array_map: FD) -> None:
     raw = array_map.detach()
     try:
         assert array_map.closed
-        assert _fd_is_open(raw)
+        assert fd_is_open(raw)
     finally:
         os.close(raw)
 
@@ -178,7 +170,7 @@ def test_finalizer_closes_a_leaked_fd_with_a_warning() -> None:
     with pytest.warns(ResourceWarning, match="not closed"):
         del fd
         gc.collect()
-    assert not _fd_is_open(raw)
+    assert not fd_is_open(raw)
 
 
 # --- bpf() errors ----------------------------------------------------------------------------

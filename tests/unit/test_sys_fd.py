@@ -3,7 +3,6 @@ objects). ``tests/kernel/test_sys.py`` repeats the ownership checks on real maps
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import gc
 import os
@@ -18,17 +17,9 @@ import pytest
 
 from ebpf.errors import ClosedError
 from ebpf.internal.sys import FD, Cmd, syscall
+from tests.support import fd_is_open
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _is_open(raw: int) -> bool:
-    try:
-        os.fstat(raw)
-    except OSError as e:
-        assert e.errno == errno.EBADF
-        return False
-    return True
 
 
 @pytest.fixture
@@ -44,7 +35,7 @@ def test_close_is_idempotent_and_forgets_the_number(pipe_fd: tuple[FD, int]) -> 
     fd.close()
     os.close(w)
     assert fd.closed
-    assert not _is_open(raw)
+    assert not fd_is_open(raw)
     with pytest.raises(ClosedError, match="pipe is closed"):
         _ = fd.raw
     with pytest.raises(ClosedError):
@@ -61,7 +52,7 @@ def test_dup_is_independent(pipe_fd: tuple[FD, int]) -> None:
         os.write(w, b"x")
         assert os.read(copy.raw, 1) == b"x"      # same pipe
         fd.close()
-        assert _is_open(copy.raw)               # closing one leaves the other
+        assert fd_is_open(copy.raw)               # closing one leaves the other
     os.close(w)
 
 
@@ -69,7 +60,7 @@ def test_detach(pipe_fd: tuple[FD, int]) -> None:
     fd, w = pipe_fd
     raw = fd.detach()
     assert fd.closed
-    assert _is_open(raw)
+    assert fd_is_open(raw)
     with pytest.raises(ClosedError):
         fd.detach()
     os.close(raw)
@@ -82,7 +73,7 @@ def test_leak_is_closed_with_resource_warning() -> None:
     with pytest.warns(ResourceWarning, match=r"leaky pipe \(fd \d+\) was not closed"):
         del fd
         gc.collect()
-    assert not _is_open(r)
+    assert not fd_is_open(r)
     os.close(w)
 
 
