@@ -30,6 +30,14 @@ class EbpfError(Exception):
     """Base class of every error the library raises on purpose."""
 
 
+def located(message: str, *where: str | None) -> str:
+    """``message`` prefixed with the non-empty location parts, e.g. ``"section '.text',
+    offset 0x18: bad relocation"``. For the errors that say where in their input they
+    happened."""
+    parts = [w for w in where if w]
+    return f"{', '.join(parts)}: {message}" if parts else message
+
+
 # Errno values the kernel uses internally that leak to user space through bpf(2); libc has no
 # name or text for them.
 _KERNEL_ERRNOS = {
@@ -129,12 +137,9 @@ class ELFError(EbpfError):
                  offset: int | None = None) -> None:
         self.section = section
         self.offset = offset
-        where = []
-        if section is not None:
-            where.append(f"section {section!r}")
-        if offset is not None:
-            where.append(f"offset {offset:#x}")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        super().__init__(located(message,
+                                 None if section is None else f"section {section!r}",
+                                 None if offset is None else f"offset {offset:#x}"))
 
 
 class BTFError(EbpfError):
@@ -152,12 +157,9 @@ class BTFError(EbpfError):
                  offset: int | None = None) -> None:
         self.type_id = type_id
         self.offset = offset
-        where = []
-        if type_id is not None:
-            where.append(f"type id {type_id}")
-        if offset is not None:
-            where.append(f"offset {offset:#x}")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        super().__init__(located(message,
+                                 None if type_id is None else f"type id {type_id}",
+                                 None if offset is None else f"offset {offset:#x}"))
 
 
 class COREError(EbpfError):

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, MutableSequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import TYPE_CHECKING, Final, Literal, NoReturn, SupportsIndex, final, overload
 
-from ..errors import EbpfError
+from ..errors import EbpfError, located
 from . import disasm
 from .helpers import Helper
 from .opcode import (
@@ -85,12 +85,9 @@ class InstructionError(EbpfError, ValueError):
         self.field = field
         self.index = index
         self.byte_offset = byte_offset
-        where = []
-        if index is not None:
-            where.append(f"instruction {index}")
-        if byte_offset is not None:
-            where.append(f"byte offset {byte_offset}")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        super().__init__(located(message,
+                                 None if index is None else f"instruction {index}",
+                                 None if byte_offset is None else f"byte offset {byte_offset}"))
 
     def __reduce__(self) -> tuple[object, ...]:
         # The keyword-only constructor arguments are kept in the instance dict; restore them
