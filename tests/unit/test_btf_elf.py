@@ -156,7 +156,7 @@ def test_elf_types(objects: dict[str, Path], order: str) -> None:
 def test_datasec_fixups(objects: dict[str, Path], order: str) -> None:
     spec = btf.load_spec(objects[order])
     data = spec.type_by_name(".data", btf.Datasec)
-    from ebpf.btf._elf import read_btf_sections
+    from ebpf.internal.elf import read_btf_sections
     elf = read_btf_sections(objects[order].read_bytes())
     assert data.size == elf.section_sizes[".data"] >= 16
     offsets = {v.type.name: v.offset for v in data.vars}
@@ -193,7 +193,7 @@ def test_ext_info(objects: dict[str, Path], order: str) -> None:
 
 
 def test_ext_info_malformed(objects: dict[str, Path]) -> None:
-    from ebpf.btf._elf import read_btf_sections
+    from ebpf.internal.elf import read_btf_sections
     data = objects["el"].read_bytes()
     elf = read_btf_sections(data)
     assert elf.ext is not None
@@ -256,7 +256,7 @@ def test_parse_every_testdata_object(path: Path | None) -> None:
 def test_mutated_objects_raise_only_our_errors(objects: dict[str, Path]) -> None:
     import random
 
-    from ebpf.btf._elf import read_btf_sections
+    from ebpf.internal.elf import read_btf_sections
 
     rng = random.Random(99)
     for order in ("el", "eb"):
