@@ -144,27 +144,39 @@ class MapSpec:
         return _copy.deepcopy(self)
 
 
+# One thread's element operation as a plain tuple, which unpacks in one fast step:
+#   (key_ints, lookup, update, delete, value, value_ints, owner)
+# key_ints/value_ints: one-element views of the key/value buffers as a native u32 or u64 (None
+# for other sizes); lookup/update/delete: pre-bound bpf() calls; value: the value buffer as
+# bytes; owner: the _ElemCalls that keeps the buffers and calls alive.
+_Ops = tuple["memoryview | None", "Callable[[], int]", "Callable[[], int]", "Callable[[], int]",
+             memoryview, "memoryview | None", "_ElemCalls"]
+
+
+def _int_view(view: memoryview) -> memoryview | None:
+    """``view`` as one native u32 or u64, if it is 4 or 8 bytes long."""
+    if len(view) == 4:
+        return view.cast("I")
+    if len(view) == 8:
+        return view.cast("Q")
+    return None
+
+
 class _ElemCalls:
     """Pre-bound buffers and fast ``bpf()`` calls for one thread's element operation."""
 
-    __slots__ = ("attr", "delete", "delete_attr", "delete_call", "key", "key_int", "lookup",
-                 "lookup_and_delete", "lookup_call", "next_key", "next_key_call", "update",
-                 "update_call", "value", "value_int")
+    __slots__ = ("attr", "delete", "delete_attr", "key", "key_view", "lookup",
+                 "lookup_and_delete", "next_key", "next_key_call", "update", "value",
+                 "value_view")
 
     def __init__(self, fd: int, key_size: int, value_bytes: int) -> None:
         self.key = ctypes.create_string_buffer(max(key_size, 1))
         self.next_key = ctypes.create_string_buffer(max(key_size, 1))
         self.value = ctypes.create_string_buffer(max(value_bytes, 1))
-        self.key_int: ctypes.c_uint32 | ctypes.c_uint64 | None = None
-        if key_size == 4:
-            self.key_int = ctypes.c_uint32.from_buffer(self.key)
-        elif key_size == 8:
-            self.key_int = ctypes.c_uint64.from_buffer(self.key)
-        self.value_int: ctypes.c_uint32 | ctypes.c_uint64 | None = None
-        if value_bytes == 4:
-            self.value_int = ctypes.c_uint32.from_buffer(self.value)
-        elif value_bytes == 8:
-            self.value_int = ctypes.c_uint64.from_buffer(self.value)
+        # Buffer-protocol views: reading and writing through them costs less than ctypes'
+        # attribute descriptors, which matters on the single-element hot path.
+        self.key_view = memoryview(self.key).cast("B")[:key_size]
+        self.value_view = memoryview(self.value).cast("B")[:value_bytes]
         self.attr = attr = MapElemAttr(map_fd=fd, key=ctypes.addressof(self.key) if key_size else 0,
                                        value=ctypes.addressof(self.value))
         addr, size = ctypes.addressof(attr), ctypes.sizeof(attr)
@@ -175,14 +187,18 @@ class _ElemCalls:
         self.delete_attr = da = MapElemAttr(map_fd=fd, key=attr.key)
         self.delete = FastCall(Cmd.MAP_DELETE_ELEM, ctypes.addressof(da), ctypes.sizeof(da))
         self.lookup_and_delete = FastCall(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, addr, size)
-        self.lookup_call = self.lookup.call
-        self.update_call = self.update.call
-        self.delete_call = self.delete.call
         # get_next_key uses its own attr: value field is the next_key pointer.
         nk = MapElemAttr(map_fd=fd, key=ctypes.addressof(self.key))
         nk.next_key = ctypes.addressof(self.next_key)
         self.next_key_call = (nk, FastCall(Cmd.MAP_GET_NEXT_KEY, ctypes.addressof(nk),
                                            ctypes.sizeof(nk)))
+
+    def ops(self) -> _Ops:
+        return (_int_view(self.key_view), self.lookup.call, self.update.call, self.delete.call,
+                self.value_view, _int_view(self.value_view), self)
+
+    def put_key(self, key: bytes) -> None:
+        self.key_view[:] = key
 
     def release(self) -> None:
         for call in (self.lookup, self.update, self.delete, self.lookup_and_delete,
@@ -201,8 +217,8 @@ class Map:
     A ``Map`` is deliberately not sized (``len()``): the kernel cannot answer that cheaply.
     """
 
-    __slots__ = ("__weakref__", "_byteorder", "_calls", "_decode", "_decode_key", "_fd",
-                 "_int_limit", "_int_values", "_key_codec", "_pinned_path", "_plain_values",
+    __slots__ = ("__weakref__", "_byteorder", "_decode", "_decode_key", "_fd", "_int_limit",
+                 "_int_values", "_key_codec", "_pinned_path", "_plain_values", "_pool",
                  "_raw_decode", "_value_bytes", "_value_codec", "flags", "key_size", "key_type",
                  "max_entries", "name", "type", "value_size", "value_type")
 
@@ -254,7 +270,7 @@ class Map:
         else:
             self._value_bytes = value_size
         self._int_limit = 1 << (8 * key_size) if key_size in (4, 8) else 0
-        self._calls: list[_ElemCalls] = []
+        self._pool: list[_Ops] = []
         self.key_type = key_type
         self.value_type = value_type
         self._key_codec = _codec_for(key_type, key_size, f"key of {self._context('')[1:]}")
@@ -342,10 +358,9 @@ class Map:
         self._fd.close()
 
     def _release_calls(self) -> None:
-        calls = getattr(self, "_calls", None)
-        if calls:
-            while calls:
-                calls.pop().release()
+        pool = getattr(self, "_pool", None)
+        while pool:
+            pool.pop()[6].release()
 
     def __enter__(self) -> Map:
         return self
@@ -450,17 +465,15 @@ class Map:
 
     # --- element operations ------------------------------------------------------------------
 
-    def _new_calls(self) -> _ElemCalls:
-        return _ElemCalls(self._fd.raw, self.key_size, self._value_bytes)
+    def _new_ops(self) -> _Ops:
+        return _ElemCalls(self._fd.raw, self.key_size, self._value_bytes).ops()
 
     def _put_key(self, calls: _ElemCalls, key: Any) -> None:
-        if type(key) is int and calls.key_int is not None and 0 <= key < self._int_limit:
-            calls.key_int.value = key
-        elif self.key_size == 0:
+        if self.key_size == 0:
             if key is not None:
                 raise MarshalError(f"{self._context('use')}: this map takes no key, got {key!r}")
         else:
-            calls.key.raw = self._key_bytes(key)
+            calls.put_key(self._key_bytes(key))
 
     def _error(self, err: int, cmd: Cmd, action: str, key: Any = None) -> SyscallError:
         ctx = self._context(action)
@@ -475,54 +488,76 @@ class Map:
             raise ClosedError(f"{self._context('use')[4:] or 'map'} is closed")
         return SyscallError(err, cmd.bpf_name, ctx)
 
+    # The element operations below are the library's hottest code: each is a handful of
+    # bytecodes around one pre-bound bpf() call. A pool of per-thread buffers (list pop and
+    # append are atomic under the GIL) makes them thread-safe without a lock; an int key or
+    # value that fits is written through a native-int view of the buffer.
+
+    def __getitem__(self, key: Any) -> Any:
+        # Two parameters exactly, so that CPython can inline ``m[k]`` as a plain call.
+        pool = self._pool
+        ops = pool.pop() if pool else self._new_ops()
+        key_ints, lookup, _, _, value, _, owner = ops
+        try:
+            if type(key) is int and 0 <= key < self._int_limit:
+                key_ints[0] = key  # type: ignore[index]
+            else:
+                self._put_key(owner, key)
+            ret = lookup()
+            if ret < 0:
+                raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "look up in", key)
+            raw = value.tobytes()
+        finally:
+            pool.append(ops)
+        decode = self._decode
+        return raw if decode is None else decode(raw)
+
     def lookup(self, key: Any, flags: UpdateFlags | int = 0) -> Any:
-        """The value stored under ``key``.
+        """The value stored under ``key`` (``m[key]`` is the same without flags).
 
         ``flags=UpdateFlags.LOCK`` copies the value while holding its ``bpf_spin_lock``.
 
         Raises:
             KeyNotFoundError: no such key (also a ``KeyError``).
         """
-        pool = self._calls
-        calls = pool.pop() if pool else self._new_calls()
+        if not flags:
+            return self[key]
+        pool = self._pool
+        ops = pool.pop() if pool else self._new_ops()
+        key_ints, lookup, _, _, value, _, owner = ops
         try:
-            if type(key) is int and calls.key_int is not None and 0 <= key < self._int_limit:
-                calls.key_int.value = key
+            if type(key) is int and 0 <= key < self._int_limit:
+                key_ints[0] = key  # type: ignore[index]
             else:
-                self._put_key(calls, key)
-            if flags:
-                calls.attr.flags = flags
-                ret = calls.lookup_call()
-                calls.attr.flags = 0
-            else:
-                ret = calls.lookup_call()
+                self._put_key(owner, key)
+            owner.attr.flags = flags
+            ret = lookup()
+            owner.attr.flags = 0
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "look up in", key)
-            raw = calls.value.raw
+            raw = value.tobytes()
         finally:
-            pool.append(calls)
+            pool.append(ops)
         decode = self._decode
         return raw if decode is None else decode(raw)
 
-    __getitem__ = lookup
-
     def _lookup_raw(self, key: Any) -> bytes:
         """The value bytes under ``key`` as the kernel gives them (all CPUs for per-CPU maps)."""
-        pool = self._calls
-        calls = pool.pop() if pool else self._new_calls()
+        pool = self._pool
+        ops = pool.pop() if pool else self._new_ops()
         try:
-            self._put_key(calls, key)
-            ret = calls.lookup_call()
+            self._put_key(ops[6], key)
+            ret = ops[1]()
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "look up in", key)
-            return calls.value.raw
+            return ops[4].tobytes()
         finally:
-            pool.append(calls)
+            pool.append(ops)
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value under ``key``, or ``default`` if there is none."""
         try:
-            return self.lookup(key)
+            return self[key]
         except KeyNotFoundError:
             return default
 
@@ -530,7 +565,7 @@ class Map:
         if self.type is MapType.BLOOM_FILTER:
             return self._bloom_contains(key)
         try:
-            self.lookup(key)
+            self[key]
         except KeyNotFoundError:
             return False
         except SyscallError as e:
@@ -542,11 +577,12 @@ class Map:
             raise
         return True
 
-    def update(self, key: Any, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
-        """Store ``value`` under ``key``.
+    def update(self, key: Any, value: Any,
+               flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
+        """Store ``value`` under ``key`` (``m[key] = value`` is the same with ``ANY``).
 
-        ``flags``: :attr:`UpdateFlags.ANY` (create or replace), ``NOEXIST`` (create only),
-        ``EXIST`` (replace only), ``LOCK`` (take the value's ``bpf_spin_lock``).
+        ``flags``: :attr:`UpdateFlags.ANY` (create or replace, the default), ``NOEXIST``
+        (create only), ``EXIST`` (replace only), ``LOCK`` (take the value's ``bpf_spin_lock``).
 
         Raises:
             KeyExistsError: ``NOEXIST`` and the key exists.
@@ -560,29 +596,48 @@ class Map:
             data = value
         else:
             data = self._value_bytes_of(value)
-        pool = self._calls
-        calls = pool.pop() if pool else self._new_calls()
+        pool = self._pool
+        ops = pool.pop() if pool else self._new_ops()
+        key_ints, _, update, _, value_view, value_ints, owner = ops
         try:
-            if type(key) is int and calls.key_int is not None and 0 <= key < self._int_limit:
-                calls.key_int.value = key
+            if type(key) is int and 0 <= key < self._int_limit:
+                key_ints[0] = key  # type: ignore[index]
             else:
-                self._put_key(calls, key)
+                self._put_key(owner, key)
             if data is None:
-                calls.value_int.value = value  # type: ignore[union-attr]
+                value_ints[0] = value  # type: ignore[index]
             else:
-                calls.value.raw = data
+                value_view[:] = data
             if flags:
-                calls.attr.flags = flags
-                ret = calls.update_call()
-                calls.attr.flags = 0
+                owner.attr.flags = flags
+                ret = update()
+                owner.attr.flags = 0
             else:
-                ret = calls.update_call()
+                ret = update()
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_UPDATE_ELEM, "update", key)
         finally:
-            pool.append(calls)
+            pool.append(ops)
 
-    __setitem__ = update
+    def __setitem__(self, key: Any, value: Any) -> None:
+        # update(key, value) without flags, kept separate to spare the hot path their test.
+        pool = self._pool
+        ops = pool.pop() if pool else self._new_ops()
+        key_ints, _, update, _, value_view, value_ints, owner = ops
+        try:
+            if type(key) is int and 0 <= key < self._int_limit:
+                key_ints[0] = key  # type: ignore[index]
+            else:
+                self._put_key(owner, key)
+            if type(value) is int and 0 <= value < self._int_values:
+                value_ints[0] = value  # type: ignore[index]
+            else:
+                value_view[:] = self._value_bytes_of(value)
+            ret = update()
+            if ret < 0:
+                raise self._error(-ret, Cmd.MAP_UPDATE_ELEM, "update", key)
+        finally:
+            pool.append(ops)
 
     def delete(self, key: Any) -> None:
         """Remove ``key``.
@@ -591,15 +646,19 @@ class Map:
             KeyNotFoundError: no such key.
             SyscallError: ``EINVAL`` for arrays, whose elements cannot be deleted.
         """
-        pool = self._calls
-        calls = pool.pop() if pool else self._new_calls()
+        pool = self._pool
+        ops = pool.pop() if pool else self._new_ops()
+        key_ints, _, _, delete, _, _, owner = ops
         try:
-            self._put_key(calls, key)
-            ret = calls.delete_call()
+            if type(key) is int and 0 <= key < self._int_limit:
+                key_ints[0] = key  # type: ignore[index]
+            else:
+                self._put_key(owner, key)
+            ret = delete()
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_DELETE_ELEM, "delete from", key)
         finally:
-            pool.append(calls)
+            pool.append(ops)
 
     __delitem__ = delete
 
@@ -611,17 +670,18 @@ class Map:
         Raises:
             KeyNotFoundError: no such key, or the queue/stack is empty.
         """
-        pool = self._calls
-        calls = pool.pop() if pool else self._new_calls()
+        pool = self._pool
+        ops = pool.pop() if pool else self._new_ops()
+        owner = ops[6]
         try:
-            self._put_key(calls, key)
-            ret = calls.lookup_and_delete.call()
+            self._put_key(owner, key)
+            ret = owner.lookup_and_delete.call()
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_LOOKUP_AND_DELETE_ELEM, "look up and delete in",
                                   key)
-            raw = calls.value.raw[: self._value_bytes]
+            raw = ops[4].tobytes()
         finally:
-            pool.append(calls)
+            pool.append(ops)
         decode = self._decode
         return raw if decode is None else decode(raw)
 
@@ -661,7 +721,7 @@ class Map:
 
     def _bloom_contains(self, value: Any) -> bool:
         data = self._value_bytes_of(value)
-        calls = self._new_calls()
+        calls = self._new_ops()[6]
         try:
             calls.value.raw = data
             ret = calls.lookup.call()
@@ -678,7 +738,7 @@ class Map:
     def next_key(self, key: Any = None) -> bytes | None:
         """The key after ``key`` in the kernel's order (the first key for ``None``), or None at
         the end. For a hash map a key that was deleted meanwhile restarts from the first key."""
-        calls = self._new_calls()
+        calls = self._new_ops()[6]
         try:
             attr, call = calls.next_key_call
             if key is None:
@@ -715,7 +775,7 @@ class Map:
                 yield decode(k)
 
     def _keys_by_next_key(self) -> Iterator[bytes]:
-        calls = self._new_calls()
+        calls = self._new_ops()[6]
         try:
             attr, call = calls.next_key_call
             key_addr = ctypes.addressof(calls.key)

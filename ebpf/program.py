@@ -20,6 +20,7 @@ import enum
 import errno
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Literal, NamedTuple, NoReturn, final
 
 from .asm import InstructionError, Instructions, PseudoLoad, UnresolvedReferenceError
@@ -187,6 +188,11 @@ class RunResult(NamedTuple):
     def duration(self) -> float:
         """:attr:`duration_ns` in seconds."""
         return self.duration_ns / 1e9
+
+
+# Builds a RunResult from a tuple without the generated __new__'s Python frame (test_run's hot
+# path); the fields are in declaration order.
+_new_tuple = tuple.__new__
 
 
 # --- feature probes ----------------------------------------------------------------------------
@@ -494,24 +500,39 @@ def _round_up(n: int, to: int) -> int:
     return (n + to - 1) // to * to
 
 
+# Indexes of BPF_PROG_TEST_RUN's u32 fields in the attr seen as an array of u32, for the
+# fast path of test_run (buffer-protocol access costs less than ctypes' field descriptors).
+_RUN_RETVAL: Final = ProgRunAttr.retval.offset // 4
+_RUN_SIZE_IN: Final = ProgRunAttr.data_size_in.offset // 4
+_RUN_SIZE_OUT: Final = ProgRunAttr.data_size_out.offset // 4
+_RUN_DURATION: Final = ProgRunAttr.duration.offset // 4
+
+# One thread's packet test run as a plain tuple: (capacity, data_in, attr_words, call, data_out,
+# out_size, owner). data_in/data_out: the packet buffers as bytes; attr_words: the attr as u32s.
+_RunOps = tuple[int, memoryview, memoryview, "Callable[[], int]", memoryview, int,
+                "_RunCalls"]
+
+
 @final
 class _RunCalls:
     """Buffers and a pre-bound ``BPF_PROG_TEST_RUN`` call for packets up to ``capacity``."""
 
-    __slots__ = ("attr", "call", "capacity", "data_in", "data_out", "out_size", "out_view")
+    __slots__ = ("attr", "call", "capacity", "data_in", "data_out", "out_size")
 
     def __init__(self, prog_fd: int, size: int) -> None:
         self.capacity = cap = _round_up(max(size, 256), 256)
         self.data_in = ctypes.create_string_buffer(cap)
         self.out_size = _round_up(cap + _DATA_HEADROOM, 256)
         self.data_out = ctypes.create_string_buffer(self.out_size)
-        # ctypes.memmove/string_at convert arguments through argtypes, which costs more than
-        # the kernel's whole test run; buffer-protocol copies do not.
-        self.out_view = memoryview(self.data_out).cast("B")
         self.attr = attr = ProgRunAttr(prog_fd=prog_fd, repeat=1,
                                        data_in=ctypes.addressof(self.data_in),
                                        data_out=ctypes.addressof(self.data_out))
         self.call = FastCall(Cmd.PROG_TEST_RUN, ctypes.addressof(attr), ctypes.sizeof(attr))
+
+    def ops(self) -> _RunOps:
+        return (self.capacity, memoryview(self.data_in).cast("B"),
+                memoryview(self.attr).cast("B").cast("I"), self.call.call,
+                memoryview(self.data_out).cast("B"), self.out_size, self)
 
 
 class Program:
@@ -557,7 +578,7 @@ class Program:
         self._pinned_path = None
         # Pre-bound buffers for the common test_run (bytes in, defaults), one set per thread
         # in use; only program types that take packet data use it.
-        self._run_calls: list[_RunCalls] | None = (
+        self._run_calls: list[_RunOps] | None = (
             None if type in _RUN_CTX_ONLY else [])
 
     @classmethod
@@ -677,7 +698,7 @@ class Program:
         """
         calls = self._run_calls
         while calls:
-            calls.pop().call.release()
+            calls.pop()[6].call.release()
         self._fd.close()
 
     def __enter__(self) -> Program:
@@ -783,25 +804,26 @@ class Program:
                 and not (flags or cpu) and data_out_size is None and ctx_out_size is None):
             # The common call, test_run(packet): pre-bound buffers, no per-call ctypes objects.
             n = len(data)
-            calls = pool.pop() if pool else None
-            if calls is not None and 0 < n <= calls.capacity:
+            ops = pool.pop() if pool else None
+            if ops is not None and 0 < n <= ops[0]:
+                _, packet_in, words, call, packet_out, out_size, _ = ops
                 try:
-                    calls.data_in.raw = data  # copies len(data) bytes
-                    attr = calls.attr
-                    attr.data_size_in = n
-                    attr.data_size_out = calls.out_size
-                    ret = calls.call.call()
-                    if ret >= 0:
-                        return RunResult(attr.retval,
-                                         calls.out_view[:attr.data_size_out].tobytes(),
-                                         None, attr.duration)
+                    packet_in[:n] = data
+                    words[_RUN_SIZE_IN] = n
+                    words[_RUN_SIZE_OUT] = out_size
+                    if call() >= 0:
+                        return _new_tuple(RunResult, (words[_RUN_RETVAL],
+                                                      packet_out[:words[_RUN_SIZE_OUT]].tobytes(),
+                                                      None, words[_RUN_DURATION]))
                 finally:
-                    pool.append(calls)
+                    pool.append(ops)
             elif n:
-                if calls is not None:
-                    calls.call.release()
-                pool.append(_RunCalls(self._raw("test-run"), n))
+                if ops is not None:
+                    ops[6].call.release()
+                pool.append(_RunCalls(self._raw("test-run"), n).ops())
                 return self.test_run(data)
+            elif ops is not None:
+                pool.append(ops)
             # An error, or no data: the general path below reports it precisely.
         what = f"test run of program {self._name!r}"
         data_in = _bytes_of(data, f"{what}: data")
