@@ -22,6 +22,10 @@ The operations, on a BPF_MAP_TYPE_HASH of 10,000 entries (u32 key, u64 value):
   test_run    ``prog.test_run(packet)`` of an XDP program returning XDP_PASS, 64-byte packet;
               C calls BPF_PROG_TEST_RUN with repeat=1 and a 64-byte output buffer
 
+Two more rows time the library's pre-bound ``bpf()`` call alone (the same C row as lookup and
+test_run): nothing written, nothing read, no Python result. They show the ceiling a Python
+wrapper can reach on the machine, since the API's own work comes on top of that call.
+
 Needs root (or CAP_BPF) and a C compiler with the kernel UAPI headers (linux-libc-dev).
 Timings are never asserted anywhere: this is a report, not a test. ``--strict`` makes the
 exit status 1 when a ratio is below its target, for those who want to gate on it.
@@ -64,6 +68,10 @@ OPERATIONS = [
     Operation("iterate", "iterate list(m.items()) 10k", 20, 1.5),
     Operation("batch", "batch   m.batch_lookup() 10k", 20, 0.5),
     Operation("test_run", "test_run prog.test_run(64 B)", 20_000, 0.5),
+    # Not the API: the pre-bound bpf() call alone, as the library makes it, with no key
+    # written and no result built. Its ratio is the ceiling any Python wrapper can reach here.
+    Operation("lookup_call", "  (bare call) lookup", 100_000, None),
+    Operation("test_run_call", "  (bare call) test_run", 20_000, None),
 ]
 
 
@@ -129,7 +137,8 @@ def build_floor() -> Path:
 
 
 def run_c(binary: Path, op: Operation, n: int) -> float:
-    proc = subprocess.run([str(binary), op.name, str(n), str(ENTRIES)], capture_output=True,
+    name = op.name.removesuffix("_call")    # the bare-call rows compare with the same C loop
+    proc = subprocess.run([str(binary), name, str(n), str(ENTRIES)], capture_output=True,
                           text=True, check=False)
     if proc.returncode != 0:
         sys.exit(f"benchmarks: floor {op.name} failed: {proc.stderr.strip()}")
@@ -218,6 +227,26 @@ class PythonSide:
         if len(items) != ENTRIES:
             sys.exit(f"benchmarks: batch_lookup() returned {len(items)} of {ENTRIES} entries")
         return elapsed
+
+    def op_lookup_call(self, n: int) -> int:
+        m = self.map
+        m[0]                                    # makes sure one set of buffers is pooled
+        call = m._pool[0][1]
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            call()
+        return time.perf_counter_ns() - start
+
+    def op_test_run_call(self, n: int) -> int:
+        prog = self.prog
+        prog.test_run(bytes(64))
+        pool = prog._run_calls
+        assert pool
+        call = pool[0][3]
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            call()
+        return time.perf_counter_ns() - start
 
     def op_test_run(self, n: int) -> int:
         prog = self.prog
