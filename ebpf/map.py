@@ -214,6 +214,9 @@ class Map:
     object holds its descriptor, pins or programs keep it alive; :meth:`close` (or ``with``)
     releases the descriptor. Thread-safe: element operations may run from several threads.
 
+    A map opened by id, fd or pin decodes keys and values through the BTF types the kernel
+    keeps for it, as the map its creator made does.
+
     A ``Map`` is deliberately not sized (``len()``): the kernel cannot answer that cheaply.
     """
 
@@ -296,9 +299,10 @@ class Map:
 
         try:
             info = map_info(fd.raw)
+            key_type, value_type = _kernel_btf_types(info)
             m = cls.__new__(cls)
             m._setup(fd, info.name, info.type, info.key_size, info.value_size, info.max_entries,
-                     info.flags)
+                     info.flags, key_type, value_type)
         except BaseException:
             fd.close()
             raise
@@ -1018,6 +1022,26 @@ def _btf_encode(codec: Codec, value: Any, what: str) -> bytes:
         return codec.encode(value)
     except BTFError as e:
         raise MarshalError(f"{what}: {e}") from e
+
+
+def _kernel_btf_types(info: MapInfo) -> tuple[Type | None, Type | None]:
+    """The key and value types of an existing map, read from the BTF object the kernel keeps
+    for it, so that a map opened by id, fd or pin decodes like the one its creator made.
+    ``(None, None)`` when the map has no BTF or it cannot be read (then values stay bytes)."""
+    if not info.btf_id or not (info.btf_key_type_id or info.btf_value_type_id):
+        return None, None
+    from .btf.handle import Handle
+
+    try:
+        with Handle.from_id(info.btf_id) as handle:
+            spec = handle.spec()
+        key = spec.type_by_id(info.btf_key_type_id) if info.btf_key_type_id else None
+        value = spec.type_by_id(info.btf_value_type_id) if info.btf_value_type_id else None
+    except (SyscallError, BTFError):
+        # No permission to open BTF by id, the object is gone, or it is split BTF whose base
+        # is not vmlinux: keys and values stay the kernel's bytes.
+        return None, None
+    return key, value
 
 
 @typing.final

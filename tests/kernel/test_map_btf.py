@@ -145,3 +145,40 @@ def test_typed_per_cpu_values() -> None:
         m[0] = [{"count": cpu, "comm": f"cpu{cpu}"} for cpu in range(n)]
         assert m[0] == [{"count": cpu, "comm": f"cpu{cpu}"} for cpu in range(n)]
         assert [len(v) for v in m.raw[0]] == [24] * n
+
+
+POINT = Struct("point", 8, [Member("x", U32, 0), Member("y", INT, 32)])
+
+
+def test_maps_opened_by_pin_id_or_fd_decode_through_the_kernels_btf(pin_dir: str) -> None:
+    spec = MapSpec(name="points", type=MapType.HASH, key_size=4, value_size=8, max_entries=4,
+                   key_type=U32, value_type=POINT)
+    path = os.path.join(pin_dir, "points")
+    with Map(spec) as m:
+        m[3] = {"x": 1, "y": -2}
+        made = m[3]
+        m.pin(path)
+        info = m.info()
+        opened = [Map.load_pinned(path), Map.from_id(info.id), Map.from_fd(os.dup(m.fd))]
+        try:
+            for again in opened:
+                # The types come back from the BTF object the kernel keeps for the map.
+                assert again.key_type is not None and again.key_type.name == "unsigned int"
+                assert again.value_type is not None and again.value_type.name == "point"
+                assert again[3] == made
+                assert sorted(again.keys()) == sorted(m.keys())
+                assert again.raw[3] == m.raw[3]
+                again[1] = {"x": 7, "y": 8}
+                assert m[1] == again[1]
+        finally:
+            for again in opened:
+                again.close()
+
+
+def test_maps_opened_without_btf_stay_bytes() -> None:
+    with Map(MapSpec(name="plain", type=MapType.HASH, key_size=4, value_size=8,
+                     max_entries=4)) as m:
+        m[1] = 5
+        with Map.from_id(m.info().id) as again:
+            assert again.key_type is None and again.value_type is None
+            assert again[1] == (5).to_bytes(8, "little")
