@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import errno
 import mmap
 import os
 import typing
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from ._specs import CollectionSpec as CollectionSpec
 from .errors import COREError, EbpfError, SyscallError, VerifierError
+from .internal.record import dataclass as _record, field as _record_field
 from .linker import ProgramBTF, core_relocations, map_references, marshal_ext_infos, resolve_maps
 from .map import Map, MapSpec, PinType
 from .program import Program, ProgramOptions, ProgramSpec, _LoadExtras
@@ -41,7 +42,13 @@ from .types import MapFlags, MapType, ProgramType
 from .variables import Variable, VariableSpec
 
 if TYPE_CHECKING:
+    import dataclasses
+
     from typing_extensions import Self
+else:
+    # replace()/fields() of the specs without importing dataclasses (and inspect); the rest
+    # of the API, for the caller's dataclasses, is the standard library's on first use.
+    from .internal import dataclasses_compat as dataclasses
 
 __all__ = [
     "Collection",
@@ -68,148 +75,10 @@ _POISON_KFUNC_BASE = 2002000000
 
 # --- specs ---------------------------------------------------------------------------------------
 
-def _copy_map(m: MapSpec) -> MapSpec:
-    contents = [(k, bytes(v) if isinstance(v, bytearray) else v) for k, v in m.contents]
-    return dataclasses.replace(m, contents=contents,
-                               inner_map=_copy_map(m.inner_map) if m.inner_map else None)
-
-
-def _map_key(m: MapSpec | None) -> object:
-    if m is None:
-        return None
-    return (m.name, int(m.type), m.key_size, m.value_size, m.max_entries, m.flags,
-            _map_key(m.inner_map), int(m.pinning), m.numa_node, m.map_extra,
-            [(k, bytes(v) if isinstance(v, bytearray) else v) for k, v in m.contents],
-            m.freeze, str(m.key_type), str(m.value_type))
-
-
-class CollectionSpec:
-    """The maps, programs, types and variables of an object file, before loading.
-
-    Plain data: edit freely, :meth:`copy` to keep the original.
-
-    Attributes:
-        maps: map specs by name; global-data maps are named after their section
-            (``.data``, ``.rodata``, ``.bss``, ``.data.custom``, ``.kconfig``).
-        programs: program specs by name (the function's symbol name).
-        types: the object's BTF (:class:`ebpf.btf.Spec`), or None.
-        byte_order: ``"little"`` or ``"big"``: the object's byte order.
-        variables: every global variable by name.
-    """
-
-    def __init__(self, *, maps: dict[str, MapSpec] | None = None,
-                 programs: dict[str, ProgramSpec] | None = None, types: Any = None,
-                 byte_order: Literal["little", "big"] = "little",
-                 variables: dict[str, VariableSpec] | None = None) -> None:
-        self.maps: dict[str, MapSpec] = maps if maps is not None else {}
-        self.programs: dict[str, ProgramSpec] = programs if programs is not None else {}
-        self.types = types
-        self.byte_order: Literal["little", "big"] = byte_order
-        self.variables: dict[str, VariableSpec] = {
-            n: v._bind(self.maps) for n, v in (variables or {}).items()}
-        # Extern symbols declared __weak: missing in the kernel means zero, not an error.
-        self._weak_externs: frozenset[str] = frozenset()
-
-    def copy(self) -> CollectionSpec:
-        """A copy sharing nothing mutable with this spec (BTF types are shared: immutable)."""
-        new = CollectionSpec(
-            maps={n: _copy_map(m) for n, m in self.maps.items()},
-            programs={n: p.copy() for n, p in self.programs.items()},
-            types=self.types, byte_order=self.byte_order,
-            variables={n: v.copy() for n, v in self.variables.items()})
-        new._weak_externs = self._weak_externs
-        return new
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, CollectionSpec):
-            return NotImplemented
-        return (self.byte_order == other.byte_order
-                and {n: _map_key(m) for n, m in self.maps.items()}
-                == {n: _map_key(m) for n, m in other.maps.items()}
-                and self.programs == other.programs
-                and self.variables == other.variables)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return (f"<CollectionSpec {len(self.programs)} programs, {len(self.maps)} maps, "
-                f"{len(self.variables)} variables>")
-
-    def rewrite_constants(self, constants: Mapping[str, object]) -> None:
-        """Set the initial values of ``.rodata`` variables (constants the verifier sees).
-
-        Raises:
-            EbpfError: a name is not a constant of this spec (none is changed then).
-            MarshalError: a value has the wrong size or type.
-        """
-        missing = [n for n in constants
-                   if n not in self.variables or not self.variables[n].constant]
-        if missing:
-            raise EbpfError(f"rewrite constants: not constants of this spec: "
-                            f"{', '.join(sorted(missing))}")
-        for name, value in constants.items():
-            self.variables[name].set(value)
-
-    def assign(self, obj: T) -> T:
-        """Assign map and program specs (:class:`~ebpf.MapSpec`, :class:`~ebpf.ProgramSpec`,
-        :class:`~ebpf.variables.VariableSpec`) to the tagged fields of ``obj``.
-
-        Raises:
-            EbpfError: a name is missing, assigned twice or of the wrong kind.
-        """
-        def get(kind: str, name: str) -> object:
-            tables: dict[str, Mapping[str, object]] = {
-                "map": self.maps, "program": self.programs, "variable": self.variables}
-            table = tables[kind]
-            if name not in table:
-                raise EbpfError(f"assign: the spec has no {kind} {name!r}")
-            return table[name]
-
-        _assign(obj, _SPEC_KINDS, get)
-        return obj
-
-    def load_and_assign(self, obj: T, options: CollectionOptions | None = None) -> T:
-        """Load what the tagged fields of ``obj`` name (and what they need), assign it.
-
-        Programs bring the maps they use; program arrays and maps of maps bring the programs
-        and maps they are initialised with. ``obj`` then owns everything assigned; anything
-        loaded only as a dependency is closed before returning (the kernel keeps it alive
-        through its users). Returns ``obj``.
-
-        Raises:
-            EbpfError: a name is missing, assigned twice or of the wrong kind; or loading
-                failed (nothing stays open then).
-        """
-        wanted = _wanted(obj)
-        loader = _Loader(self, options or CollectionOptions())
-        try:
-            for kind, name in wanted:
-                if kind == "map":
-                    if name not in self.maps:
-                        raise EbpfError(f"load and assign: the spec has no map {name!r}")
-                    loader.map(name)
-                elif kind == "program":
-                    if name not in self.programs:
-                        raise EbpfError(f"load and assign: the spec has no program {name!r}")
-                    loader.program(name)
-                elif name not in self.variables:
-                    raise EbpfError(f"load and assign: the spec has no variable {name!r}")
-                else:
-                    loader.map(self.variables[name].map_name)
-            loader.finish()
-            coll = Collection._from_loader(loader)
-        except BaseException:
-            loader.close()
-            raise
-        with coll:
-            coll.assign(obj)
-        return obj
-
-
 # --- options -------------------------------------------------------------------------------------
 
 @typing.final
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@_record(frozen=True, kw_only=True)
 class CollectionOptions:
     """How to load a collection.
 
@@ -229,7 +98,7 @@ class CollectionOptions:
     """
 
     pin_path: str | os.PathLike[str] | None = None
-    map_replacements: Mapping[str, Map] = dataclasses.field(default_factory=dict)
+    map_replacements: Mapping[str, Map] = _record_field(default_factory=dict)
     log_level: int = 0
     log_size: int | None = None
     program_options: ProgramOptions | None = None

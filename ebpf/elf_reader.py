@@ -22,15 +22,15 @@ equal spec on every host, in either byte order.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 from . import btf as _btf
+from ._specs import CollectionSpec, MapSpec, PinType, ProgramSpec
 from .asm import Instruction, InstructionError, Instructions, PseudoCall, PseudoLoad, Register
 from .errors import BTFError, EbpfError, ELFError
 from .internal import elf as _elf
+from .internal.record import dataclass, replace
 from .linker import (
     CORERecord,
     Function,
@@ -40,13 +40,10 @@ from .linker import (
     concatenate,
     link_program,
 )
-from .map import MapSpec, PinType
-from .program import ProgramSpec
 from .section_names import parse_section_name
 from .types import MapFlags, MapType, ProgramType
 
 if TYPE_CHECKING:
-    from .collection import CollectionSpec
     from .variables import VariableSpec
 
 __all__ = ["load_collection_spec"]
@@ -130,8 +127,6 @@ class _Reader:
     # --- top level ------------------------------------------------------------------------
 
     def read(self) -> CollectionSpec:
-        from .collection import CollectionSpec
-
         self._read_btf()
         license = self._license()
         version = self._version()
@@ -669,8 +664,7 @@ class _Reader:
 
 def _patched(ins: Instruction, src: int, constant: int, reference: str) -> Instruction:
     """``ins`` with another pseudo source, constant and reference (keeping its symbol)."""
-    return dataclasses.replace(ins, src=Register(int(src)), constant=constant,
-                               reference=reference)
+    return replace(ins, src=Register(int(src)), constant=constant, reference=reference)
 
 
 def _map_type(value: int) -> MapType:

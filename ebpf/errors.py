@@ -19,6 +19,7 @@ __all__ = [
     "EbpfError",
     "KeyExistsError",
     "KeyNotFoundError",
+    "MarshalError",
     "NotSupportedError",
     "SyscallError",
     "UnsupportedFeatureError",
@@ -120,6 +121,14 @@ class UnsupportedFeatureError(NotSupportedError):
 
 class ClosedError(EbpfError, ValueError):
     """The object was used after ``close()``."""
+
+
+class MarshalError(EbpfError, ValueError):
+    """A key or value cannot be turned into the bytes the map expects.
+
+    (Defined here and re-exported by :mod:`ebpf.marshal`, so that code which only raises it,
+    such as the variables of a spec, need not import the marshalling code and ``ctypes``.)
+    """
 
 
 class ELFError(EbpfError):

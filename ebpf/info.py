@@ -16,7 +16,6 @@ import ctypes
 import errno
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import final
 
 from .errors import (
@@ -26,6 +25,7 @@ from .errors import (
     SyscallError,
     UnsupportedFeatureError,
 )
+from .internal.record import dataclass
 from .internal.sys import (
     EnableStatsAttr,
     MapInfo as _RawMapInfo,

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from .asm import Instruction, Instructions, PseudoLoad
 from .errors import EbpfError
+from .internal.record import dataclass, field
 
 __all__ = [
     "CORERecord",

@@ -14,10 +14,7 @@ take a list with one value per possible CPU; program arrays and maps of maps giv
 from __future__ import annotations
 
 import contextlib
-import copy as _copy
 import ctypes
-import dataclasses
-import enum
 import errno
 import functools
 import os
@@ -28,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
+from ._specs import MapSpec as MapSpec, PinType as PinType
 from .errors import (
     BTFError,
     ClosedError,
@@ -60,13 +58,6 @@ if TYPE_CHECKING:
     from .info import MapInfo
 
 __all__ = ["Map", "MapSpec", "PinType", "RawView", "sanitize_name"]
-
-
-class PinType(enum.IntEnum):
-    """How a map from an object file is pinned (``LIBBPF_PIN_*``)."""
-
-    NONE = 0
-    BY_NAME = 1
 
 
 _PER_CPU: Final = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH,
@@ -103,45 +94,6 @@ def sanitize_name(name: str) -> str:
     """The kernel's form of an object name: only ``[A-Za-z0-9_.]``, at most 15 characters."""
     clean = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "_."))
     return clean[: BPF_OBJ_NAME_LEN - 1]
-
-
-@dataclasses.dataclass
-class MapSpec:
-    """Everything needed to create a map. Plain data: copy and edit freely before loading.
-
-    Attributes:
-        name: the map's name; the kernel keeps at most 15 characters of ``[A-Za-z0-9_.]``.
-        type: the kind of map.
-        key_size, value_size, max_entries: as the kernel defines them for ``type``.
-        flags: ``BPF_F_*`` creation flags (:class:`~ebpf.MapFlags`).
-        inner_map: for maps of maps, the spec every inner map must match.
-        pinning: :attr:`PinType.BY_NAME` pins the map under the collection's pin path.
-        numa_node: NUMA node to allocate on (needs ``MapFlags.NUMA_NODE``).
-        map_extra: type-specific (bloom filter hash count, arena start address).
-        contents: ``(key, value)`` pairs written right after creation.
-        freeze: freeze the map after ``contents`` are written.
-        key_type, value_type: BTF types of key and value, when known. Maps whose values
-            hold a ``bpf_spin_lock`` or timer, and the local-storage types, need them.
-    """
-
-    name: str = ""
-    type: MapType = MapType.UNSPEC
-    key_size: int = 0
-    value_size: int = 0
-    max_entries: int = 0
-    flags: int = 0
-    inner_map: MapSpec | None = None
-    pinning: PinType = PinType.NONE
-    numa_node: int = 0
-    map_extra: int = 0
-    contents: list[tuple[Any, Any]] = dataclasses.field(default_factory=list)
-    freeze: bool = False
-    key_type: Type | None = None
-    value_type: Type | None = None
-
-    def copy(self) -> MapSpec:
-        """A deep copy that shares nothing mutable with this spec."""
-        return _copy.deepcopy(self)
 
 
 # One thread's element operation as a plain tuple, which unpacks in one fast step:

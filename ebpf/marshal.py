@@ -17,13 +17,9 @@ import ctypes
 import sys
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import EbpfError
+from .errors import MarshalError as MarshalError
 
 __all__ = ["Marshaler", "MarshalError", "encode", "round_up"]
-
-
-class MarshalError(EbpfError, ValueError):
-    """A key or value cannot be turned into the bytes the map expects."""
 
 
 @runtime_checkable

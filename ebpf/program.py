@@ -13,16 +13,15 @@ A loaded program can be test-run without attaching it (``BPF_PROG_TEST_RUN``,
 
 from __future__ import annotations
 
-import copy as _copy
 import ctypes
-import dataclasses
-import enum
 import errno
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Literal, NamedTuple, NoReturn, final
+from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, final
 
+from ._enum import IntFlag, enum_class
+from ._specs import ProgramSpec as ProgramSpec
 from .asm import InstructionError, Instructions, PseudoLoad, UnresolvedReferenceError
 from .errors import (
     ClosedError,
@@ -35,6 +34,7 @@ from .errors import (
 from .info import ProgramInfo, _program_type, _xlated_bytes, program_info
 from .internal.feature import feature_test
 from .internal.kernel import kernel_version
+from .internal.record import dataclass
 from .internal.sys import (
     BPF_OBJ_NAME_LEN,
     FD,
@@ -46,7 +46,7 @@ from .internal.sys import (
     commands,
 )
 from .pin import open_pinned, pin_fd, remove_pin
-from .types import AttachType, ProgramFlags, ProgramType
+from .types import ProgramFlags, ProgramType
 
 if TYPE_CHECKING:
     from .btf.spec import Spec
@@ -86,7 +86,8 @@ _NO_FLAGS: Final = ProgramFlags(0)
 _PROBE_INSNS: Final = bytes.fromhex("b700000000000000" "9500000000000000")
 
 
-class RunFlags(enum.IntFlag):
+@enum_class
+class RunFlags(IntFlag):
     """``flags`` of ``BPF_PROG_TEST_RUN`` (``BPF_F_TEST_*``)."""
 
     RUN_ON_CPU = 1 << 0
@@ -97,53 +98,8 @@ class RunFlags(enum.IntFlag):
     """skb programs: compute a CHECKSUM_COMPLETE checksum for the packet (Linux 6.11+)."""
 
 
-@dataclasses.dataclass
-class ProgramSpec:
-    """Everything needed to load a program. Plain data: copy and edit freely before loading.
-
-    Attributes:
-        name: the program's name. The kernel keeps at most 15 characters of
-            ``[A-Za-z0-9_.]``; :attr:`Program.name` keeps the whole name.
-        type: the program type, which decides the context, helpers and attach points.
-        instructions: the code; every reference in it (map, jump label, function) must be
-            resolved before loading.
-        license: the license string (``"GPL"`` unlocks GPL-only helpers).
-        attach_type: the expected attach type, which some program types require.
-        attach_to: the attach target by name (function, tracepoint, ...), used when attaching,
-            and for tracing/LSM/extension programs to find :attr:`attach_btf_id`.
-        attach_btf_id: the BTF type id of the attach target in kernel BTF, for program types
-            that need it at load time (tracing, LSM, extension, struct_ops).
-        flags: ``BPF_F_*`` load flags.
-        kernel_version: the ``LINUX_VERSION_CODE`` to load with; 0 means "the running kernel"
-            for kprobe programs (old kernels check it), and 0 for everything else.
-        section_name: the ELF section the program came from, if any.
-        byte_order: the byte order of :attr:`instructions`; must match the host to load.
-        btf: BTF information from the object file (opaque here; used by the collection loader).
-    """
-
-    name: str
-    type: ProgramType
-    instructions: Instructions
-    license: str = ""
-    attach_type: AttachType | None = None
-    attach_to: str = ""
-    attach_btf_id: int = 0
-    flags: ProgramFlags = _NO_FLAGS
-    kernel_version: int = 0
-    section_name: str = ""
-    byte_order: Literal["little", "big"] = sys.byteorder
-    btf: object | None = None
-
-    def copy(self) -> ProgramSpec:
-        """A copy whose instructions can be changed without affecting this spec.
-
-        :attr:`btf` is shared, not copied: it is treated as immutable.
-        """
-        return dataclasses.replace(self, instructions=_copy.deepcopy(self.instructions))
-
-
 @final
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ProgramOptions:
     """How to load a program.
 
@@ -350,7 +306,7 @@ def _load_with_log(attr: ProgLoadAttr, level: int, size: int, context: str) -> _
         return _Loaded(fd, None, _log_text(buf), False)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class _LoadExtras:
     """Internal: what the collection loader adds to ``BPF_PROG_LOAD`` (host byte order).
 

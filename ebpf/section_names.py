@@ -11,9 +11,9 @@ host. Unknown names give :attr:`ProgramType.UNSPEC` rather than an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
+from .internal.record import dataclass
 from .types import AttachType as A, ProgramFlags, ProgramType as P
 
 __all__ = ["SectionInfo", "parse_section_name"]

@@ -6,13 +6,14 @@ Values come from the UAPI of Linux 6.18; the kernel that introduced a value is i
 
 from __future__ import annotations
 
-import enum
+from ._enum import IntEnum, IntFlag, enum_class
 
 __all__ = ["AttachType", "LinkType", "MapFlags", "MapType", "ProgramFlags", "ProgramType",
            "StatsType", "UpdateFlags"]
 
 
-class MapType(enum.IntEnum):
+@enum_class
+class MapType(IntEnum):
     """``enum bpf_map_type``: the kinds of map the kernel can create."""
 
     UNSPEC = 0
@@ -51,7 +52,8 @@ class MapType(enum.IntEnum):
     ARENA = 33
 
 
-class ProgramType(enum.IntEnum):
+@enum_class
+class ProgramType(IntEnum):
     """``enum bpf_prog_type``: what a program is for, which decides its context and helpers."""
 
     UNSPEC = 0
@@ -89,7 +91,8 @@ class ProgramType(enum.IntEnum):
     NETFILTER = 32
 
 
-class AttachType(enum.IntEnum):
+@enum_class
+class AttachType(IntEnum):
     """``enum bpf_attach_type``: where a program of a given type attaches."""
 
     CGROUP_INET_INGRESS = 0
@@ -152,7 +155,8 @@ class AttachType(enum.IntEnum):
     TRACE_UPROBE_SESSION = 57
 
 
-class LinkType(enum.IntEnum):
+@enum_class
+class LinkType(IntEnum):
     """``enum bpf_link_type``: the kinds of bpf_link."""
 
     UNSPEC = 0
@@ -172,7 +176,8 @@ class LinkType(enum.IntEnum):
     SOCKMAP = 14
 
 
-class MapFlags(enum.IntFlag):
+@enum_class
+class MapFlags(IntFlag):
     """``map_flags`` of ``BPF_MAP_CREATE`` (``BPF_F_*``)."""
 
     NO_PREALLOC = 1 << 0
@@ -196,7 +201,8 @@ class MapFlags(enum.IntFlag):
     NO_USER_CONV = 1 << 18
 
 
-class UpdateFlags(enum.IntFlag):
+@enum_class
+class UpdateFlags(IntFlag):
     """Flags of map element updates: ``BPF_ANY``, ``BPF_NOEXIST``, ``BPF_EXIST``, ``BPF_F_LOCK``."""
 
     ANY = 0
@@ -205,7 +211,8 @@ class UpdateFlags(enum.IntFlag):
     LOCK = 4
 
 
-class ProgramFlags(enum.IntFlag):
+@enum_class
+class ProgramFlags(IntFlag):
     """``prog_flags`` of ``BPF_PROG_LOAD`` (``BPF_F_*``)."""
 
     STRICT_ALIGNMENT = 1 << 0
@@ -218,7 +225,8 @@ class ProgramFlags(enum.IntFlag):
     TEST_REG_INVARIANTS = 1 << 7
 
 
-class StatsType(enum.IntEnum):
+@enum_class
+class StatsType(IntEnum):
     """``enum bpf_stats_type`` for ``BPF_ENABLE_STATS``."""
 
     RUN_TIME = 0

@@ -14,14 +14,16 @@ pointers, ``float`` for floating point, ``str`` for ``char`` arrays (set only; p
 
 from __future__ import annotations
 
-import ctypes
 import struct
+import sys
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from .btf import Array, Enum, Float, Int, IntEncoding, Pointer, Type, skip_qualifiers, underlying
-from .errors import BTFError
-from .marshal import MarshalError
+from .errors import BTFError, MarshalError
+
+if TYPE_CHECKING:
+    import ctypes
 
 __all__ = ["Variable", "VariableSpec"]
 
@@ -33,6 +35,14 @@ def _scalar(t: Type | None) -> Type | None:
         return underlying(t)
     except BTFError:  # a malformed type (e.g. a typedef loop) simply has no scalar form
         return skip_qualifiers(t)
+
+
+def _is_ctypes_object(
+        value: object) -> TypeGuard[ctypes.Structure | ctypes.Union | ctypes.Array[Any]]:
+    # A ctypes object exists only once ctypes is imported: reading an object file (which
+    # builds variable specs) need not import it.
+    mod = sys.modules.get("ctypes")
+    return mod is not None and isinstance(value, (mod.Structure, mod.Union, mod.Array))
 
 
 def encode_value(value: object, size: int, t: Type | None, order: Literal["little", "big"],
@@ -47,7 +57,7 @@ def encode_value(value: object, size: int, t: Type | None, order: Literal["littl
         if len(data) != size:
             raise MarshalError(f"{what}: expected {size} bytes, got {len(data)}")
         return data
-    if isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array)):
+    if _is_ctypes_object(value):
         data = bytes(value)
         if len(data) != size:
             raise MarshalError(f"{what}: expected {size} bytes, got a ctypes object of "

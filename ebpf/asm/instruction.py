@@ -22,12 +22,10 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Iterable, Iterator, MutableSequence
-from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import TYPE_CHECKING, Final, Literal, NoReturn, SupportsIndex, final, overload
 
 from ..errors import EbpfError, located
-from . import disasm
-from .helpers import Helper
+from ..internal.record import KW_ONLY, dataclass, field, replace
 from .opcode import (
     LDIMM64,
     Class,
@@ -41,6 +39,8 @@ from .register import REGISTERS, Register
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+    from .helpers import Helper
 
 __all__ = [
     "ByteOrder",
@@ -334,6 +334,8 @@ class Instruction:
         """The helper a helper call calls, or None (not a helper call, or an unknown id)."""
         if self.opcode != _CALL or self.src != _HELPER:
             return None
+        from .helpers import Helper
+
         try:
             return Helper(self.constant)
         except ValueError:
@@ -423,7 +425,9 @@ class Instruction:
     # Display ---------------------------------------------------------------------------------
 
     def __str__(self) -> str:
-        return disasm.format_instruction(self)
+        from .disasm import format_instruction
+
+        return format_instruction(self)
 
     def __repr__(self) -> str:
         parts = [f"opcode={self.opcode:#04x}", f"dst={self.dst.name}", f"src={self.src.name}",
@@ -737,7 +741,9 @@ class Instructions(MutableSequence[Instruction]):
         return f"Instructions({self._insns!r})"
 
     def __str__(self) -> str:
-        return disasm.format_instructions(self)
+        from .disasm import format_instructions
+
+        return format_instructions(self)
 
     # Offsets and symbols ---------------------------------------------------------------------
 

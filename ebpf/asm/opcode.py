@@ -23,8 +23,10 @@ The numbers come from the kernel's UAPI headers (``linux/bpf_common.h``, ``linux
 
 from __future__ import annotations
 
-from enum import IntEnum
+import enum
 from typing import Final, TypeVar
+
+from .._enum import IntEnum, enum_class
 
 __all__ = [
     "ALUOp",
@@ -54,6 +56,7 @@ OP_MASK: Final = 0xF0
 """Bits of an ALU/jump opcode that hold the :class:`ALUOp` or :class:`JumpOp`."""
 
 
+@enum_class
 class Class(IntEnum):
     """The instruction class: the low three bits of every opcode."""
 
@@ -90,6 +93,7 @@ class Class(IntEnum):
         return self is Class.JMP or self is Class.JMP32
 
 
+@enum_class
 class Size(IntEnum):
     """The width of a memory access (load/store classes)."""
 
@@ -128,6 +132,7 @@ class Size(IntEnum):
 _SIZE_BYTES: Final[dict[Size, int]] = {Size.W: 4, Size.H: 2, Size.B: 1, Size.DW: 8}
 
 
+@enum_class
 class Mode(IntEnum):
     """How a load or store finds its memory (load/store classes)."""
 
@@ -149,6 +154,7 @@ LDIMM64: Final[int] = Class.LD | Mode.IMM | Size.DW
 """The opcode of the 64-bit immediate load, ``0x18``."""
 
 
+@enum_class
 class Source(IntEnum):
     """The operand of an ALU or jump instruction: the immediate or the source register."""
 
@@ -162,6 +168,7 @@ class Source(IntEnum):
     """Alias of :attr:`X`."""
 
 
+@enum_class
 class Endianness(IntEnum):
     """The byte order of ``ALU|END``, kept in the :class:`Source` bit.
 
@@ -179,6 +186,7 @@ class Endianness(IntEnum):
     """Alias of :attr:`TO_BE`."""
 
 
+@enum_class
 class ALUOp(IntEnum):
     """The operation of an ALU or ALU64 instruction."""
 
@@ -204,6 +212,7 @@ class ALUOp(IntEnum):
     """Byte order conversion; see :class:`Endianness`."""
 
 
+@enum_class
 class JumpOp(IntEnum):
     """The operation of a JMP or JMP32 instruction."""
 
@@ -237,6 +246,7 @@ class JumpOp(IntEnum):
     """Conditional pseudo jump (``may_goto``, Linux 6.9); the kind is in the src register."""
 
 
+@enum_class
 class AtomicOp(IntEnum):
     """The operation of an atomic instruction (``STX|ATOMIC``), kept in its immediate.
 
@@ -289,6 +299,7 @@ FETCH: Final = 0x01
 """The ``BPF_FETCH`` bit of an atomic operation."""
 
 
+@enum_class
 class PseudoLoad(IntEnum):
     """What a 64-bit immediate load (``LD|IMM|DW``) loads, kept in its src register field."""
 
@@ -308,6 +319,7 @@ class PseudoLoad(IntEnum):
     """As :attr:`MAP_VALUE`, but the low 32 bits index ``fd_array``."""
 
 
+@enum_class
 class PseudoCall(IntEnum):
     """What a call (``JMP|CALL``) calls, kept in its src register field."""
 
@@ -319,6 +331,7 @@ class PseudoCall(IntEnum):
     """A kernel function; the constant is its BTF id, the offset picks the module BTF."""
 
 
+@enum_class
 class PseudoJump(IntEnum):
     """The kind of a conditional pseudo jump (``JMP|JCOND``), kept in its src register field."""
 
@@ -452,7 +465,7 @@ class OpCode(int):
             mode = self.mode
             mode_s = mode.name if mode is not None else f"mode{self & MODE_MASK:#x}"
             return f"{cls.name}|{mode_s}|{Size(self & SIZE_MASK).name}"
-        op: IntEnum | None = self.alu_op if cls.is_alu else self.jump_op
+        op: enum.IntEnum | None = self.alu_op if cls.is_alu else self.jump_op
         op_s = op.name if op is not None else f"op{self & OP_MASK:#x}"
         src = Source(self & SOURCE_MASK)
         if op is ALUOp.END:
@@ -464,7 +477,7 @@ class OpCode(int):
         return f"{cls.name}|{op_s}|{src.name}"
 
 
-_E = TypeVar("_E", bound=IntEnum)
+_E = TypeVar("_E", bound=enum.IntEnum)
 
 
 def _enum_or_none(enum: type[_E], value: int) -> _E | None:

@@ -7,8 +7,9 @@ frame pointer: the stack lives just below it.
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Final
+
+from .._enum import IntEnum, enum_class
 
 __all__ = [
     "R0",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 
+@enum_class
 class Register(IntEnum):
     """An eBPF register, ``R0`` to ``R10``.
 

@@ -17,11 +17,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ebpf.btf.kernel import (
-    flush_kernel_spec as flush_kernel_spec,
-    load_kernel_module_spec as load_kernel_module_spec,
-    load_kernel_spec as load_kernel_spec,
-)
 from ebpf.btf.spec import (
     NotFoundError as NotFoundError,
     Spec as Spec,
@@ -92,6 +87,11 @@ if TYPE_CHECKING:
         HandleInfo as HandleInfo,
         detect_marshal_options as detect_marshal_options,
     )
+    from ebpf.btf.kernel import (
+        flush_kernel_spec as flush_kernel_spec,
+        load_kernel_module_spec as load_kernel_module_spec,
+        load_kernel_spec as load_kernel_spec,
+    )
     from ebpf.btf.marshal import (
         Builder as Builder,
         MarshalOptions as MarshalOptions,
@@ -126,6 +126,9 @@ __all__ = [
 
 # Modules imported on first use, to keep `import ebpf.btf` cheap.
 _LAZY = {
+    "flush_kernel_spec": "ebpf.btf.kernel",
+    "load_kernel_module_spec": "ebpf.btf.kernel",
+    "load_kernel_spec": "ebpf.btf.kernel",
     "CORERelo": "ebpf.btf.ext_info",
     "CORERelocKind": "ebpf.btf.ext_info",
     "ExtInfo": "ebpf.btf.ext_info",

@@ -28,7 +28,6 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import Final, NamedTuple
 
 from ebpf.asm import Instruction, Instructions
@@ -55,6 +54,7 @@ from ebpf.btf.types import (
     underlying,
 )
 from ebpf.errors import BTFError, COREError
+from ebpf.internal.record import replace
 
 __all__ = [
     "POISON_HELPER",

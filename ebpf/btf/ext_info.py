@@ -10,14 +10,14 @@ This module makes no system calls.
 
 from __future__ import annotations
 
-import enum
 import os
 import struct
-from dataclasses import dataclass, field
 
+from ebpf._enum import IntEnum, enum_class
 from ebpf.btf.spec import Spec, load_spec_from_bytes
 from ebpf.btf.types import Type
 from ebpf.errors import BTFError
+from ebpf.internal.record import dataclass, field
 
 __all__ = ["CORERelo", "CORERelocKind", "ExtInfo", "FuncInfo", "LineInfo", "load_elf_btf",
            "load_ext_info"]
@@ -34,7 +34,8 @@ _CORE_RELO_SIZE = 16
 INSN_SIZE = 8
 
 
-class CORERelocKind(enum.IntEnum):
+@enum_class
+class CORERelocKind(IntEnum):
     """``enum bpf_core_relo_kind``."""
 
     FIELD_BYTE_OFFSET = 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import errno
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import TracebackType
 
 from ebpf.btf.marshal import Builder, MarshalOptions, marshal_spec
@@ -37,6 +36,7 @@ from ebpf.btf.types import (
 )
 from ebpf.errors import BTFError, NotSupportedError, SyscallError
 from ebpf.internal.feature import feature_test
+from ebpf.internal.record import dataclass
 from ebpf.internal.sys import FD, BtfInfo, BtfLoadAttr, commands
 
 __all__ = ["BTFLoadError", "Handle", "HandleInfo", "detect_marshal_options", "have_btf",

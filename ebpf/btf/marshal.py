@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
 
 from ebpf.btf.parse import BTF_MAGIC, HEADER_SIZE, NATIVE_ORDER
 from ebpf.btf.spec import Spec
@@ -58,6 +57,7 @@ from ebpf.btf.types import (
     sizeof,
 )
 from ebpf.errors import BTFError
+from ebpf.internal.record import dataclass, fields
 
 __all__ = ["Builder", "MarshalOptions", "marshal_spec", "marshal_types"]
 

@@ -425,8 +425,9 @@ def fixup_datasecs(spec: Spec, section_sizes: dict[str, int],
     are the ELF section's size and the symbols' offsets, which the kernel checks.
     """
     raw = spec.raw
+    datasec = int(Kind.DATASEC)  # (an enum member read from its class is a descriptor call)
     for tid in range(raw.base_count, raw.base_count + raw.count):
-        if raw.kind_of(tid) != Kind.DATASEC:
+        if raw.kind_of(tid) != datasec:
             continue
         ds = spec.type_by_id(tid)
         assert isinstance(ds, Datasec)

@@ -10,10 +10,10 @@ The numeric constants follow the UAPI header ``linux/btf.h``.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import ClassVar, Final, overload
 
+from ebpf._enum import IntEnum, IntFlag, enum_class
 from ebpf.errors import BTFError
 
 __all__ = [
@@ -31,7 +31,8 @@ MAX_RESOLVE_DEPTH: Final = 32
 POINTER_SIZE: Final = 8
 
 
-class Kind(enum.IntEnum):
+@enum_class
+class Kind(IntEnum):
     """BTF kinds (``BTF_KIND_*``)."""
 
     UNKN = 0
@@ -56,7 +57,8 @@ class Kind(enum.IntEnum):
     ENUM64 = 19
 
 
-class IntEncoding(enum.IntFlag):
+@enum_class
+class IntEncoding(IntFlag):
     """Encoding bits of a BTF ``INT`` (``BTF_INT_SIGNED`` and friends)."""
 
     NONE = 0
@@ -65,7 +67,8 @@ class IntEncoding(enum.IntFlag):
     BOOL = 4
 
 
-class FuncLinkage(enum.IntEnum):
+@enum_class
+class FuncLinkage(IntEnum):
     """Linkage of a ``FUNC`` (``BTF_FUNC_STATIC`` ...)."""
 
     STATIC = 0
@@ -73,7 +76,8 @@ class FuncLinkage(enum.IntEnum):
     EXTERN = 2
 
 
-class VarLinkage(enum.IntEnum):
+@enum_class
+class VarLinkage(IntEnum):
     """Linkage of a ``VAR`` (``BTF_VAR_STATIC`` ...)."""
 
     STATIC = 0
@@ -81,7 +85,8 @@ class VarLinkage(enum.IntEnum):
     EXTERN = 2
 
 
-class FwdKind(enum.IntEnum):
+@enum_class
+class FwdKind(IntEnum):
     """What a forward declaration declares."""
 
     STRUCT = 0

@@ -24,7 +24,6 @@ Every codec is built once per (type, byte order) and cached.
 
 from __future__ import annotations
 
-import dataclasses
 import keyword
 import struct
 import sys
@@ -443,8 +442,11 @@ def _composite_codec(t: Composite | Datasec, order: str, depth: int, classes: bo
             return {name: d(data, off) for name, d in decs}
 
     def enc(value: Any, buf: bytearray, off: int) -> None:
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            # A generated class (or any dataclass): unset (None) fields stay zero.
+        if hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
+            # A generated class (or any dataclass): unset (None) fields stay zero. (The test
+            # is dataclasses.is_dataclass's, without importing dataclasses for every codec.)
+            import dataclasses
+
             value = {f.metadata.get("btf_name", f.name): getattr(value, f.name)
                      for f in dataclasses.fields(value) if getattr(value, f.name) is not None}
         if not isinstance(value, Mapping):
@@ -495,6 +497,8 @@ def struct_class(t: Composite | Datasec) -> type:
     clsname = "".join(c if c.isalnum() else "_" for c in base)
     if clsname[0].isdigit():
         clsname = "_" + clsname
+    import dataclasses
+
     fields = [(_field_name(n), Any, dataclasses.field(default=None, metadata={"btf_name": n}))
               for n in names]
     cls = dataclasses.make_dataclass(clsname, fields, repr=True, eq=True)

@@ -3,7 +3,7 @@
 Every module under ``ebpf/`` is parsed (never imported) and each import is resolved to the
 ``ebpf`` module it names. Layers, lowest first::
 
-    base      ebpf.errors, ebpf.types
+    base      ebpf.errors, ebpf.types, ebpf._enum
     internal  ebpf.internal.*              (bpf(2), FDs, ELF, kernel facts)
     asm       ebpf.asm.*
     btf       ebpf.btf.*
@@ -59,7 +59,7 @@ SYSCALL_NAMES = ("SYS_bpf", "__NR_bpf")
 
 
 def layer_of(module: str) -> str:
-    if module in ("ebpf.errors", "ebpf.types"):
+    if module in ("ebpf.errors", "ebpf.types", "ebpf._enum"):
         return BASE
     for prefix, layer in (("ebpf.internal", INTERNAL), ("ebpf.asm", ASM), ("ebpf.btf", BTF),
                           ("ebpf.cli", CLI)):

@@ -13,7 +13,8 @@ running kernel's BTF where it is available.
 from __future__ import annotations
 
 import ctypes
-import enum
+
+from ..._enum import IntEnum, enum_class
 
 __all__ = [
     "BtfGetFdByIdAttr", "BtfInfo", "BtfLoadAttr", "Cmd", "EnableStatsAttr", "GetIdAttr",
@@ -32,7 +33,8 @@ BPF_OBJ_NAME_LEN = 16
 BPF_TAG_SIZE = 8
 
 
-class Cmd(enum.IntEnum):
+@enum_class
+class Cmd(IntEnum):
     """``enum bpf_cmd``."""
 
     MAP_CREATE = 0

@@ -22,7 +22,6 @@ import ctypes
 import errno
 import mmap
 import os
-import platform
 import struct
 import threading
 import weakref
@@ -51,7 +50,7 @@ _SYS_BPF = {
     "mips64": 5315,
 }
 
-_MACHINE = platform.machine()
+_MACHINE = os.uname().machine  # what platform.machine() returns, without importing platform
 SYS_BPF: int | None = _SYS_BPF.get(_MACHINE)
 
 _libc: ctypes.CDLL | None
