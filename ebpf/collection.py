@@ -172,6 +172,7 @@ class _Loader:
         self.to_pin: list[tuple[Map, str]] = []
         self.reused: set[str] = set()       # maps taken from a pin or replacement
         self.handle: Any = None
+        self.handle_failed = False          # the object's BTF could not be loaded for a map
         self.strings: dict[str, int] = {}
         self.in_progress: set[str] = set()
         self.kernel_btf: Any = None
@@ -258,19 +259,45 @@ class _Loader:
         create = dataclasses.replace(spec, contents=plain, freeze=spec.freeze and not later)
         if name == ".kconfig":
             create = dataclasses.replace(create, contents=[(0, self._kconfig(spec))])
-        m = Map(create)
+        m = Map(create, btf=self._map_btf(create))
         if later:
             self.deferred.append(name)
         if pin_file is not None:
             self.to_pin.append((m, pin_file))
         return m
 
+    def _map_btf(self, spec: MapSpec) -> Any:
+        """The object's BTF handle if it describes the key and value types of ``spec`` (and of
+        its inner map) as they are, else None: the map then gets a BTF object of its own."""
+        from .map import _NO_KERNEL_BTF
+
+        wanted = []
+        m: MapSpec | None = spec
+        while m is not None:
+            if m.type not in _NO_KERNEL_BTF:
+                wanted += [t for t in (m.key_type, m.value_type) if t is not None]
+            m = m.inner_map
+        if not wanted or self.spec.types is None or self.handle_failed:
+            return None
+        try:
+            handle = self._btf_handle()
+        except EbpfError:
+            # Left for the programs to report, if they need the object's BTF.
+            self.handle_failed = True
+            return None
+        for t in wanted:
+            try:
+                handle.type_id(t)
+            except EbpfError:
+                return None
+        return handle
+
     def _kconfig(self, spec: MapSpec) -> bytes:
         """The ``.kconfig`` map's value: each extern from the running kernel's configuration."""
         from .internal.kernel import kernel_version
 
         buf = bytearray(spec.value_size)
-        config: dict[str, str] | None = None
+        config: bytes | None = None
         for var in self.spec.variables.values():
             if var.map_name != ".kconfig":
                 continue
@@ -282,12 +309,13 @@ class _Loader:
             elif var.name.startswith("CONFIG_"):
                 if config is None:
                     config = _read_kconfig()
-                if var.name not in config:
+                value = _kconfig_lookup(config, var.name)
+                if value is None:
                     if var.name in self.spec._weak_externs:
                         continue
                     raise EbpfError(f"kconfig extern {var.name!r} is not set in the kernel's "
                                     "configuration (declare it __weak to default to 0)")
-                raw = config[var.name]
+                raw = value
             else:
                 raise EbpfError(f"kconfig extern {var.name!r} is not known to the loader")
             data = _kconfig_value(var, raw)
@@ -494,30 +522,70 @@ class _Loader:
     def _btf_handle(self) -> Any:
         if self.handle is None:
             from .btf.handle import Handle, detect_marshal_options
-            from .btf.marshal import Builder, MarshalOptions
+            from .btf.marshal import MarshalOptions
+            from .errors import BTFError
 
             types = self.spec.types
             opts = detect_marshal_options()
             opts = MarshalOptions(**{f.name: getattr(opts, f.name)
                                      for f in dataclasses.fields(opts) if f.name != "dedup"},
                                   dedup=False)
-            b = Builder(opts)
-            for t in _kernel_ready_types(types, self.spec):
-                b.add(t)
-            strings: set[str] = set()
-            for p in self.spec.programs.values():
-                if isinstance(p.btf, ProgramBTF):
-                    for _, f in p.btf.functions:
-                        for rec in f.lines:
-                            strings.add(rec.file_name)
-                            strings.add(rec.line)
-            for s in sorted(strings):
-                self.strings[s] = b._str(s)
             try:
-                self.handle = Handle.from_bytes(b.marshal(), what="load the object's BTF")
+                b = self._btf_builder(opts)
+                blob = b.marshal()
+            except (BTFError, AssertionError):
+                # Malformed types. Types are copied from the blob where they were not decoded
+                # yet; decode them all in id order, as loading always did, so that the error
+                # names the first one. If they all decode, the same steps now see only decoded
+                # types, and report the error as before.
+                for tid in range(1, len(types) + 1):
+                    types.type_by_id(tid)
+                b = self._btf_builder(opts)
+                blob = None
+            try:
+                if blob is None:
+                    blob = b.marshal()
+                self.handle = Handle.from_bytes(blob, what="load the object's BTF", builder=b)
             except BaseException as e:
                 _reraise("BTF", e)
         return self.handle
+
+    def _btf_builder(self, opts: Any) -> Any:
+        """A builder holding the object's types as the kernel takes them (ids unchanged), the
+        integer keys of global-data maps, and the strings of the line info."""
+        from .btf import Int, NotFoundError
+        from .btf.marshal import Builder
+
+        types = self.spec.types
+        b = Builder(opts)
+        replace = _kernel_ready_replacements(types, self.spec)
+        if types.base is None:
+            b.add_spec(types, replace)
+        else:
+            for tid in range(1, len(types) + 1):
+                b.add(replace.get(tid) or types.type_by_id(tid))
+        # The ELF reader gives global-data maps an integer key that is not one of the
+        # object's types: add those, so that these maps can share this BTF object too.
+        maps = list(self.spec.maps.values())
+        while maps:
+            ms = maps.pop()
+            if ms.inner_map is not None:
+                maps.append(ms.inner_map)
+            for t in (ms.key_type, ms.value_type):
+                if isinstance(t, Int):
+                    try:
+                        types.type_id(t)
+                    except NotFoundError:
+                        b.add(t)
+        strings: set[str] = set()
+        for p in self.spec.programs.values():
+            if isinstance(p.btf, ProgramBTF):
+                for _, f in p.btf.functions:
+                    for rec in f.lines:
+                        strings.add(rec.file_name)
+                        strings.add(rec.line)
+        self.strings = {s: b._str(s) for s in sorted(strings)}
+        return b
 
     def _string_offset(self, s: str) -> int:
         return self.strings[s]
@@ -564,11 +632,12 @@ class _Loader:
         self.maps.clear()
 
 
-def _kernel_ready_types(types: Any, spec: CollectionSpec) -> list[Any]:
-    """The object's types in id order, with what the kernel refuses rewritten in place (ids
+def _kernel_ready_replacements(types: Any, spec: CollectionSpec) -> dict[int, Any]:
+    """What the kernel refuses among the object's types, rewritten, by type id (ids stay
     unchanged): extern variables become global ones at their ``.kconfig`` offsets, extern
     functions (kfuncs) global ones, and ``.ksyms`` (which lists kfuncs) a section of
-    placeholder variables, as the kernel accepts only variables in a ``DATASEC``."""
+    placeholder variables, as the kernel accepts only variables in a ``DATASEC``. Only
+    variables, functions and data sections are decoded to find them."""
     from .btf import (
         Datasec,
         Func,
@@ -583,24 +652,27 @@ def _kernel_ready_types(types: Any, spec: CollectionSpec) -> list[Any]:
         underlying,
     )
 
-    out: list[Any] = [types.type_by_id(tid) for tid in range(1, len(types) + 1)]
+    out: dict[int, Any] = {}
     swapped: dict[int, Any] = {}
-    for i, t in enumerate(out):
-        if isinstance(t, Var) and t.linkage == VarLinkage.EXTERN:
+    for t in types.iter_types(Var):
+        if t.linkage == VarLinkage.EXTERN:
             # A typeless ksym (const void) gets a type the kernel accepts, as libbpf does.
             vtype = Int("int", 4) if isinstance(underlying(t.type), Void) else t.type
-            out[i] = swapped[i + 1] = Var(t.name, vtype, VarLinkage.GLOBAL)
-        elif isinstance(t, Func) and t.linkage == FuncLinkage.EXTERN:
+            tid = types.type_id(t)
+            out[tid] = swapped[tid] = Var(t.name, vtype, VarLinkage.GLOBAL)
+    for t in types.iter_types(Func):
+        if t.linkage == FuncLinkage.EXTERN:
             # The kernel wants every parameter of a global function named.
             proto = t.type
             assert isinstance(proto, FuncProto)
             named = FuncProto(proto.return_type, [
                 FuncParam(p.name or f"arg{n}", p.type) for n, p in enumerate(proto.params)])
-            out[types.type_id(proto) - 1] = named
-            out[i] = Func(t.name, named, FuncLinkage.GLOBAL)
+            out[types.type_id(proto)] = named
+            out[types.type_id(t)] = Func(t.name, named, FuncLinkage.GLOBAL)
     kconfig = {v.name: v for v in spec.variables.values() if v.map_name == ".kconfig"}
-    for i, t in enumerate(out):
-        if not isinstance(t, Datasec):
+    for t in types.iter_types(Datasec):
+        tid = types.type_id(t)
+        if not isinstance(out.get(tid, t), Datasec):
             continue
         if t.name == ".kconfig":
             size = spec.maps[".kconfig"].value_size if ".kconfig" in spec.maps else 0
@@ -609,13 +681,13 @@ def _kernel_ready_types(types: Any, spec: CollectionSpec) -> list[Any]:
                 var = swapped.get(types.type_id(vs.type), vs.type)
                 v = kconfig.get(var.name)
                 secinfos.append(VarSecinfo(var, v.offset if v else 0, vs.size))
-            out[i] = Datasec(t.name, size, secinfos)
+            out[tid] = Datasec(t.name, size, secinfos)
         elif t.name == ".ksyms":
             dummies = [VarSecinfo(Var(f"__ksym_{n}", Int("int", 4), VarLinkage.GLOBAL),
                                   4 * n, 4) for n in range(len(t.vars))]
-            out[i] = Datasec(t.name, 4 * len(dummies), dummies)
+            out[tid] = Datasec(t.name, 4 * len(dummies), dummies)
         elif any(types.type_id(vs.type) in swapped for vs in t.vars):
-            out[i] = Datasec(t.name, t.size, [
+            out[tid] = Datasec(t.name, t.size, [
                 VarSecinfo(swapped.get(types.type_id(vs.type), vs.type), vs.offset, vs.size)
                 for vs in t.vars])
     return out
@@ -660,28 +732,47 @@ def _module_specs() -> list[Any]:
     return [load_kernel_module_spec(n) for n in names if n != "vmlinux"]
 
 
-def _read_kconfig() -> dict[str, str]:
-    """The running kernel's configuration (``/proc/config.gz``, else ``/boot/config-*``)."""
-    import gzip
+def _read_kconfig() -> bytes:
+    """The text of the running kernel's configuration (``/proc/config.gz``, else
+    ``/boot/config-*``)."""
+    import zlib
 
-    text = None
     try:
-        with gzip.open("/proc/config.gz", "rt", encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
+        with open("/proc/config.gz", "rb") as f:
+            data = f.read()
+        parts = []
+        while data:  # every gzip member, as gzip.open() reads them
+            d = zlib.decompressobj(31)
+            parts.append(d.decompress(data) + d.flush())
+            if not d.eof:
+                raise OSError("truncated /proc/config.gz")
+            data = d.unused_data
+        return b"".join(parts)
+    except (OSError, zlib.error):
         release = os.uname().release
         try:
-            with open(f"/boot/config-{release}", encoding="utf-8", errors="replace") as f:
-                text = f.read()
+            with open(f"/boot/config-{release}", "rb") as f:
+                return f.read()
         except OSError as e:
             raise EbpfError("kconfig externs need the kernel configuration, but neither "
                             "/proc/config.gz nor /boot/config-<release> can be read") from e
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            k, v = line.split("=", 1)
-            out[k] = v
-    return out
+
+
+def _kconfig_lookup(text: bytes, name: str) -> str | None:
+    """The value of the last ``NAME=value`` line of the configuration ``text``, if any
+    (only the externs an object declares are looked up: parsing every line costs more)."""
+    key = name.encode() + b"="
+    pos = len(text)
+    while True:
+        pos = text.rfind(key, 0, pos)
+        if pos < 0:
+            return None
+        if pos == 0 or text[pos - 1] in b"\n\r":
+            break
+    start = pos + len(key)
+    end = text.find(b"\n", start)
+    line = text[start:end if end >= 0 else len(text)].decode("utf-8", "replace")
+    return line.splitlines()[0] if line else ""
 
 
 def _kconfig_value(var: VariableSpec, raw: str | int) -> bytes:

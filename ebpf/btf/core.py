@@ -603,24 +603,23 @@ _FLAVORED_LOCK: Final = threading.Lock()
 def _flavored_names(spec: Spec) -> dict[str, list[str]]:
     """Names in ``spec``'s own string section that carry a flavor, by essential name.
 
-    Found by scanning the strings for ``___`` (a C-speed search), once per spec.
+    Found by scanning the strings for ``___`` (a C-speed search; the kernel's scan is kept in
+    its on-disk index), once per spec.
     """
     got = _FLAVORED.get(spec)
     if got is not None:
         return got
-    strings = bytes(spec.raw.strings)
+    raw = spec.raw
+    strings = raw.strings
     out: dict[str, list[str]] = {}
-    pos = strings.find(b"___")
-    while pos >= 0:
-        start = strings.rfind(b"\0", 0, pos) + 1
-        end = strings.find(b"\0", pos)
+    for start in raw.flavored_strings():
+        end = strings.find(b"\0", start)
         if end < 0:
             end = len(strings)
         name = strings[start:end].decode("utf-8", "replace")
         ess = essential_name(name)
         if ess != name and name not in out.setdefault(ess, []):
             out[ess].append(name)
-        pos = strings.find(b"___", end)
     with _FLAVORED_LOCK:
         return _FLAVORED.setdefault(spec, out)
 

@@ -117,14 +117,16 @@ class Handle:
         self._builder = builder
 
     @classmethod
-    def from_bytes(cls, blob: bytes, *, what: str = "load BTF") -> Handle:
-        """Load a raw BTF blob as it is.
+    def from_bytes(cls, blob: bytes, *, what: str = "load BTF",
+                   builder: Builder | None = None) -> Handle:
+        """Load a raw BTF blob as it is; ``builder``, if it made the blob, lets
+        :meth:`type_id` give the ids of its types.
 
         Raises:
             BTFError: the kernel rejected it (the message ends with the kernel's log).
             SyscallError: the load failed for another reason (e.g. EPERM).
         """
-        return cls(_load_blob(blob, what))
+        return cls(_load_blob(blob, what), builder)
 
     @classmethod
     def from_spec(cls, spec: Spec, *, options: MarshalOptions | None = None) -> Handle:

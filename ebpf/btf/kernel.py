@@ -1,9 +1,11 @@
 """The running kernel's BTF: vmlinux and module BTF, parsed once per process.
 
 This is the only module of ``ebpf.btf`` that reads ``/sys``. It keeps an on-disk index of the
-type section (where each type starts and its name) under ``$XDG_CACHE_HOME/ebpf`` (or
-``~/.cache/ebpf``), keyed by the file's size, mtime and a hash of its first and last bytes, so a
-later process can skip the pass over 100,000+ types. Set ``EBPF_BTF_CACHE=0`` to disable it.
+type section (where each type starts and its name, and which names may carry a CO-RE flavor)
+under ``$XDG_CACHE_HOME/ebpf`` (or ``~/.cache/ebpf``), keyed by the file's size, mtime and a
+hash of its first and last bytes, so a later process can skip the pass over 100,000+ types.
+Set ``EBPF_BTF_CACHE=0`` to disable it. ``/sys/kernel/btf/vmlinux`` is mapped rather than read
+where the kernel allows it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ebpf.errors import NotSupportedError
 __all__ = ["flush_kernel_spec", "load_kernel_module_spec", "load_kernel_spec"]
 
 SYSFS_BTF = "/sys/kernel/btf"
-_CACHE_MAGIC = b"EBPFBTFIDX1\0"
+_CACHE_MAGIC = b"EBPFBTFIDX2\0"
 #: Places a vmlinux ELF with a .BTF section may be, for kernels without /sys/kernel/btf.
 _VMLINUX_PATHS = (
     "/boot/vmlinux-{release}",
@@ -106,6 +108,11 @@ def _load_vmlinux(path: str | None) -> Spec:
             return load_spec_from_bytes(data)
         return _load_raw_with_index(path, data)
     sysfs = os.path.join(SYSFS_BTF, "vmlinux")
+    from ebpf.internal.kernel import map_file
+
+    mapped = map_file(sysfs)
+    if mapped is not None and bytes(mapped[:2]) in (b"\x9f\xeb", b"\xeb\x9f"):
+        return _load_raw_with_index(sysfs, mapped)
     try:
         with open(sysfs, "rb") as f:
             data = f.read()
@@ -135,7 +142,7 @@ def cache_dir() -> str | None:
     return os.path.join(base, "ebpf")
 
 
-def _cache_key(path: str, data: bytes) -> str:
+def _cache_key(path: str, data: bytes | memoryview) -> str:
     st = os.stat(path)
     head = zlib.crc32(data[:65536])
     tail = zlib.crc32(data[-65536:])
@@ -149,53 +156,63 @@ def _read_index(file: str, count_words: int) -> RawIndex | None:
     except OSError:
         return None
     n = len(_CACHE_MAGIC)
-    if blob[:n] != _CACHE_MAGIC or len(blob) < n + 12:
+    if blob[:n] != _CACHE_MAGIC or len(blob) < n + 16:
         return None
-    ntypes, nothers, nfuncs = (int.from_bytes(blob[i:i + 4], "little")
-                               for i in range(n, n + 12, 4))
-    body = memoryview(blob)[n + 12:]
+    ntypes, nothers, nfuncs, nflavored = (int.from_bytes(blob[i:i + 4], "little")
+                                          for i in range(n, n + 16, 4))
+    body = memoryview(blob)[n + 16:]
     a = 4 * (ntypes + 1)
     b = a + 8 * nothers
-    if len(body) != b + 8 * nfuncs:
+    c = b + 8 * nfuncs
+    if len(body) != c + 4 * nflavored:
         return None
     offsets: array[int] = array("I")
     offsets.frombytes(body[:a])
     others: array[int] = array("Q")
     others.frombytes(body[a:b])
     funcs: array[int] = array("Q")
-    funcs.frombytes(body[b:])
+    funcs.frombytes(body[b:c])
+    flavored: array[int] = array("I")
+    flavored.frombytes(body[c:])
     if offsets[-1] != count_words:
         return None
-    return RawIndex(offsets, [others, funcs])
+    return RawIndex(offsets, [others, funcs], flavored)
 
 
 def _write_index(directory: str, file: str, index: RawIndex) -> None:
     others, funcs = index.by_name
-    if others is None or funcs is None:
+    flavored = index.flavored
+    if others is None or funcs is None or flavored is None:
         return
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         tmp = f"{file}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
             f.write(_CACHE_MAGIC)
-            for n in (len(index.offsets) - 1, len(others), len(funcs)):
+            for n in (len(index.offsets) - 1, len(others), len(funcs), len(flavored)):
                 f.write(n.to_bytes(4, "little"))
             f.write(index.offsets.tobytes())
             f.write(others.tobytes())
             f.write(funcs.tobytes())
+            f.write(flavored.tobytes())
         os.replace(tmp, file)
     except OSError:
         pass  # a cache we cannot write is only a missed optimisation
 
 
-def _load_raw_with_index(path: str, data: bytes) -> Spec:
+
+def _load_raw_with_index(path: str, data: bytes | memoryview) -> Spec:
+    # A mapped file is read-only and lives as long as the views of it: parse it in place.
+    borrow = isinstance(data, memoryview)
     directory = cache_dir()
     if directory is None:
-        return Spec(RawBTF(data))
+        return Spec(RawBTF(data, borrow=borrow))
     hdr = parse_header(data)
-    file = os.path.join(directory, f"btf-{_cache_key(path, data)}.idx")
+    # The format's version is in the name too, so that older and newer library versions
+    # sharing a cache do not overwrite each other's files.
+    file = os.path.join(directory, f"btf2-{_cache_key(path, data)}.idx")
     index = _read_index(file, hdr.type_len // 4)
-    spec = Spec(RawBTF(data, index=index))
+    spec = Spec(RawBTF(data, index=index, borrow=borrow))
     if spec.raw.index is not index and _writable(directory):
         # Write the index once both name tables exist (at exit at the latest), so that the
         # first process does not pay for hashing every function name up front.
@@ -218,4 +235,5 @@ def _finish_index(ref: weakref.ref[Spec], directory: str, file: str) -> None:
     raw = spec.raw
     for group in (0, 1):
         raw.name_table(group, spec._name_bytes)
+    raw.flavored_strings()
     _write_index(directory, file, raw.index)

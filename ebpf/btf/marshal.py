@@ -129,6 +129,10 @@ class Builder:
         self._canon: dict[Type, Type] = {}
         self._strings: dict[str, int] = {"": 0}
         self._strtab = bytearray(b"\0")
+        #: Set by :meth:`add_spec`: the spec whose types hold the first ids, and the ids among
+        #: them that are encoded from its blob (``_order`` then holds None in their place).
+        self._spec: Spec | None = None
+        self._from_raw: set[int] = set()
 
     def _base_id(self, t: Type) -> int | None:
         if isinstance(t, Void):
@@ -151,6 +155,60 @@ class Builder:
             tid = self._ids[t] = self._first + len(self._order) - 1
         return tid
 
+    def add_spec(self, spec: Spec, replace: dict[int, Type] | None = None) -> None:
+        """Add every type of ``spec`` in id order, so that each keeps its id, with the types
+        whose ids ``replace`` names swapped for the ones it gives.
+
+        The blob is the same as after ``add(spec.type_by_id(i))`` for every id (but with the
+        replacements), and the same errors are raised for malformed types; but types ``spec``
+        has not decoded yet (nobody can have changed them) are encoded straight from its blob,
+        which costs a fraction of decoding them. Only for an empty builder without
+        deduplication or a base, and a spec that is not split.
+        """
+        if self._order or self.options.dedup or self.base is not None or spec.base is not None:
+            raise BTFError("add_spec needs an empty builder without dedup or a base, and a "
+                           "spec that is not split")
+        replace = replace or {}
+        raw = spec.raw
+        words = raw.words
+        offsets = raw.index.offsets
+        decoded = spec._types
+        opt = self.options
+        # Kinds whose records are copied only when no option rewrites them; VAR (extern
+        # linkage may need its type's size) and DATASEC (fixed up after parsing) never are.
+        risky = {_K_VAR, _K_DATASEC}
+        if opt.replace_funcs:
+            risky.add(_K_FUNC_PROTO)
+        if opt.strip_decl_tags or opt.replace_datasec or opt.replace_funcs:
+            risky.add(_K_DECL_TAG)
+        self._spec = spec
+        order = self._order
+        for tid in range(1, len(spec) + 1):
+            t = replace.get(tid)
+            if t is None and tid not in decoded:
+                o = offsets[tid - 1]
+                info = words[o + 1]
+                kind = info >> 24 & 0x1F
+                vlen = info & 0xFFFF
+                if kind not in risky and not (
+                        replace and _refs_any(words, o, kind, vlen, replace)):
+                    order.append(None)  # type: ignore[arg-type]
+                    self._from_raw.add(tid)
+                    continue
+                t = spec.type_by_id(tid)
+            elif t is None:
+                t = decoded[tid]
+            order.append(t)
+            self._ids.setdefault(t, tid)
+
+    def _spec_id(self, t: Type) -> int | None:
+        """The id of ``t`` if it is a type of the spec given to :meth:`add_spec` that is
+        encoded from the blob."""
+        if self._spec is None:
+            return None
+        tid = self._spec._ids.get(t)
+        return tid if tid in self._from_raw else None
+
     def type_id(self, t: Type) -> int:
         """The id ``t`` has in the blob (after :meth:`marshal`)."""
         bid = self._base_id(t)
@@ -160,16 +218,22 @@ class Builder:
         try:
             return self._ids[c]
         except KeyError:
+            sid = self._spec_id(t)
+            if sid is not None:
+                return sid
             raise BTFError(f"{t!r} was not marshaled") from None
 
     def _close(self) -> None:
         """Give ids to every referenced type, breadth first."""
         i = 0
         while i < len(self._order):
-            for ref in self._order[i].references():
-                if ref not in self._ids and self._base_id(ref) is None:
-                    self._order.append(ref)
-                    self._ids[ref] = self._first + len(self._order) - 1
+            t = self._order[i]
+            if t is not None:  # None: copied from the blob, referencing only its own ids
+                for ref in t.references():
+                    if (ref not in self._ids and self._base_id(ref) is None
+                            and self._spec_id(ref) is None):
+                        self._order.append(ref)
+                        self._ids[ref] = self._first + len(self._order) - 1
             i += 1
 
     def _dedup(self) -> None:
@@ -246,8 +310,13 @@ class Builder:
         if self.options.dedup:
             self._dedup()
         words: list[int] = []
-        for t in self._order:
-            self._encode(t, words)
+        spec = self._spec
+        for tid, t in enumerate(self._order, self._first):
+            if t is None:
+                assert spec is not None
+                self._encode_raw(spec, tid, words)
+            else:
+                self._encode(t, words)
         order = self.options.byte_order
         types = struct.pack(f"{order}{len(words)}I", *words)
         strings = bytes(self._strtab)
@@ -259,10 +328,125 @@ class Builder:
         tid = self._ids.get(self._canon.get(t, t))
         if tid is not None:
             return tid
+        tid = self._spec_id(t)
+        if tid is not None:
+            return tid
         bid = self._base_id(t)
         if bid is None:  # pragma: no cover - _close gave every reference an id
             raise BTFError(f"{t!r} has no id")
         return bid
+
+    def _encode_raw(self, spec: Spec, tid: int, w: list[int]) -> None:
+        """Encode type ``tid`` of ``spec`` from its record, as decoding it and :meth:`_encode`
+        would (names interned in the same order); a record that decoding would refuse is
+        decoded, to raise the same error."""
+        raw = spec.raw
+        words = raw.words
+        o = raw.index.offsets[tid - 1]
+        name_off, info, st = words[o], words[o + 1], words[o + 2]
+        kind = info >> 24 & 0x1F
+        vlen = info & 0xFFFF
+        kflag = info >> 31
+        max_id = len(spec)
+        # Not split (see add_spec): the string offsets are the blob's own.
+        string = raw.local_string
+        intern = self._str
+        name = string(name_off)  # checked as decoding checks it, even when not written
+        opt = self.options
+        out: list[int]
+        if kind == _K_INT:
+            v = words[o + 3]
+            bits = v & 0xFF
+            if st in (1, 2, 4, 8, 16) and bits <= 8 * st:
+                w += [intern(name), _info(_K_INT), st, v & 0x07FF00FF]
+                return
+        elif kind in (_K_PTR, _K_VOLATILE, _K_CONST, _K_RESTRICT):
+            if st <= max_id and st != tid:
+                w += [0, _info(kind), st]
+                return
+        elif kind in (_K_TYPEDEF, _K_TYPE_TAG):
+            if st <= max_id and st != tid:
+                n = intern(name)
+                if kind == _K_TYPE_TAG and opt.replace_type_tags:
+                    w += [0, _info(_K_CONST), st]
+                else:
+                    w += [n, _info(kind), st]
+                return
+        elif kind == _K_ARRAY:
+            if words[o + 3] <= max_id and words[o + 4] <= max_id:
+                w += [0, _info(_K_ARRAY), 0, words[o + 3], words[o + 4], words[o + 5]]
+                return
+        elif kind in (_K_STRUCT, _K_UNION):
+            end = o + 3 + 3 * vlen
+            if all(words[j] <= max_id for j in range(o + 4, end, 3)):
+                # A member's bitfield size survives only where kind_flag is set; the flag is
+                # written only if some member has one.
+                bitfields = kflag and any(words[j] >> 24 for j in range(o + 5, end, 3))
+                out = [intern(name), _info(kind, vlen, bool(bitfields)), st]
+                for j in range(o + 3, end, 3):
+                    moff = words[j + 2]
+                    out += [intern(string(words[j])), words[j + 1],
+                            moff if bitfields or not kflag else moff & 0xFFFFFF]
+                w += out
+                return
+        elif kind == _K_ENUM:
+            if st in (1, 2, 4, 8):
+                out = [intern(name), _info(_K_ENUM, vlen, bool(kflag)), st]
+                for j in range(o + 3, o + 3 + 2 * vlen, 2):
+                    out += [intern(string(words[j])), words[j + 1]]
+                w += out
+                return
+        elif kind == _K_ENUM64:
+            if st in (1, 2, 4, 8):
+                n = intern(name)
+                if opt.replace_enum64:
+                    for j in range(o + 3, o + 3 + 3 * vlen, 3):
+                        string(words[j])
+                    w += [n, _info(_K_UNION), st]
+                    return
+                out = [n, _info(_K_ENUM64, vlen, bool(kflag)), st]
+                for j in range(o + 3, o + 3 + 3 * vlen, 3):
+                    out += [intern(string(words[j])), words[j + 1], words[j + 2]]
+                w += out
+                return
+        elif kind == _K_FWD:
+            w += [intern(name), _info(_K_FWD, 0, bool(kflag)), 0]
+            return
+        elif kind == _K_FUNC:
+            if st <= max_id and vlen <= 2:
+                n = intern(name)
+                if opt.replace_funcs:
+                    w += [n, _info(_K_TYPEDEF), st]
+                    return
+                linkage = vlen
+                if opt.fixup_externs and linkage == 2:
+                    linkage = 1
+                if opt.replace_func_linkage:
+                    linkage = 0
+                w += [n, _info(_K_FUNC, linkage), st]
+                return
+        elif kind == _K_FUNC_PROTO:
+            end = o + 3 + 2 * vlen
+            if st <= max_id and all(words[j] <= max_id for j in range(o + 4, end, 2)):
+                out = [0, _info(_K_FUNC_PROTO, vlen), st]
+                for i, j in enumerate(range(o + 3, end, 2)):
+                    pname = string(words[j])
+                    ptype = words[j + 1]
+                    if not pname and opt.fixup_externs and ptype != 0:
+                        pname = f"__arg{i}"
+                    out += [intern(pname), ptype]
+                w += out
+                return
+        elif kind == _K_FLOAT:
+            if st in (2, 4, 8, 12, 16):
+                w += [intern(name), _info(_K_STRUCT if opt.replace_float else _K_FLOAT),
+                      st]
+                return
+        elif kind == _K_DECL_TAG and st <= max_id and st != tid:
+            w += [intern(name), _info(_K_DECL_TAG), st, words[o + 3]]
+            return
+        # Anything else (a malformed record, a kind add_spec leaves to the decoder): decode.
+        self._encode(spec.type_by_id(tid), w)
 
     def _encode(self, t: Type, w: list[int]) -> None:
         opt = self.options
@@ -372,6 +556,31 @@ class Builder:
                       t.component_idx & 0xFFFFFFFF]
         else:  # pragma: no cover - every concrete class is handled above
             raise BTFError(f"cannot marshal {t!r}")
+
+
+# Kinds as plain ints, for the loops over raw records (an IntEnum member costs a descriptor
+# call per use on Python 3.11).
+(_K_INT, _K_PTR, _K_ARRAY, _K_STRUCT, _K_UNION, _K_ENUM, _K_FWD, _K_TYPEDEF, _K_VOLATILE,
+ _K_CONST, _K_RESTRICT, _K_FUNC, _K_FUNC_PROTO, _K_VAR, _K_DATASEC, _K_FLOAT, _K_DECL_TAG,
+ _K_TYPE_TAG, _K_ENUM64) = range(1, 20)
+_K_ONE_REF = frozenset({_K_PTR, _K_TYPEDEF, _K_VOLATILE, _K_CONST, _K_RESTRICT, _K_FUNC,
+                        _K_TYPE_TAG, _K_VAR, _K_DECL_TAG})
+
+
+def _refs_any(words: object, o: int, kind: int, vlen: int, ids: dict[int, Type]) -> bool:
+    """Whether the record at ``o`` refers to a type id in ``ids``."""
+    w: list[int] = words  # type: ignore[assignment]
+    if kind in _K_ONE_REF:
+        return w[o + 2] in ids
+    if kind == _K_ARRAY:
+        return w[o + 3] in ids or w[o + 4] in ids
+    if kind in (_K_STRUCT, _K_UNION):
+        return any(w[j] in ids for j in range(o + 4, o + 3 + 3 * vlen, 3))
+    if kind == _K_FUNC_PROTO:
+        return w[o + 2] in ids or any(w[j] in ids for j in range(o + 4, o + 3 + 2 * vlen, 2))
+    if kind == _K_DATASEC:
+        return any(w[j] in ids for j in range(o + 3, o + 3 + 3 * vlen, 3))
+    return False
 
 
 def _sized(t: Type) -> bool:

@@ -143,21 +143,25 @@ class RawIndex:
     ``offsets[i]`` is the index (in u32 words) of local type ``i`` in the type section, with one
     extra entry at the end: the section's length in words. ``by_name`` holds two sorted
     tables, for all named types but functions and for functions, of ``crc32(name) << 20 | i``;
-    they are built on first use (see :meth:`RawBTF.ids_by_name`).
+    they are built on first use (see :meth:`RawBTF.ids_by_name`). ``flavored`` holds the
+    string offsets of the strings that contain ``___``, once :meth:`RawBTF.flavored_strings`
+    has looked for them.
     """
 
-    __slots__ = ("by_name", "offsets", "scratch")
+    __slots__ = ("by_name", "flavored", "offsets", "scratch")
 
     def __init__(self, offsets: array[int],
-                 by_name: list[array[int] | None] | None = None) -> None:
+                 by_name: list[array[int] | None] | None = None,
+                 flavored: array[int] | None = None) -> None:
         self.offsets = offsets
         #: name offsets and info words of every type, kept from :meth:`build` until both
         #: name tables are built.
         self.scratch: tuple[array[int], array[int]] | None = None
         self.by_name: list[array[int] | None] = by_name if by_name is not None else [None, None]
+        self.flavored = flavored
 
     @classmethod
-    def build(cls, words: array[int], first_id: int) -> RawIndex:
+    def build(cls, words: array[int] | memoryview, first_id: int) -> RawIndex:
         """Walk the type records in ``words``; ``first_id`` is the id of the first one.
 
         Raises:
@@ -231,11 +235,19 @@ class RawBTF:
     __slots__ = ("base_count", "base_str_len", "header", "index", "strings", "words")
 
     def __init__(self, data: bytes | bytearray | memoryview, *, base_count: int = 1,
-                 base_str_len: int = 0, index: RawIndex | None = None) -> None:
+                 base_str_len: int = 0, index: RawIndex | None = None,
+                 borrow: bool = False) -> None:
+        """Parse ``data``; with ``borrow``, ``data`` (which must never change) is used in place
+        rather than copied where its byte order allows."""
         hdr = parse_header(data)
         self.header = hdr
         start = hdr.hdr_len
-        self.words = _words(data, start + hdr.type_off, hdr.type_len, hdr.byte_order)
+        self.words: array[int] | memoryview
+        if borrow and hdr.byte_order == NATIVE_ORDER and isinstance(data, memoryview):
+            begin = start + hdr.type_off
+            self.words = data[begin:begin + hdr.type_len].cast("I")
+        else:
+            self.words = _words(data, start + hdr.type_off, hdr.type_len, hdr.byte_order)
         self.strings = bytes(data[start + hdr.str_off:start + hdr.str_off + hdr.str_len])
         strs = self.strings
         if base_count == 1 and strs and strs[0] != 0:
@@ -249,6 +261,16 @@ class RawBTF:
         if index is None or len(index.offsets) < 1 or index.offsets[-1] != len(self.words):
             index = RawIndex.build(self.words, base_count)
         self.index = index
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Copies and pickles own their words, also when this object borrows a mapped blob.
+        state = {k: getattr(self, k) for k in RawBTF.__slots__}
+        words = state["words"]
+        if isinstance(words, memoryview):
+            owned: array[int] = array("I")
+            owned.frombytes(words.cast("B"))
+            state["words"] = owned
+        return (_restore_raw, (state,))
 
     @property
     def count(self) -> int:
@@ -356,6 +378,23 @@ class RawBTF:
         if None not in self.index.by_name[:group] + self.index.by_name[group + 1:]:
             self.index.scratch = None
         return array("Q", packed)
+
+    def flavored_strings(self) -> array[int]:
+        """The offsets of the local strings that contain ``___`` (the only names that can
+        carry a CO-RE flavor suffix), in order. Found by one scan, then kept in the index."""
+        got = self.index.flavored
+        if got is None:
+            strs = self.strings
+            got = array("I")
+            pos = strs.find(b"___")
+            while pos >= 0:
+                got.append(strs.rfind(b"\0", 0, pos) + 1)
+                end = strs.find(b"\0", pos)
+                if end < 0:
+                    break
+                pos = strs.find(b"___", end)
+            self.index.flavored = got
+        return got
 
     def local_name_bytes(self, off: int) -> bytes:
         """The raw bytes of the local string at ``off``."""
@@ -498,6 +537,13 @@ class RawBTF:
                 raise BTFError(f"float of {st} bytes", type_id=type_id)
             return Float(name, st)
         raise BTFError(f"unknown BTF kind {kind}", type_id=type_id)  # pragma: no cover
+
+
+def _restore_raw(state: dict[str, object]) -> RawBTF:
+    raw = RawBTF.__new__(RawBTF)
+    for k, v in state.items():
+        setattr(raw, k, v)
+    return raw
 
 
 _REF_CLASSES: Final[dict[int, type[Type]]] = {
