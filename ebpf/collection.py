@@ -681,6 +681,9 @@ def _kernel_ready_replacements(types: Any, spec: CollectionSpec) -> dict[int, An
                 var = swapped.get(types.type_id(vs.type), vs.type)
                 v = kconfig.get(var.name)
                 secinfos.append(VarSecinfo(var, v.offset if v else 0, vs.size))
+            # The kernel wants a section's variables in offset order; the loader's layout (by
+            # alignment, size and name) need not follow the order the compiler emitted.
+            secinfos.sort(key=lambda si: si.offset)
             out[tid] = Datasec(t.name, size, secinfos)
         elif t.name == ".ksyms":
             dummies = [VarSecinfo(Var(f"__ksym_{n}", Int("int", 4), VarLinkage.GLOBAL),

@@ -376,13 +376,15 @@ class _Reader:
         except BTFError:
             ds = None
         if ds is not None:
+            # Laid out as libbpf lays them out, so that both loaders put each extern at the same
+            # offset: largest alignment first, then smallest size, then by name.
+            externs = sorted(((min(_btf.alignof(vs.type.type), 8), _btf.sizeof(vs.type.type),
+                               vs.type.name) for vs in ds.vars),
+                             key=lambda e: (-e[0], e[1], e[2]))
             offset = 0
-            for vs in ds.vars:
-                var = vs.type
-                size = _btf.sizeof(var.type)
-                align = min(_btf.alignof(var.type), 8)
+            for align, size, name in externs:
                 offset = (offset + align - 1) // align * align
-                self.kconfig[var.name] = (offset, size)
+                self.kconfig[name] = (offset, size)
                 offset += size
             if offset > _MAX_DATA_SIZE:
                 raise ELFError(f"{offset} bytes of kconfig externs is too much",

@@ -31,19 +31,13 @@ def map_name(map_id: int) -> str:
 
 
 def normalised(insns: Instructions) -> list[tuple[int, int, int, int, int]]:
-    """The instructions as plain tuples, map ids (which differ between loads) zeroed.
-
-    Offsets into ``.kconfig`` are zeroed too: libbpf orders the Kconfig externs by alignment,
-    size and name, the ELF reader (for now) in BTF order, so the same extern may sit at
-    another offset; its value is checked by the extern tests.
-    """
+    """The instructions as plain tuples, map ids (which differ between loads) zeroed; offsets
+    into map values, ``.kconfig`` included, are kept."""
     out = []
     for ins in insns:
         constant = ins.constant
         if ins.is_ldimm64 and int(ins.src) in (PseudoLoad.MAP_FD, PseudoLoad.MAP_VALUE):
-            kconfig = map_name(constant & 0xFFFF_FFFF).endswith(".kconfig")
-            # keep a map value's offset (but in .kconfig), drop the map id
-            constant = 0 if kconfig else constant & ~0xFFFF_FFFF
+            constant &= ~0xFFFF_FFFF  # keep a map value's offset, drop the map id
         out.append((ins.opcode, int(ins.dst), int(ins.src), ins.offset, constant))
     return out
 
