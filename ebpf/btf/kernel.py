@@ -11,9 +11,11 @@ where the kernel allows it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
+import time
 import weakref
 import zlib
 from array import array
@@ -197,8 +199,37 @@ def _write_index(directory: str, file: str, index: RawIndex) -> None:
             f.write(flavored.tobytes())
         os.replace(tmp, file)
     except OSError:
-        pass  # a cache we cannot write is only a missed optimisation
+        return  # a cache we cannot write is only a missed optimisation
+    _prune_indexes(directory, keep=file)
 
+
+#: How many kernel BTF indexes the cache keeps. The key changes whenever sysfs gives the file
+#: a new mtime (at every boot), so without pruning each boot would leave a megabyte behind.
+_KEEP_INDEXES = 4
+
+
+def _prune_indexes(directory: str, keep: str) -> None:
+    """Remove all but the newest few index files (``keep`` always stays), and temporary files
+    that a killed process left."""
+    try:
+        entries = [e for e in os.scandir(directory) if e.is_file(follow_symlinks=False)]
+    except OSError:
+        return
+    indexes = []
+    for e in entries:
+        try:
+            mtime = e.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if e.name.startswith("btf") and e.name.endswith(".idx"):
+            if e.path != keep:
+                indexes.append((mtime, e.path))
+        elif e.name.startswith("btf") and e.name.endswith(".tmp") and mtime < time.time() - 3600:
+            indexes.append((0.0, e.path))
+    indexes.sort(reverse=True)
+    for _, path in indexes[_KEEP_INDEXES - 1:]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _load_raw_with_index(path: str, data: bytes | memoryview) -> Spec:

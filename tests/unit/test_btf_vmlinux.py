@@ -189,6 +189,32 @@ def test_on_disk_index_is_reused(tmp_path: Path) -> None:
     assert not (tmp_path / "other").exists()
 
 
+def test_old_indexes_are_pruned(tmp_path: Path) -> None:
+    # Indexes of earlier boots (another mtime, so another key) and stale temporary files.
+    cache = tmp_path / "ebpf"
+    cache.mkdir()
+    old = []
+    for n in range(6):
+        f = cache / f"btf2-{n:x}-old.idx"
+        f.write_bytes(b"stale")
+        os.utime(f, (1_000_000 + n, 1_000_000 + n))
+        old.append(f)
+    tmp = cache / "btf2-0-old.idx.123.tmp"
+    tmp.write_bytes(b"")
+    os.utime(tmp, (1_000_000, 1_000_000))
+    unrelated = cache / "notes.txt"
+    unrelated.write_text("kept")
+    code = "import ebpf.btf as b; b.load_kernel_spec().type_by_name('task_struct')"
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), EBPF_BTF_CACHE="1")
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=root, check=True)
+    left = sorted(p.name for p in cache.iterdir())
+    # The new index and the three newest old ones stay; the rest and the .tmp file go.
+    assert len([n for n in left if n.endswith(".idx") and "old" not in n]) == 1
+    assert [n for n in left if "old" in n] == sorted(f.name for f in old[-3:])
+    assert "notes.txt" in left
+
+
 def test_truncated_vmlinux_raises(tmp_path: Path) -> None:
     data = Path(VMLINUX).read_bytes()
     for cut in (10, 1000, len(data) // 2):
