@@ -263,7 +263,7 @@ def _bss_of(prog: Program) -> bytes:
     for map_id in prog.info().map_ids:
         with Map.from_id(map_id) as m:
             if m.name.endswith(".bss"):
-                return bytes(m.lookup(0))
+                return bytes(m.raw[0])
     raise AssertionError("no .bss map")
 
 
