@@ -26,9 +26,10 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["IntEnum", "IntFlag", "enum_class"]
+__all__ = ["IntEnum", "IntFlag", "enum_class", "member_or_int"]
 
 _C = TypeVar("_C")
+_E = TypeVar("_E", bound=enum.IntEnum)
 
 if TYPE_CHECKING:
     from enum import IntEnum as IntEnum, IntFlag as IntFlag
@@ -67,3 +68,14 @@ else:
             if name not in ("__dict__", "__weakref__", "__slots__"):
                 body[name] = value
         return meta(cls.__name__, (base,), body)
+
+
+def member_or_int(cls: type[_E], value: int) -> _E | int:
+    """The member of ``cls`` with ``value``, or ``value`` itself if ``cls`` has none.
+
+    For numbers the kernel reports: a newer kernel may know values this library does not.
+    """
+    try:
+        return cls(value)
+    except ValueError:
+        return value

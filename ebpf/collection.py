@@ -23,7 +23,6 @@ the fields of a dataclass ask for (plus what those need) and assigns it::
 from __future__ import annotations
 
 import contextlib
-import copy
 import errno
 import mmap
 import os
@@ -122,6 +121,8 @@ def _wrap(what: str, e: BaseException) -> BaseException:
         ctx = f"{what}: {e.context}" if e.context else what
         return type(e)(e.errno or 0, e.cmd, ctx)
     if type(e).__str__ is BaseException.__str__ and len(e.args) == 1:
+        import copy  # only on this error path: not at import
+
         new = copy.copy(e)
         new.args = (f"{what}: {text}",)
         return new

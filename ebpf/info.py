@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import final
 
+from ._enum import member_or_int
 from .errors import (
     ClosedError,
     EbpfError,
@@ -49,17 +50,11 @@ __all__ = [
 
 
 def _program_type(value: int) -> ProgramType | int:
-    try:
-        return ProgramType(value)
-    except ValueError:
-        return value
+    return member_or_int(ProgramType, value)
 
 
 def _map_type(value: int) -> MapType | int:
-    try:
-        return MapType(value)
-    except ValueError:
-        return value
+    return member_or_int(MapType, value)
 
 
 def _c_name(raw: bytes) -> str:

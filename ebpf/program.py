@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, final
 
-from ._enum import IntFlag, enum_class
+from ._enum import IntFlag, enum_class, member_or_int
 from ._specs import ProgramSpec as ProgramSpec
 from .asm import InstructionError, Instructions, PseudoLoad, UnresolvedReferenceError
 from .errors import (
@@ -31,7 +31,6 @@ from .errors import (
     SyscallError,
     VerifierError,
 )
-from .info import ProgramInfo, _program_type, _xlated_bytes, program_info
 from .internal.feature import feature_test
 from .internal.kernel import kernel_version
 from .internal.record import dataclass
@@ -50,6 +49,7 @@ from .types import ProgramFlags, ProgramType
 
 if TYPE_CHECKING:
     from .btf.spec import Spec
+    from .info import ProgramInfo
     from .map import Map
 
 __all__ = [
@@ -524,7 +524,7 @@ class Program:
             EbpfError: the spec or options are invalid.
         """
         fd, log = _load(spec, options if options is not None else ProgramOptions())
-        self._setup(fd, spec.name, _program_type(int(spec.type)), log)
+        self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
 
     def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str) -> None:
         self._fd = fd
@@ -543,12 +543,14 @@ class Program:
         """Internal: load ``spec`` with BTF, func/line info and fds from a collection loader."""
         fd, log = _load(spec, options, extras=extras)
         prog = cls.__new__(cls)
-        prog._setup(fd, spec.name, _program_type(int(spec.type)), log)
+        prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
         return prog
 
     @classmethod
     def _adopt(cls, fd: FD) -> Program:
         """A Program for ``fd`` (ownership taken; closed if it is not a program)."""
+        from .info import program_info  # not at import: loading does not need ebpf.info
+
         try:
             info = program_info(fd.raw)
         except BaseException:
@@ -574,6 +576,8 @@ class Program:
             EbpfError: ``fd`` is not an open descriptor of a BPF program.
             SyscallError: asking the kernel about it failed.
         """
+        from .info import program_info
+
         info = program_info(fd)
         return cls._described(FD(fd, "program"), info)
 
@@ -709,6 +713,8 @@ class Program:
             ClosedError: the program was closed.
             SyscallError: the info call failed.
         """
+        from .info import program_info
+
         return program_info(self._raw("get info of"))
 
     def xlated_instructions(self) -> Instructions:
@@ -722,6 +728,8 @@ class Program:
             NotSupportedError: the kernel withholds the instructions from this process.
             SyscallError: the info call failed.
         """
+        from .info import _xlated_bytes
+
         raw = _xlated_bytes(self._raw("read instructions of"))
         try:
             return Instructions.unmarshal(raw, sys.byteorder)

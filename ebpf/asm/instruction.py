@@ -518,16 +518,21 @@ class _Codec:
         self.decode_regs: tuple[tuple[Register, Register] | None, ...] = tuple(decode)
 
 
-_LITTLE: Final = _Codec("little")
-_BIG: Final = _Codec("big")
+# Built on first use: most processes only ever use the host's byte order.
+_CODECS: dict[str, _Codec] = {}
 
 
 def _codec(byteorder: str) -> _Codec:
-    if byteorder == "little":
-        return _LITTLE
-    if byteorder == "big":
-        return _BIG
-    raise ValueError(f"byte order must be 'little' or 'big', not {byteorder!r}")
+    codec = _CODECS.get(byteorder)
+    if codec is None:
+        if byteorder == "little":
+            codec = _Codec("little")
+        elif byteorder == "big":
+            codec = _Codec("big")
+        else:
+            raise ValueError(f"byte order must be 'little' or 'big', not {byteorder!r}")
+        _CODECS[byteorder] = codec
+    return codec
 
 
 def _join_wide(low: int, second: tuple[int, int, int, int], byte_offset: int) -> int:

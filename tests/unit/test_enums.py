@@ -83,3 +83,26 @@ def test_enum_matches_class_statement(module: str, name: str, src: str) -> None:
     if sys.version_info >= (3, 11):
         _share_classmethods(checked, fallback)
         enum._test_simple_enum(checked, fallback)  # type: ignore[attr-defined]
+
+
+def test_builder_handles_aliases_and_flags() -> None:
+    class Plain(_enum.IntFlag):
+        A = 1
+        B = 2
+        AB = 3
+        ALSO_A = 1
+        NONE = 0
+
+    class Checked(enum.IntFlag):
+        A = 1
+        B = 2
+        AB = 3
+        ALSO_A = 1
+        NONE = 0
+
+    built = _enum.enum_class(Plain)
+    assert list(built.__members__) == list(Checked.__members__)
+    assert built.ALSO_A is built.A and built(3) is built.AB
+    assert [m.name for m in built] == [m.name for m in Checked]
+    if sys.version_info >= (3, 11):
+        enum._test_simple_enum(Checked, built)  # type: ignore[attr-defined]

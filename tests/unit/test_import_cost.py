@@ -42,3 +42,32 @@ def test_reading_a_spec_imports_no_heavy_modules() -> None:
     loaded = set(json.loads(out.stdout))
     assert "ebpf.elf_reader" in loaded
     assert sorted(loaded & set(NOT_ON_SPEC_PATH)) == []
+
+
+# Loading a collection (the modules below) needs only the layouts of ebpf.internal.sys._types:
+# those of attaching, links and info are imported on first use, as is ebpf.info.
+NOT_ON_LOAD_PATH = ["ebpf.internal.sys._types_attach", "ebpf.internal.sys._types_info",
+                    "ebpf.info", "copy", "fcntl"]
+
+LOAD_CHILD = """
+import json, sys
+import ebpf.collection, ebpf.program, ebpf.map, ebpf.btf.handle, ebpf.btf.core
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_loading_imports_no_attach_or_info_layouts() -> None:
+    out = subprocess.run([sys.executable, "-S", "-c", LOAD_CHILD], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert "ebpf.internal.sys._types" in loaded
+    assert sorted(loaded & set(NOT_ON_LOAD_PATH)) == []
+
+
+def test_lazy_layouts_resolve_on_first_use() -> None:
+    child = ("import sys; from ebpf.internal.sys import LinkCreateAttr, ProgInfo; "
+             "print(LinkCreateAttr.__module__, ProgInfo.__module__)")
+    out = subprocess.run([sys.executable, "-S", "-c", child], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split() == ["ebpf.internal.sys._types_attach",
+                                  "ebpf.internal.sys._types_info"]

@@ -1,4 +1,7 @@
-"""The ctypes layouts in ``ebpf.internal.sys._types`` against the running kernel's own BTF.
+"""The ctypes layouts of ``ebpf.internal.sys`` against the running kernel's own BTF.
+
+Every layout module (``ebpf.internal.sys.LAYOUT_MODULES``: ``_types`` and the ones imported on
+first use) is checked.
 
 The reference is independent of this library: ``bpftool btf dump file /sys/kernel/btf/vmlinux``
 (raw format), whose member lines carry ``bits_offset``. For every ``*Attr`` structure the member
@@ -18,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import enum
+import importlib
 import os
 import re
 import shutil
@@ -25,7 +29,10 @@ import subprocess
 
 import pytest
 
-from ebpf.internal.sys import _types
+from ebpf.internal import sys as _sys
+
+LAYOUT_MODULES = [importlib.import_module(f"ebpf.internal.sys.{name}")
+                  for name in _sys.LAYOUT_MODULES]
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 REQUIRE_KERNEL = os.environ.get("EBPF_REQUIRE_KERNEL") == "1"
@@ -211,11 +218,13 @@ def py_flatten(cls: type, base: int = 0, prefix: str = "",
 
 def _structures(suffix: str) -> list[type[ctypes.Structure]]:
     seen: dict[int, type[ctypes.Structure]] = {}
-    for name in dir(_types):
-        obj = getattr(_types, name)
-        if (not name.startswith("_") and name.endswith(suffix) and isinstance(obj, type)
-                and issubclass(obj, ctypes.Structure) and obj.__name__ == name):
-            seen.setdefault(id(obj), obj)
+    for module in LAYOUT_MODULES:
+        for name in dir(module):
+            obj = getattr(module, name)
+            if (not name.startswith("_") and name.endswith(suffix) and isinstance(obj, type)
+                    and issubclass(obj, ctypes.Structure) and obj.__name__ == name
+                    and obj.__module__ == module.__name__):
+                seen.setdefault(id(obj), obj)
     return sorted(seen.values(), key=lambda c: c.__name__)
 
 
@@ -283,6 +292,23 @@ def test_there_is_something_to_check() -> None:
     assert ATTRS and INFOS
 
 
+def test_each_layout_has_one_owner() -> None:
+    """No structure is defined twice, and every public layout name of the package resolves to
+    the class of the module that owns it (lazily imported ones included)."""
+    owners: dict[str, str] = {}
+    for module in LAYOUT_MODULES:
+        for name, obj in vars(module).items():
+            if (isinstance(obj, type) and issubclass(obj, (ctypes.Structure, ctypes.Union))
+                    and obj.__module__ == module.__name__):
+                assert name not in owners, f"{name} in {owners.get(name)} and {module.__name__}"
+                owners[name] = module.__name__
+    for name in dir(_sys):
+        obj = getattr(_sys, name)
+        if isinstance(obj, type) and issubclass(obj, ctypes.Structure):
+            assert obj.__module__ == owners[obj.__name__], name
+    assert {c.__name__ for c in ATTRS + INFOS} <= set(dir(_sys))
+
+
 @pytest.mark.parametrize("cls", ATTRS, ids=lambda c: c.__name__)
 def test_attr_layout(kernel: KernelTypes, cls: type) -> None:
     py = py_flatten(cls)
@@ -318,8 +344,9 @@ def test_attr_fits_the_kernel_union(kernel: KernelTypes) -> None:
 
 
 def _enums() -> list[type[enum.IntEnum]]:
-    return [obj for name, obj in vars(_types).items()
-            if isinstance(obj, type) and issubclass(obj, enum.IntEnum) and not name.startswith("_")]
+    return [obj for module in LAYOUT_MODULES for name, obj in vars(module).items()
+            if isinstance(obj, type) and issubclass(obj, enum.IntEnum) and not name.startswith("_")
+            and obj.__module__ == module.__name__]
 
 
 # Python enum -> (kernel enum, prefix of the kernel's constant names)

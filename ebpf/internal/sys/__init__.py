@@ -1,7 +1,17 @@
 """The syscall layer: ``bpf(2)``, its attr layouts, and ``FD``.
 
 Only this package calls ``bpf(2)`` or knows a ``union bpf_attr`` layout.
+
+The layouts that loading objects needs come from :mod:`._types` at import. Those of attaching,
+links, info and stats live in :mod:`._types_attach` and :mod:`._types_info` and are imported on
+first use of one of their names (PEP 562), so ``from ebpf.internal.sys import LinkCreateAttr``
+works as before but a process that only loads objects never builds them.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from . import commands as commands
 from ._types import (
@@ -9,28 +19,16 @@ from ._types import (
     BtfInfo as BtfInfo,
     BtfLoadAttr as BtfLoadAttr,
     Cmd as Cmd,
-    EnableStatsAttr as EnableStatsAttr,
     GetIdAttr as GetIdAttr,
-    IterCreateAttr as IterCreateAttr,
-    LinkCreateAttr as LinkCreateAttr,
-    LinkDetachAttr as LinkDetachAttr,
-    LinkInfo as LinkInfo,
-    LinkUpdateAttr as LinkUpdateAttr,
     MapBatchAttr as MapBatchAttr,
     MapCreateAttr as MapCreateAttr,
     MapElemAttr as MapElemAttr,
     MapFreezeAttr as MapFreezeAttr,
-    MapInfo as MapInfo,
     ObjGetInfoAttr as ObjGetInfoAttr,
     ObjPinAttr as ObjPinAttr,
-    ProgAttachAttr as ProgAttachAttr,
     ProgBindMapAttr as ProgBindMapAttr,
-    ProgInfo as ProgInfo,
     ProgLoadAttr as ProgLoadAttr,
-    ProgQueryAttr as ProgQueryAttr,
     ProgRunAttr as ProgRunAttr,
-    RawTracepointOpenAttr as RawTracepointOpenAttr,
-    TaskFdQueryAttr as TaskFdQueryAttr,
 )
 from .fd import FD as FD
 from .syscall import (
@@ -39,3 +37,53 @@ from .syscall import (
     bpf_raw as bpf_raw,
     trampoline_available as trampoline_available,
 )
+
+if TYPE_CHECKING:
+    from ._types_attach import (
+        IterCreateAttr as IterCreateAttr,
+        LinkCreateAttr as LinkCreateAttr,
+        LinkDetachAttr as LinkDetachAttr,
+        LinkUpdateAttr as LinkUpdateAttr,
+        ProgAttachAttr as ProgAttachAttr,
+        ProgQueryAttr as ProgQueryAttr,
+        RawTracepointOpenAttr as RawTracepointOpenAttr,
+        TaskFdQueryAttr as TaskFdQueryAttr,
+    )
+    from ._types_info import (
+        EnableStatsAttr as EnableStatsAttr,
+        LinkInfo as LinkInfo,
+        MapInfo as MapInfo,
+        ProgInfo as ProgInfo,
+    )
+
+# The modules that hold kernel ABI layouts, each the only owner of its layouts.
+LAYOUT_MODULES = ("_types", "_types_attach", "_types_info")
+
+# name -> the layout module imported on its first use
+_LAZY: dict[str, str] = {
+    "EnableStatsAttr": "_types_info",
+    "IterCreateAttr": "_types_attach",
+    "LinkCreateAttr": "_types_attach",
+    "LinkDetachAttr": "_types_attach",
+    "LinkInfo": "_types_info",
+    "LinkUpdateAttr": "_types_attach",
+    "MapInfo": "_types_info",
+    "ProgAttachAttr": "_types_attach",
+    "ProgInfo": "_types_info",
+    "ProgQueryAttr": "_types_attach",
+    "RawTracepointOpenAttr": "_types_attach",
+    "TaskFdQueryAttr": "_types_attach",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,42 +1,48 @@
 """One typed function per ``bpf(2)`` command.
 
-Callers fill the attr structure from :mod:`._types` and call the function here; nothing above
-this layer calls :func:`.syscall.bpf` with a raw command number. Functions that create an object
-return an :class:`FD` that owns it.
+Callers fill the attr structure from :mod:`._types` (or :mod:`._types_attach`,
+:mod:`._types_info`) and call the function here; nothing above this layer calls
+:func:`.syscall.bpf` with a raw command number. Functions that create an object return an
+:class:`FD` that owns it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ...errors import SyscallError
 from ._types import (
     BtfLoadAttr,
     Cmd,
-    EnableStatsAttr,
     GetIdAttr,
-    IterCreateAttr,
-    LinkCreateAttr,
-    LinkDetachAttr,
-    LinkUpdateAttr,
     MapBatchAttr,
     MapCreateAttr,
     MapElemAttr,
     MapFreezeAttr,
     ObjGetInfoAttr,
     ObjPinAttr,
-    ProgAttachAttr,
     ProgBindMapAttr,
     ProgLoadAttr,
-    ProgQueryAttr,
     ProgRunAttr,
-    RawTracepointOpenAttr,
-    TaskFdQueryAttr,
 )
 from .fd import FD
 from .syscall import bpf
+
+if TYPE_CHECKING:
+    # Only annotations here: the modules are imported when a caller builds one of these.
+    from ._types_attach import (
+        IterCreateAttr,
+        LinkCreateAttr,
+        LinkDetachAttr,
+        LinkUpdateAttr,
+        ProgAttachAttr,
+        ProgQueryAttr,
+        RawTracepointOpenAttr,
+        TaskFdQueryAttr,
+    )
+    from ._types_info import EnableStatsAttr
 
 __all__ = [
     "addr_of", "btf_get_fd_by_id", "btf_get_next_id", "btf_load", "enable_stats",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 import warnings
@@ -40,6 +39,8 @@ class FD:
         if raw < 0:
             raise ValueError(f"invalid file descriptor {raw}")
         if raw == 0:
+            import fcntl  # rare here, and fcntl costs time to import
+
             moved = fcntl.fcntl(raw, fcntl.F_DUPFD_CLOEXEC, 1)
             os.close(raw)
             raw = moved
@@ -88,6 +89,8 @@ class FD:
 
     def dup(self) -> FD:
         """A new ``FD`` owning a duplicate (close-on-exec) of this descriptor."""
+        import fcntl
+
         return FD(fcntl.fcntl(self.raw, fcntl.F_DUPFD_CLOEXEC, 1), self.what)
 
     def __enter__(self) -> FD:
