@@ -527,7 +527,7 @@ class _Loader:
             from .errors import BTFError
 
             types = self.spec.types
-            opts = detect_marshal_options()
+            opts = detect_marshal_options(_kinds_of(types))
             opts = MarshalOptions(**{f.name: getattr(opts, f.name)
                                      for f in dataclasses.fields(opts) if f.name != "dedup"},
                                   dedup=False)
@@ -631,6 +631,18 @@ class _Loader:
             self.handle.close()
         self.programs.clear()
         self.maps.clear()
+
+
+def _kinds_of(types: Any) -> frozenset[int] | None:
+    """The raw kinds of the types of ``types`` (None for split BTF): what the object's BTF
+    handle holds besides the integers and the rewrites of _kernel_ready_replacements, which
+    are of kinds it has."""
+    if types.base is not None:
+        return None
+    raw = types.raw
+    words = raw.words
+    offsets = raw.index.offsets
+    return frozenset(words[offsets[i] + 1] >> 24 & 0x1F for i in range(len(offsets) - 1))
 
 
 def _kernel_ready_replacements(types: Any, spec: CollectionSpec) -> dict[int, Any]:

@@ -195,9 +195,8 @@ class Map:
         try:
             self._setup(fd, spec.name, spec.type, spec.key_size, spec.value_size,
                         spec.max_entries, spec.flags, spec.key_type, spec.value_type)
-            if spec.contents:
-                for k, v in spec.contents:
-                    self.update(k, v)
+            for k, v in spec.contents:
+                self._update_once(k, v)
             if spec.freeze:
                 self.freeze()
         except BaseException:
@@ -576,6 +575,35 @@ class Map:
                 raise self._error(-ret, Cmd.MAP_UPDATE_ELEM, "update", key)
         finally:
             pool.append(ops)
+
+    def _update_once(self, key: Any, value: Any) -> None:
+        """``update(key, value)`` through buffers of its own and a plain ``bpf()`` call: for
+        writing a new map's contents, which needs none of the pre-bound calls of the element
+        operations (that most maps with contents, global data, never use afterwards)."""
+        if type(value) is int and 0 <= value < self._int_values:
+            data = value.to_bytes(self.value_size, self._byteorder)
+        elif type(value) is bytes and len(value) == self.value_size and self._plain_values:
+            data = value
+        else:
+            data = self._value_bytes_of(value)
+        if self.key_size == 0:
+            if key is not None:
+                raise MarshalError(f"{self._context('use')}: this map takes no key, got {key!r}")
+            kbuf = None
+        elif type(key) is int and 0 <= key < self._int_limit:
+            kbuf = ctypes.create_string_buffer(key.to_bytes(self.key_size, self._byteorder),
+                                               self.key_size)
+        else:
+            kbuf = ctypes.create_string_buffer(self.key_size)
+            memoryview(kbuf).cast("B")[:] = self._key_bytes(key)
+        vbuf = ctypes.create_string_buffer(max(self._value_bytes, 1))
+        memoryview(vbuf).cast("B")[:self._value_bytes] = data
+        attr = MapElemAttr(map_fd=self.fd, key=0 if kbuf is None else ctypes.addressof(kbuf),
+                           value=ctypes.addressof(vbuf))
+        try:
+            commands.map_update_elem(attr)
+        except SyscallError as e:
+            raise self._error(e.errno or 0, Cmd.MAP_UPDATE_ELEM, "update", key) from None
 
     def __setitem__(self, key: Any, value: Any) -> None:
         # update(key, value) without flags, kept separate to spare the hot path their test.

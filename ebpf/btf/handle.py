@@ -9,31 +9,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import struct
 from collections.abc import Iterator
 from types import TracebackType
 
 from ebpf.btf.marshal import Builder, MarshalOptions, marshal_spec
-from ebpf.btf.parse import NATIVE_ORDER
+from ebpf.btf.parse import BTF_MAGIC, HEADER_SIZE, NATIVE_ORDER
 from ebpf.btf.spec import Spec, load_spec_from_bytes
-from ebpf.btf.types import (
-    Datasec,
-    DeclTag,
-    Enum64,
-    EnumValue,
-    Float,
-    Func,
-    FuncLinkage,
-    FuncProto,
-    Int,
-    IntEncoding,
-    Pointer,
-    Struct,
-    Type,
-    TypeTag,
-    Var,
-    VarLinkage,
-    VarSecinfo,
-)
+from ebpf.btf.types import Type
 from ebpf.errors import BTFError, NotSupportedError, SyscallError
 from ebpf.internal.feature import feature_test
 from ebpf.internal.record import dataclass
@@ -229,14 +212,17 @@ def kernel_handle_ids() -> Iterator[int]:
 
 
 # ---- feature probes
+#
+# Each probe loads a constant blob: the words of its type section and its string section, as
+# the Builder (with default options) encodes the types named in its docstring
+# (tests/unit/test_btf_marshal.py checks that they agree).
 
 
-def _probe(types: list[Type], what: str) -> None:
-    """Load ``types`` untouched; EINVAL means the kernel does not know one of their kinds."""
-    b = Builder(MarshalOptions())
-    for t in types:
-        b.add(t)
-    buf = b.marshal()
+def _probe(words: tuple[int, ...], strings: bytes, what: str) -> None:
+    """Load a tiny blob untouched; EINVAL means the kernel does not know one of its kinds."""
+    types = struct.pack(f"{NATIVE_ORDER}{len(words)}I", *words)
+    buf = struct.pack(NATIVE_ORDER + "HBBIIIII", BTF_MAGIC, 1, 0, HEADER_SIZE, 0, len(types),
+                      len(types), len(strings)) + types + strings
     cbuf = ctypes.create_string_buffer(buf, len(buf))
     try:
         commands.btf_load(BtfLoadAttr(btf=ctypes.addressof(cbuf), btf_size=len(buf)),
@@ -247,57 +233,58 @@ def _probe(types: list[Type], what: str) -> None:
         raise
 
 
-_INT = Int("int", 4, IntEncoding.SIGNED)
+_INT_WORDS = (0x1000000, 4, 0x1000020)  # INT "int" (name, at string 1 or later, comes first)
 
 
 @feature_test("BTF", "4.18")
 def have_btf() -> None:
-    """Probe: ``BPF_BTF_LOAD`` exists."""
-    _probe([Pointer(_INT)], "BTF")
+    """Probe: ``BPF_BTF_LOAD`` exists (``Pointer(int)``)."""
+    _probe((0, 0x2000000, 2, 1, *_INT_WORDS), b"\0int\0", "BTF")
 
 
 @feature_test("BTF_KIND_FUNC and BTF_KIND_FUNC_PROTO", "5.0")
 def have_func() -> None:
-    """Probe: functions and prototypes."""
-    _probe([Func("a", FuncProto(_INT), FuncLinkage.STATIC)], "FUNC")
+    """Probe: functions and prototypes (``Func("a", FuncProto(int), STATIC)``)."""
+    _probe((1, 0xC000000, 2, 0, 0xD000000, 3, 3, *_INT_WORDS), b"\0a\0int\0", "FUNC")
 
 
 @feature_test("BTF_KIND_FUNC with global linkage", "5.6")
 def have_func_linkage() -> None:
-    """Probe: functions with global linkage."""
-    _probe([Func("a", FuncProto(_INT), FuncLinkage.GLOBAL)], "global functions")
+    """Probe: functions with global linkage (``Func("a", FuncProto(int), GLOBAL)``)."""
+    _probe((1, 0xC000001, 2, 0, 0xD000000, 3, 3, *_INT_WORDS), b"\0a\0int\0",
+           "global functions")
 
 
 @feature_test("BTF_KIND_VAR and BTF_KIND_DATASEC", "5.2")
 def have_datasec() -> None:
-    """Probe: global variables and data sections."""
-    var = Var("a", _INT, VarLinkage.STATIC)
-    _probe([Datasec(".data", 4, [VarSecinfo(var, 0, 4)])], "DATASEC")
+    """Probe: global variables and data sections (``Datasec(".data", 4, [VarSecinfo(
+    Var("a", int, STATIC), 0, 4)])``)."""
+    _probe((1, 0xF000001, 4, 2, 0, 4, 7, 0xE000000, 3, 0, 9, *_INT_WORDS),
+           b"\0.data\0a\0int\0", "DATASEC")
 
 
 @feature_test("BTF_KIND_FLOAT", "5.13")
 def have_float() -> None:
-    """Probe: floating point types."""
-    _probe([Float("float", 4)], "FLOAT")
+    """Probe: floating point types (``Float("float", 4)``)."""
+    _probe((1, 0x10000000, 4), b"\0float\0", "FLOAT")
 
 
 @feature_test("BTF_KIND_DECL_TAG", "5.16")
 def have_decl_tag() -> None:
-    """Probe: declaration tags."""
-    s = Struct("s", 4, [])
-    _probe([DeclTag("tag", s, -1)], "DECL_TAG")
+    """Probe: declaration tags (``DeclTag("tag", Struct("s", 4, []), -1)``)."""
+    _probe((1, 0x11000000, 2, 0xFFFFFFFF, 5, 0x4000000, 4), b"\0tag\0s\0", "DECL_TAG")
 
 
 @feature_test("BTF_KIND_TYPE_TAG", "5.17")
 def have_type_tag() -> None:
-    """Probe: type tags."""
-    _probe([Pointer(TypeTag("tag", _INT))], "TYPE_TAG")
+    """Probe: type tags (``Pointer(TypeTag("tag", int))``)."""
+    _probe((0, 0x2000000, 2, 1, 0x12000000, 3, 5, *_INT_WORDS), b"\0tag\0int\0", "TYPE_TAG")
 
 
 @feature_test("BTF_KIND_ENUM64", "6.0")
 def have_enum64() -> None:
-    """Probe: 64-bit enums."""
-    _probe([Enum64("e", 8, [EnumValue("A", 1 << 40)])], "ENUM64")
+    """Probe: 64-bit enums (``Enum64("e", 8, [EnumValue("A", 1 << 40)])``)."""
+    _probe((1, 0x13000001, 8, 3, 0, 256), b"\0e\0A\0", "ENUM64")
 
 
 def _supported(probe: object) -> bool:
@@ -310,9 +297,18 @@ def _supported(probe: object) -> bool:
 
 _detected: list[MarshalOptions] = []
 
+# Raw kind numbers, for detect_marshal_options(kinds=...).
+_FUNC_K, _FUNC_PROTO_K, _VAR_K, _DATASEC_K = 12, 13, 14, 15
+_FLOAT_K, _DECL_TAG_K, _TYPE_TAG_K, _ENUM64_K = 16, 17, 18, 19
 
-def detect_marshal_options() -> MarshalOptions:
+
+def detect_marshal_options(kinds: frozenset[int] | None = None) -> MarshalOptions:
     """The rewrites this kernel needs, from the probes above (memoised).
+
+    With ``kinds``, the raw kind numbers of every type to be written, only the probes that
+    decide how those kinds are written run (as libbpf probes lazily), and the rewrites of
+    absent kinds are left off: they would change nothing. (A ``DECL_TAG`` is rewritten with
+    the ``VAR`` or ``FUNC`` it tags, which is then among the kinds.)
 
     Raises:
         NotSupportedError: the kernel has no BTF support at all.
@@ -320,17 +316,32 @@ def detect_marshal_options() -> MarshalOptions:
     """
     if _detected:
         return _detected[0]
-    have_btf()
+    if kinds is None:
+        have_btf()
+    loaded = False  # whether some probe's blob was accepted
+
+    def lacks(probe: object, *wanted: int) -> bool:
+        nonlocal loaded
+        if kinds is not None and kinds.isdisjoint(wanted):
+            return False
+        if _supported(probe):
+            loaded = True
+            return False
+        return True
+
     opts = MarshalOptions(
         byte_order=NATIVE_ORDER,
-        strip_decl_tags=not _supported(have_decl_tag),
-        replace_type_tags=not _supported(have_type_tag),
-        replace_float=not _supported(have_float),
-        replace_enum64=not _supported(have_enum64),
-        replace_datasec=not _supported(have_datasec),
-        replace_func_linkage=not _supported(have_func_linkage),
-        replace_funcs=not _supported(have_func),
+        strip_decl_tags=lacks(have_decl_tag, _DECL_TAG_K),
+        replace_type_tags=lacks(have_type_tag, _TYPE_TAG_K),
+        replace_float=lacks(have_float, _FLOAT_K),
+        replace_enum64=lacks(have_enum64, _ENUM64_K),
+        replace_datasec=lacks(have_datasec, _VAR_K, _DATASEC_K),
+        replace_func_linkage=lacks(have_func_linkage, _FUNC_K),
+        replace_funcs=lacks(have_func, _FUNC_K, _FUNC_PROTO_K),
         fixup_externs=True,
     )
-    _detected.append(opts)
+    if kinds is None:
+        _detected.append(opts)
+    elif not loaded:
+        have_btf()  # no probe showed that the kernel loads BTF at all
     return opts

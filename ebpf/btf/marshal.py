@@ -27,7 +27,7 @@ This module makes no system calls.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ebpf.btf.parse import BTF_MAGIC, HEADER_SIZE, NATIVE_ORDER
 from ebpf.btf.spec import Spec
@@ -133,6 +133,12 @@ class Builder:
         #: them that are encoded from its blob (``_order`` then holds None in their place).
         self._spec: Spec | None = None
         self._from_raw: set[int] = set()
+        #: Also set by :meth:`add_spec`: the resolver of that spec's decoded types (whose
+        #: references still held as ids need no decoding to be written) and the replaced ids.
+        self._lazy: object = None
+        self._replaced: frozenset[int] = frozenset()
+        #: Whether ``_strtab`` starts with a spec's string table not yet indexed in ``_strings``.
+        self._unindexed = False
 
     def _base_id(self, t: Type) -> int | None:
         if isinstance(t, Void):
@@ -162,8 +168,11 @@ class Builder:
         The blob is the same as after ``add(spec.type_by_id(i))`` for every id (but with the
         replacements), and the same errors are raised for malformed types; but types ``spec``
         has not decoded yet (nobody can have changed them) are encoded straight from its blob,
-        which costs a fraction of decoding them. Only for an empty builder without
-        deduplication or a base, and a spec that is not split.
+        which costs a fraction of decoding them: records already as :meth:`_encode` would write
+        them are copied as they are, and the blob keeps the spec's string table (with the
+        strings of other types appended), so names keep their offsets. The blob is then
+        equivalent to the other (the same types, names at other offsets), not identical. Only
+        for an empty builder without deduplication or a base, and a spec that is not split.
         """
         if self._order or self.options.dedup or self.base is not None or spec.base is not None:
             raise BTFError("add_spec needs an empty builder without dedup or a base, and a "
@@ -182,6 +191,11 @@ class Builder:
         if opt.strip_decl_tags or opt.replace_datasec or opt.replace_funcs:
             risky.add(_K_DECL_TAG)
         self._spec = spec
+        self._lazy = spec.type_by_id
+        self._replaced = frozenset(replace)
+        if raw.strings:
+            self._strtab = bytearray(raw.strings)
+            self._unindexed = True
         order = self._order
         for tid in range(1, len(spec) + 1):
             t = replace.get(tid)
@@ -229,12 +243,44 @@ class Builder:
         while i < len(self._order):
             t = self._order[i]
             if t is not None:  # None: copied from the blob, referencing only its own ids
-                for ref in t.references():
+                for ref in self._references(t):
                     if (ref not in self._ids and self._base_id(ref) is None
                             and self._spec_id(ref) is None):
                         self._order.append(ref)
                         self._ids[ref] = self._first + len(self._order) - 1
             i += 1
+
+    def _references(self, t: Type) -> Iterable[Type]:
+        """``t.references()``, without the references to types of the :meth:`add_spec` spec
+        that ``t`` still holds as ids (those keep their ids; looking them up would decode
+        them)."""
+        lazy = self._lazy
+        if lazy is None:
+            return t.references()
+        slots = _ref_slots(t)
+        if slots is None:
+            return t.references()
+        out = []
+        replaced = self._replaced
+        for holder, slot in slots:
+            v = getattr(holder, slot)
+            if v.__class__ is int:
+                if holder._res == lazy and v not in replaced:  # type: ignore[attr-defined]
+                    continue
+                v = getattr(holder, slot[1:])
+            out.append(v)
+        return out
+
+    def _rid(self, holder: object, slot: str) -> int:
+        """The id of the type referenced through ``holder``'s private ``slot`` (e.g.
+        ``"_type"``), without decoding it when it is still an id of the :meth:`add_spec`
+        spec."""
+        v = getattr(holder, slot)
+        if v.__class__ is int:
+            if holder._res == self._lazy and v not in self._replaced:  # type: ignore[attr-defined]
+                return v
+            v = getattr(holder, slot[1:])
+        return self._id(v)
 
     def _dedup(self) -> None:
         """Map every type to a canonical representative; renumber the survivors."""
@@ -296,9 +342,31 @@ class Builder:
     def _str(self, s: str) -> int:
         off = self._strings.get(s)
         if off is None:
+            if self._unindexed:
+                self._index_strings()
+                off = self._strings.get(s)
+                if off is not None:
+                    return off
             off = self._strings[s] = self._str_base + len(self._strtab)
             self._strtab += s.encode() + b"\0"
         return off
+
+    def _index_strings(self) -> None:
+        """Enter the strings of the spec's table (which ``_strtab`` starts with) into
+        ``_strings``, so that they are not appended again. The empty string stays at 0."""
+        self._unindexed = False
+        table = bytes(self._strtab)
+        strings = self._strings
+        strings[""] = 0
+        try:
+            text = table.decode()
+        except UnicodeDecodeError:
+            return  # strings are appended again: a longer table, the same types
+        ascii = len(text) == len(table)
+        off = 0
+        for part in text.split("\0")[:-1]:
+            strings.setdefault(part, off)
+            off += (len(part) if ascii else len(part.encode())) + 1
 
     def marshal(self) -> bytes:
         """Encode everything added so far (and what it references) as a raw BTF blob.
@@ -311,12 +379,22 @@ class Builder:
             self._dedup()
         words: list[int] = []
         spec = self._spec
-        for tid, t in enumerate(self._order, self._first):
-            if t is None:
-                assert spec is not None
-                self._encode_raw(spec, tid, words)
-            else:
+        order_ = self._order
+        first = self._first
+        i = 0
+        while i < len(order_):
+            t = order_[i]
+            if t is not None:
                 self._encode(t, words)
+                i += 1
+                continue
+            # A run of types encoded from the spec's blob (see add_spec).
+            j = i + 1
+            while j < len(order_) and order_[j] is None:
+                j += 1
+            assert spec is not None
+            _copy_raw(spec, self.options, first + i, first + j, words, self._encode_raw)
+            i = j
         order = self.options.byte_order
         types = struct.pack(f"{order}{len(words)}I", *words)
         strings = bytes(self._strtab)
@@ -457,9 +535,10 @@ class Builder:
                 raise BTFError(f"{t!r}: bits/offset out of range")
             w += [name, _info(Kind.INT), t.size, int(t.encoding) << 24 | t.offset << 16 | t.bits]
         elif isinstance(t, Pointer):
-            w += [0, _info(Kind.PTR), self._id(t.target)]
+            w += [0, _info(Kind.PTR), self._rid(t, "_target")]
         elif isinstance(t, Array):
-            w += [0, _info(Kind.ARRAY), 0, self._id(t.type), self._id(t.index), t.nelems]
+            w += [0, _info(Kind.ARRAY), 0, self._rid(t, "_type"), self._rid(t, "_index"),
+                  t.nelems]
         elif isinstance(t, Composite):
             kind = Kind.STRUCT if isinstance(t, Struct) else Kind.UNION
             kflag = any(m.bitfield_size for m in t.members)
@@ -470,7 +549,7 @@ class Builder:
                     if off >= 1 << 24 or m.bitfield_size > 255:
                         raise BTFError(f"member {m.name!r} of {t!r}: bitfield does not fit")
                     off |= m.bitfield_size << 24
-                w += [self._str(m.name), self._id(m.type), off]
+                w += [self._str(m.name), self._rid(m, "_type"), off]
         elif isinstance(t, Enum64):
             if opt.replace_enum64:
                 w += [name, _info(Kind.UNION), t.size]
@@ -489,24 +568,24 @@ class Builder:
         elif isinstance(t, Fwd):
             w += [name, _info(Kind.FWD, 0, bool(t.fwd_kind)), 0]
         elif isinstance(t, Typedef):
-            w += [name, _info(Kind.TYPEDEF), self._id(t.type)]
+            w += [name, _info(Kind.TYPEDEF), self._rid(t, "_type")]
         elif isinstance(t, TypeTag):
             if opt.replace_type_tags:
-                w += [0, _info(Kind.CONST), self._id(t.type)]
+                w += [0, _info(Kind.CONST), self._rid(t, "_type")]
             else:
-                w += [name, _info(Kind.TYPE_TAG), self._id(t.type)]
+                w += [name, _info(Kind.TYPE_TAG), self._rid(t, "_type")]
         elif isinstance(t, Qualifier):
-            w += [0, _info(t.kind), self._id(t.type)]
+            w += [0, _info(t.kind), self._rid(t, "_type")]
         elif isinstance(t, Func):
             if opt.replace_funcs:
-                w += [name, _info(Kind.TYPEDEF), self._id(t.type)]
+                w += [name, _info(Kind.TYPEDEF), self._rid(t, "_type")]
             else:
                 linkage = t.linkage
                 if opt.fixup_externs and linkage is FuncLinkage.EXTERN:
                     linkage = FuncLinkage.GLOBAL
                 if opt.replace_func_linkage:
                     linkage = FuncLinkage.STATIC
-                w += [name, _info(Kind.FUNC, int(linkage)), self._id(t.type)]
+                w += [name, _info(Kind.FUNC, int(linkage)), self._rid(t, "_type")]
         elif isinstance(t, FuncProto):
             if opt.replace_funcs:
                 w += [0, _info(Kind.ENUM, _vlen(t, len(t.params))), 4]
@@ -514,13 +593,13 @@ class Builder:
                     w += [self._str(p.name), 0]
             else:
                 w += [0, _info(Kind.FUNC_PROTO, _vlen(t, len(t.params))),
-                      self._id(t.return_type)]
+                      self._rid(t, "_return_type")]
                 for i, p in enumerate(t.params):
                     pname = p.name
                     if not pname and opt.fixup_externs and not isinstance(p.type, Void):
                         # Global (formerly extern) functions need named parameters.
                         pname = f"__arg{i}"
-                    w += [self._str(pname), self._id(p.type)]
+                    w += [self._str(pname), self._rid(p, "_type")]
         elif isinstance(t, Var):
             if opt.replace_datasec or (opt.fixup_externs and t.linkage is VarLinkage.EXTERN
                                        and not _sized(t.type)):
@@ -531,7 +610,7 @@ class Builder:
                 vlink = t.linkage
                 if opt.fixup_externs and vlink is VarLinkage.EXTERN:
                     vlink = VarLinkage.GLOBAL
-                w += [name, _info(Kind.VAR), self._id(t.type), int(vlink)]
+                w += [name, _info(Kind.VAR), self._rid(t, "_type"), int(vlink)]
         elif isinstance(t, Datasec):
             if opt.replace_datasec or (opt.fixup_externs and (
                     t.size == 0 or any(not isinstance(v.type, Var) for v in t.vars))):
@@ -539,20 +618,19 @@ class Builder:
             else:
                 w += [name, _info(Kind.DATASEC, _vlen(t, len(t.vars))), t.size]
                 for vs in t.vars:
-                    w += [self._id(vs.type), vs.offset, vs.size]
+                    w += [self._rid(vs, "_type"), vs.offset, vs.size]
         elif isinstance(t, Float):
             if opt.replace_float:
                 w += [name, _info(Kind.STRUCT), t.size]
             else:
                 w += [name, _info(Kind.FLOAT), t.size]
         elif isinstance(t, DeclTag):
-            target = t.type
-            if (opt.strip_decl_tags or (opt.replace_datasec and isinstance(target, Var))
-                    or (opt.replace_funcs and isinstance(target, Func))):
+            if (opt.strip_decl_tags or (opt.replace_datasec and isinstance(t.type, Var))
+                    or (opt.replace_funcs and isinstance(t.type, Func))):
                 # Also when the tagged type was itself rewritten into a kind tags cannot name.
                 w += [0, _info(Kind.INT), 1, 8]
             else:
-                w += [name, _info(Kind.DECL_TAG), self._id(t.type),
+                w += [name, _info(Kind.DECL_TAG), self._rid(t, "_type"),
                       t.component_idx & 0xFFFFFFFF]
         else:  # pragma: no cover - every concrete class is handled above
             raise BTFError(f"cannot marshal {t!r}")
@@ -563,6 +641,7 @@ class Builder:
 (_K_INT, _K_PTR, _K_ARRAY, _K_STRUCT, _K_UNION, _K_ENUM, _K_FWD, _K_TYPEDEF, _K_VOLATILE,
  _K_CONST, _K_RESTRICT, _K_FUNC, _K_FUNC_PROTO, _K_VAR, _K_DATASEC, _K_FLOAT, _K_DECL_TAG,
  _K_TYPE_TAG, _K_ENUM64) = range(1, 20)
+_K_ANON_QUALS = frozenset({_K_PTR, _K_VOLATILE, _K_CONST, _K_RESTRICT})
 _K_ONE_REF = frozenset({_K_PTR, _K_TYPEDEF, _K_VOLATILE, _K_CONST, _K_RESTRICT, _K_FUNC,
                         _K_TYPE_TAG, _K_VAR, _K_DECL_TAG})
 
@@ -581,6 +660,138 @@ def _refs_any(words: object, o: int, kind: int, vlen: int, ids: dict[int, Type])
     if kind == _K_DATASEC:
         return any(w[j] in ids for j in range(o + 3, o + 3 + 3 * vlen, 3))
     return False
+
+
+def _ref_slots(t: Type) -> list[tuple[object, str]] | None:
+    """Where ``t`` keeps its references (holder, private slot), in ``references()`` order;
+    None for a class this does not know."""
+    if isinstance(t, Pointer):
+        return [(t, "_target")]
+    if isinstance(t, (Typedef, Qualifier, Func, Var, DeclTag)):
+        return [(t, "_type")]
+    if isinstance(t, Composite):
+        return [(m, "_type") for m in t.members]
+    if isinstance(t, Array):
+        return [(t, "_type"), (t, "_index")]
+    if isinstance(t, FuncProto):
+        return [(t, "_return_type"), *((p, "_type") for p in t.params)]
+    if isinstance(t, Datasec):
+        return [(v, "_type") for v in t.vars]
+    if isinstance(t, (Int, Enum, Fwd, Float, Void)):
+        return []
+    return None
+
+
+#: 1 for the bytes a non-empty UTF-8 string can start with (not NUL, not a continuation byte).
+_NAME_START = bytes([0] + [1] * 127 + [0] * 64 + [1] * 64)
+
+
+def _copy_raw(spec: Spec, opt: MarshalOptions, first: int, stop: int, out: list[int],
+              encode: Callable[[Spec, int, list[int]], None]) -> None:
+    """Append the records of types ``first`` to ``stop - 1`` of ``spec`` to ``out``: as they
+    are where :meth:`Builder._encode_raw` would write the same record (its names at the same
+    offsets of the spec's string table, which the blob keeps), else through ``encode``.
+
+    A name offset is kept if it is 0 or starts a non-empty string: the one the builder would
+    write holds the same text (an empty name is written as 0, and the kernel treats a name
+    offset of an empty string differently from 0). Consecutive kept records are copied as one
+    slice.
+    """
+    raw = spec.raw
+    words = raw.words
+    offsets = raw.index.offsets
+    strs = raw.strings
+    nstr = len(strs)
+    max_id = len(spec)
+    try:
+        strs.decode()
+    except UnicodeDecodeError:
+        # Names may not decode: leave every record to the checks of _encode_raw.
+        for tid in range(first, stop):
+            encode(spec, tid, out)
+        return
+    # valid[off]: whether a name offset may be kept (0, or the start of a non-empty string).
+    valid = bytearray(strs.translate(_NAME_START))
+    if valid:
+        valid[0] = 1
+    ok_name = valid.__getitem__
+    fixup = opt.fixup_externs
+    tag_ok = not opt.replace_type_tags
+    float_ok = not opt.replace_float
+    enum64_ok = not opt.replace_enum64
+    funcs_ok = not opt.replace_funcs
+    linkage_ok = not opt.replace_func_linkage
+    ptr, struct_, union, fwd, typedef, array = _K_PTR, _K_STRUCT, _K_UNION, _K_FWD, \
+        _K_TYPEDEF, _K_ARRAY
+    quals = _K_ANON_QUALS
+    run = -1  # where the pending slice of kept records starts, or -1
+    for tid in range(first, stop):
+        o = offsets[tid - 1]
+        name_off, info, st = words[o], words[o + 1], words[o + 2]
+        kind = info >> 24 & 0x1F
+        if kind == ptr or kind in quals:
+            ok = name_off == 0 and info == kind << 24 and st <= max_id and st != tid
+        else:
+            ok = name_off < nstr and valid[name_off] == 1
+            if not ok:
+                pass
+            elif kind in (struct_, union):
+                ok = not info & 0x60FF0000
+                e = offsets[tid]
+                if ok and e > o + 3:
+                    m = words[o + 3:e]
+                    names = m[0::3]
+                    ok = (max(m[1::3]) <= max_id and max(names) < nstr
+                          and all(map(ok_name, names))
+                          and not (info >> 31 and max(m[2::3]) < 1 << 24))
+            elif kind == fwd:
+                ok = info & 0x7FFFFFFF == _K_FWD << 24 and st == 0
+            elif kind in (typedef, _K_TYPE_TAG):
+                ok = (info == kind << 24 and st <= max_id and st != tid
+                      and (tag_ok or kind == typedef))
+            elif kind == array:
+                ok = (name_off == 0 and info == _K_ARRAY << 24 and st == 0
+                      and words[o + 3] <= max_id and words[o + 4] <= max_id)
+            elif kind == _K_INT:
+                v = words[o + 3]
+                ok = (info == _K_INT << 24 and st in (1, 2, 4, 8, 16) and v & 0xFF <= 8 * st
+                      and v == v & 0x07FF00FF)
+            elif kind == _K_FUNC_PROTO:
+                ok = (name_off == 0 and info & 0xFFFF0000 == _K_FUNC_PROTO << 24
+                      and st <= max_id)
+                e = offsets[tid]
+                if ok and e > o + 3:
+                    m = words[o + 3:e]
+                    names = m[0::2]
+                    ok = (max(m[1::2]) <= max_id and max(names) < nstr
+                          and all(map(ok_name, names))
+                          and not (fixup and any(not n and p for n, p in zip(
+                              names, m[1::2], strict=True))))
+            elif kind == _K_ENUM or (kind == _K_ENUM64 and enum64_ok):
+                names = words[o + 3:offsets[tid]:2 if kind == _K_ENUM else 3]
+                ok = (not info & 0x60FF0000 and st in (1, 2, 4, 8)
+                      and (not names or max(names) < nstr) and all(map(ok_name, names)))
+            elif kind == _K_FUNC:
+                vlen = info & 0xFFFF
+                ok = (info == _K_FUNC << 24 | vlen and vlen <= 2 and st <= max_id
+                      and funcs_ok and not (fixup and vlen == 2)
+                      and (linkage_ok or vlen == 0))
+            elif kind == _K_FLOAT:
+                ok = float_ok and info == _K_FLOAT << 24 and st in (2, 4, 8, 12, 16)
+            elif kind == _K_DECL_TAG:
+                ok = info == _K_DECL_TAG << 24 and st <= max_id and st != tid
+            else:
+                ok = False
+        if ok:
+            if run < 0:
+                run = o
+        else:
+            if run >= 0:
+                out += words[run:o]
+                run = -1
+            encode(spec, tid, out)
+    if run >= 0:
+        out += words[run:offsets[stop - 1]]
 
 
 def _sized(t: Type) -> bool:

@@ -254,3 +254,170 @@ def test_split_on_vmlinux() -> None:
     assert st.member("count").type is u64
     assert split.type_by_name("task_struct", btf.Struct) is task
     assert btf.sizeof(split.type_by_name("my_state_t", btf.Typedef)) == 16
+
+
+# ---- add_spec: records copied from the blob, the spec's string table kept
+
+TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
+
+_ADD_SPEC_OPTIONS = [
+    MarshalOptions(dedup=False),
+    MarshalOptions(dedup=False, fixup_externs=True),
+    MarshalOptions(dedup=False, fixup_externs=True, byte_order=">"),
+    MarshalOptions(dedup=False, replace_funcs=True),
+    MarshalOptions(dedup=False, strip_decl_tags=True, replace_type_tags=True,
+                   replace_float=True, replace_enum64=True, replace_datasec=True,
+                   replace_func_linkage=True, fixup_externs=True),
+]
+
+
+def _by_decoding(path: Path, opts: MarshalOptions) -> bytes:
+    """What add_spec wrote before it copied records: every type decoded and encoded."""
+    import ebpf
+    from ebpf.collection import _kernel_ready_replacements
+
+    cs = ebpf.load_collection_spec(path)
+    types = cs.types
+    assert types is not None
+    replace = _kernel_ready_replacements(types, cs)
+    b = Builder(opts)
+    for tid in range(1, len(types) + 1):
+        b.add(replace.get(tid) or types.type_by_id(tid))
+    return b.marshal()
+
+
+@pytest.mark.parametrize("path", sorted(TESTDATA.glob("*.elf")), ids=lambda p: p.name)
+def test_add_spec_is_equivalent_to_encoding_decoded_types(path: Path) -> None:
+    import ebpf
+    from ebpf.collection import _kernel_ready_replacements
+
+    for opts in _ADD_SPEC_OPTIONS:
+        cs = ebpf.load_collection_spec(path)
+        types = cs.types
+        if types is None:
+            return
+        replace = _kernel_ready_replacements(types, cs)
+        decoded = len(types._types)
+        b = Builder(opts)
+        b.add_spec(types, replace)
+        blob = b.marshal()
+        # Types were decoded only where records are rewritten from decoded types.
+        rewritten = {btf.Kind.VAR, btf.Kind.DATASEC, btf.Kind.FUNC_PROTO, btf.Kind.DECL_TAG}
+        assert len(types._types) - decoded <= sum(
+            types.raw.kind_of(i) in rewritten for i in range(1, len(types) + 1))
+        again = btf.load_spec_from_bytes(blob)
+        assert again.byte_order == opts.byte_order
+        expected = btf.load_spec_from_bytes(_by_decoding(path, opts))
+        assert dump_all(again) == dump_all(expected), opts
+        # The spec's string table is kept as it is, at the start of the blob's.
+        strings = types.raw.strings
+        assert again.raw.strings[:len(strings)] == strings
+
+
+def test_add_spec_rewrites_records_the_builder_would_change() -> None:
+    from .test_btf_parse import blob, info
+
+    strings = b"\0int\0s\0a\0p\0\0"
+    empty = len(strings) - 1  # an empty string at a non-zero offset
+    w = [
+        1, info(1), 4, 1 << 24 | 32,                 # [1] int
+        5, info(4, 1, kflag=1), 4, 7, 1, 0,          # [2] struct s, kind_flag, no bitfield
+        9, info(2), 1,                               # [3] named pointer
+        0, info(1), 4, 0xF0000020,                   # [4] int, stray encoding bits, no name
+        empty, info(4, 1), 4, empty, 1, 0,           # [5] struct, empty names off 0
+        0, info(3), 5, 1, 1, 4,                      # [6] array with a size word
+        0, info(13, 2), 1, 0, 1, 0, 0,               # [7] proto(int, ...): unnamed, vararg
+        1, info(6, 1) | 1 << 20, 4, 7, 3,            # [8] enum with stray info bits
+    ]
+    data = blob(w, strings)
+    for opts in _ADD_SPEC_OPTIONS:
+        spec = btf.load_spec_from_bytes(data)
+        b = Builder(opts)
+        b.add_spec(spec)
+        got = btf.load_spec_from_bytes(b.marshal())
+        ref = Builder(opts)
+        for t in btf.load_spec_from_bytes(data):
+            ref.add(t)
+        raw_ref = ref.marshal()
+        assert dump_all(got) == dump_all(btf.load_spec_from_bytes(raw_ref)), opts
+        # Records the builder rewrites are written as it writes them.
+        words = got.raw.words
+        offs = got.raw.index.offsets
+        assert words[offs[1] + 1] >> 31 == 0          # kind_flag dropped
+        assert words[offs[2]] == 0                    # pointer name dropped
+        assert words[offs[3] + 3] == 0x00000020       # encoding masked
+        assert words[offs[4]] == 0 and words[offs[4] + 3] == 0  # empty names at 0
+        assert words[offs[5] + 2] == 0                # array size word cleared
+        if opts.fixup_externs and not opts.replace_funcs:
+            assert got.type_by_id(7).params[0].name == "__arg0"  # type: ignore[attr-defined]
+
+
+def test_probe_blobs_are_what_the_builder_makes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ebpf.btf import handle
+    from ebpf.btf.parse import HEADER_SIZE
+
+    i32 = btf.Int("int", 4, btf.IntEncoding.SIGNED)
+    var = btf.Var("a", i32, btf.VarLinkage.STATIC)
+    probes = {
+        handle.have_btf: [btf.Pointer(i32)],
+        handle.have_func: [btf.Func("a", btf.FuncProto(i32), btf.FuncLinkage.STATIC)],
+        handle.have_func_linkage: [btf.Func("a", btf.FuncProto(i32), btf.FuncLinkage.GLOBAL)],
+        handle.have_datasec: [btf.Datasec(".data", 4, [btf.VarSecinfo(var, 0, 4)])],
+        handle.have_float: [btf.Float("float", 4)],
+        handle.have_decl_tag: [btf.DeclTag("tag", btf.Struct("s", 4, []), -1)],
+        handle.have_type_tag: [btf.Pointer(btf.TypeTag("tag", i32))],
+        handle.have_enum64: [btf.Enum64("e", 8, [btf.EnumValue("A", 1 << 40)])],
+    }
+    seen: list[bytes] = []
+
+    def fake_load(attr: object, context: str = "") -> object:
+        import ctypes
+
+        size = attr.btf_size  # type: ignore[attr-defined]
+        seen.append(ctypes.string_at(attr.btf, size))  # type: ignore[attr-defined]
+        raise handle.SyscallError(1, "BPF_BTF_LOAD", context)  # EPERM: not cached
+
+    monkeypatch.setattr(handle.commands, "btf_load", fake_load)
+    for probe, types in probes.items():
+        seen.clear()
+        with pytest.raises(handle.SyscallError):
+            probe.__wrapped__()  # type: ignore[attr-defined]
+        blob, _ = marshal_types(types)
+        assert seen == [blob], probe.__name__
+        assert len(blob) > HEADER_SIZE
+
+
+def test_detect_marshal_options_probes_only_the_kinds_written(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ebpf.btf import handle
+    from ebpf.errors import NotSupportedError
+
+    ran: list[str] = []
+    missing = {"have_func_linkage", "have_float"}
+
+    def fake(name: str) -> object:
+        def probe() -> None:
+            ran.append(name)
+            if name in missing:
+                raise NotSupportedError(name)
+        return probe
+
+    for name in ("have_btf", "have_func", "have_func_linkage", "have_datasec", "have_float",
+                 "have_decl_tag", "have_type_tag", "have_enum64"):
+        monkeypatch.setattr(handle, name, fake(name))
+    monkeypatch.setattr(handle, "_detected", [])
+    K = btf.Kind
+    opts = handle.detect_marshal_options(frozenset({K.INT, K.PTR, K.FUNC, K.FUNC_PROTO}))
+    assert sorted(ran) == ["have_func", "have_func_linkage"]
+    assert opts.replace_func_linkage and not opts.replace_funcs and not opts.replace_float
+    assert opts.fixup_externs
+    assert handle._detected == []  # partial answers are not kept as the full one
+    ran.clear()
+    # No probe for the kinds loaded anything: BTF itself is probed.
+    opts = handle.detect_marshal_options(frozenset({K.INT, K.FLOAT}))
+    assert ran == ["have_float", "have_btf"] and opts.replace_float
+    ran.clear()
+    full = handle.detect_marshal_options()
+    assert ran[0] == "have_btf" and len(ran) == 8
+    assert full.replace_func_linkage and full.replace_float and not full.replace_datasec
+    assert handle.detect_marshal_options(frozenset({K.INT})) is full
