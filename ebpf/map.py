@@ -48,7 +48,6 @@ from .internal.sys import (
     commands,
 )
 from .marshal import MarshalError, encode, round_up
-from .pin import open_pinned, pin_fd, remove_pin
 from .types import MapFlags, MapType, UpdateFlags
 
 if TYPE_CHECKING:
@@ -172,10 +171,10 @@ class Map:
     A ``Map`` is deliberately not sized (``len()``): the kernel cannot answer that cheaply.
     """
 
-    __slots__ = ("__weakref__", "_byteorder", "_decode", "_decode_key", "_fd", "_int_limit",
-                 "_int_values", "_key_codec", "_pinned_path", "_plain_values", "_pool",
-                 "_raw_decode", "_value_bytes", "_value_codec", "flags", "key_size", "key_type",
-                 "max_entries", "name", "type", "value_size", "value_type")
+    __slots__ = ("__weakref__", "_byteorder", "_codecs_ready", "_decode", "_decode_key", "_fd",
+                 "_int_limit", "_int_values", "_key_codec", "_pinned_path", "_plain_values",
+                 "_pool", "_raw_decode", "_value_bytes", "_value_codec", "flags", "key_size",
+                 "key_type", "max_entries", "name", "type", "value_size", "value_type")
 
     def __init__(self, spec: MapSpec, *, btf: Handle | None = None) -> None:
         """Create the map described by ``spec`` and write its ``contents``.
@@ -227,17 +226,19 @@ class Map:
         self._pool: list[_Ops] = []
         self.key_type = key_type
         self.value_type = value_type
-        self._key_codec = _codec_for(key_type, key_size, f"key of {self._context('')[1:]}")
-        self._value_codec = _codec_for(value_type, value_size,
-                                       f"value of {self._context('')[1:]}")
         # Decided once, off the hot path. None: values are returned as the kernel's bytes.
         self._plain_values = int(type) not in _DECODED_TYPES
         self._raw_decode: Callable[[bytes], Any] | None = (
             None if self._plain_values else self._decode_raw)
+        # The BTF codecs are built by _build_codecs on the first decode or encode, not here:
+        # a loaded collection creates maps it never reads, and ebpf.btf.values is large.
+        self._key_codec: Codec | None = None
+        self._value_codec: Codec | None = None
+        self._codecs_ready = key_type is None and value_type is None
         self._decode: Callable[[bytes], Any] | None = (
-            self._decode_value if self._value_codec is not None else self._raw_decode)
+            self._raw_decode if value_type is None else self._first_decode)
         self._decode_key: Callable[[bytes], Any] | None = (
-            self._key_codec.decode if self._key_codec is not None else None)
+            None if key_type is None else self._first_decode_key)
         # Non-negative ints that fit go straight into the value buffer (hot path of update).
         self._int_values = (1 << (8 * value_size)) if (
             value_size in (4, 8) and self._plain_values and int(type) not in _FD_VALUES_INT
@@ -281,6 +282,8 @@ class Map:
         Raises:
             SyscallError: nothing pinned there (``ENOENT``) or it is not a map (``EINVAL``).
         """
+        from .pin import open_pinned  # pinning is rare: not imported to load
+
         flags = (MapFlags.RDONLY if read_only else 0) | (MapFlags.WRONLY if write_only else 0)
         fd, shown = open_pinned(path, "map", int(flags))
         m = cls._adopt(fd)
@@ -347,7 +350,38 @@ class Map:
 
     # --- encoding ----------------------------------------------------------------------------
 
+    def _build_codecs(self) -> None:
+        """Build the key and value codecs and install the decoders that use them."""
+        self._key_codec = key_codec = _codec_for(self.key_type, self.key_size)
+        self._value_codec = value_codec = _codec_for(self.value_type, self.value_size)
+        self._decode = self._decode_value if value_codec is not None else self._raw_decode
+        self._decode_key = key_codec.decode if key_codec is not None else None
+        self._codecs_ready = True
+
+    def _first_decode(self, raw: bytes) -> Any:
+        if not self._codecs_ready:
+            self._build_codecs()
+        decode = self._decode
+        return raw if decode is None else decode(raw)
+
+    def _first_decode_key(self, raw: bytes) -> Any:
+        if not self._codecs_ready:
+            self._build_codecs()
+        decode = self._decode_key
+        return raw if decode is None else decode(raw)
+
+    def _decoders(self, raw: bool) -> tuple[Callable[[bytes], Any] | None,
+                                            Callable[[bytes], Any] | None]:
+        """The key and value decoders for iteration (None: keep the bytes)."""
+        if raw:
+            return None, self._raw_decode
+        if not self._codecs_ready:
+            self._build_codecs()
+        return self._decode_key, self._decode
+
     def _key_bytes(self, key: Any) -> bytes:
+        if not self._codecs_ready:
+            self._build_codecs()
         codec = self._key_codec
         if codec is not None and not (isinstance(key, (bytes, bytearray, memoryview))
                                       and len(key) == self.key_size):
@@ -365,6 +399,8 @@ class Map:
         return self._one_value_bytes(value, f"value of {self._context('')[1:]}")
 
     def _one_value_bytes(self, value: Any, what: str) -> bytes:
+        if not self._codecs_ready:
+            self._build_codecs()
         codec = self._value_codec
         if codec is not None and not (isinstance(value, (bytes, bytearray, memoryview))
                                       and len(value) == self.value_size):
@@ -749,7 +785,7 @@ class Map:
         return self._keys(raw=False)
 
     def _keys(self, raw: bool) -> Iterator[Any]:
-        decode = None if raw else self._decode_key
+        decode = self._decoders(raw)[0]
         if self.type in _BATCH:
             for k, _ in self._batch_iter(Cmd.MAP_LOOKUP_BATCH, raw=True):
                 yield k if decode is None else decode(k)
@@ -807,8 +843,7 @@ class Map:
         if self.type in _BATCH:
             yield from self._batch_iter(Cmd.MAP_LOOKUP_BATCH, raw=raw)
             return
-        decode_key = None if raw else self._decode_key
-        decode = self._raw_decode if raw else self._decode
+        decode_key, decode = self._decoders(raw)
         for k in self._keys_by_next_key():
             try:
                 v = self._lookup_raw(k)
@@ -868,8 +903,7 @@ class Map:
             vt = _splitter(vs, count).unpack_from(vals)
             if n < count:
                 kt, vt = kt[:n], vt[:n]
-            decode = self._raw_decode if raw else self._decode
-            decode_key = None if raw else self._decode_key
+            decode_key, decode = self._decoders(raw)
             if decode is None and decode_key is None:
                 yield zip(kt, vt, strict=True)
             else:
@@ -976,15 +1010,19 @@ class Map:
             SyscallError: ``EEXIST`` if something is pinned there already, ``EPERM`` or
                 ``EINVAL`` if ``path`` is not in a bpffs.
         """
+        from .pin import pin_fd  # pinning is rare: not imported to load
+
         self._pinned_path = pin_fd(self.fd, path, f"map {self.name!r}")
 
     def unpin(self) -> None:
         """Remove the pin made by :meth:`pin` (or the one this map was loaded from)."""
+        from .pin import remove_pin  # pinning is rare: not imported to load
+
         remove_pin(self._pinned_path)
         self._pinned_path = None
 
 
-def _codec_for(t: Type | None, size: int, what: str) -> Codec | None:
+def _codec_for(t: Type | None, size: int) -> Codec | None:
     """The BTF codec for ``t`` if its size is ``size`` (else raw bytes are used)."""
     if t is None:
         return None

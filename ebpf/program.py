@@ -44,7 +44,6 @@ from .internal.sys import (
     ProgRunAttr,
     commands,
 )
-from .pin import open_pinned, pin_fd, remove_pin
 from .types import ProgramFlags, ProgramType
 
 if TYPE_CHECKING:
@@ -603,6 +602,8 @@ class Program:
             SyscallError: ``ENOENT`` if nothing is pinned there.
             EbpfError: the object pinned there is not a program.
         """
+        from .pin import open_pinned  # pinning is rare: not imported to load
+
         fd, shown = open_pinned(path, "program")
         prog = cls._adopt(fd)
         prog._pinned_path = shown
@@ -694,6 +695,8 @@ class Program:
                 directory does not exist.
             ClosedError: the program was closed.
         """
+        from .pin import pin_fd  # pinning is rare: not imported to load
+
         self._pinned_path = pin_fd(self._raw("pin"), path, f"program {self._name!r}")
 
     def unpin(self) -> None:
@@ -701,6 +704,8 @@ class Program:
 
         A pin that is already gone is not an error.
         """
+        from .pin import remove_pin  # pinning is rare: not imported to load
+
         remove_pin(self._pinned_path)
         self._pinned_path = None
 

@@ -45,9 +45,10 @@ def test_reading_a_spec_imports_no_heavy_modules() -> None:
 
 
 # Loading a collection (the modules below) needs only the layouts of ebpf.internal.sys._types:
-# those of attaching, links and info are imported on first use, as is ebpf.info.
+# those of attaching, links and info are imported on first use, as are ebpf.info, pinning and
+# the map value codecs (tests/kernel/test_load_imports.py checks a real load).
 NOT_ON_LOAD_PATH = ["ebpf.internal.sys._types_attach", "ebpf.internal.sys._types_info",
-                    "ebpf.info", "copy", "fcntl"]
+                    "ebpf.info", "ebpf.pin", "ebpf.btf.values", "copy", "fcntl"]
 
 LOAD_CHILD = """
 import json, sys

@@ -124,22 +124,25 @@ _DATA_SLOT = 16
 _SLOTS_PER_PAGE = min(_PAGE // _CODE_SLOT, _PAGE // _DATA_SLOT)
 
 
-def _x86_64_stub(slot: int) -> bytes:
-    code_at = slot * _CODE_SLOT
-    data_at = _PAGE + slot * _DATA_SLOT
-    out = bytearray()
+# One stub as (prefix, rel32) x 3 and the rest (mov eax; syscall; ret; int3 padding).
+_STUB = struct.Struct("<2si2si3si13s")
 
-    def rip_rel(prefix: bytes, field_off: int) -> None:
-        end = code_at + len(out) + len(prefix) + 4
-        out.extend(prefix + struct.pack("<i", data_at + field_off - end))
 
-    rip_rel(b"\x8b\x3d", 0)        # edi <- cmd
-    rip_rel(b"\x8b\x15", 4)        # edx <- size
-    rip_rel(b"\x48\x8b\x35", 8)    # rsi <- attr
-    out.extend(b"\xb8" + struct.pack("<I", _SYS_BPF["x86_64"]))
-    out.extend(b"\x0f\x05\xc3")
-    assert len(out) <= _CODE_SLOT
-    return bytes(out.ljust(_CODE_SLOT, b"\xcc"))
+def _x86_64_code_page() -> bytes:
+    """The code page: the stub of every slot, built from one template.
+
+    The stubs differ only in their displacements: each field a stub reads is ``_DATA_SLOT``
+    bytes further on than the previous stub's, from code ``_CODE_SLOT`` bytes further on.
+    """
+    # Slot 0: a displacement counts from the end of its instruction (at 6, 12 and 19).
+    d_cmd, d_size, d_attr = _PAGE + 0 - 6, _PAGE + 4 - 12, _PAGE + 8 - 19
+    rest = (b"\xb8" + struct.pack("<I", _SYS_BPF["x86_64"]) + b"\x0f\x05\xc3").ljust(13, b"\xcc")
+    step = _CODE_SLOT - _DATA_SLOT
+    pack = _STUB.pack
+    code = b"".join(pack(b"\x8b\x3d", d_cmd - i * step, b"\x8b\x15", d_size - i * step,
+                         b"\x48\x8b\x35", d_attr - i * step, rest)
+                    for i in range(_SLOTS_PER_PAGE))
+    return code.ljust(_PAGE, b"\xcc")
 
 
 class _TrampolinePage:
@@ -153,8 +156,7 @@ class _TrampolinePage:
         self._mem = mem
         base = ctypes.addressof(ctypes.c_char.from_buffer(mem))
         self.base = base
-        mem[:_PAGE] = b"".join(_x86_64_stub(i) for i in range(_SLOTS_PER_PAGE)).ljust(
-            _PAGE, b"\xcc")
+        mem[:_PAGE] = _x86_64_code_page()
         mprotect = libc.mprotect
         mprotect.restype = ctypes.c_int
         prot_rx = mmap.PROT_READ | mmap.PROT_EXEC
