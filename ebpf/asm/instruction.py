@@ -125,16 +125,20 @@ _TARGET_CONSTANT: Final = 2  # gotol, bpf-to-bpf calls, function pointers: the c
 
 
 def _target_kinds() -> tuple[int, ...]:
+    # Members are read once into ints: this runs at import time.
     kinds = [_TARGET_NONE] * 256
-    for klass in (Class.JMP, Class.JMP32):
-        for op in JumpOp:
-            if op in (JumpOp.CALL, JumpOp.EXIT, JumpOp.JA, JumpOp.JCOND):
+    jmp, jmp32, k, x = int(Class.JMP), int(Class.JMP32), int(Source.K), int(Source.X)
+    ja, jcond = int(JumpOp.JA), int(JumpOp.JCOND)
+    special = {int(JumpOp.CALL), int(JumpOp.EXIT), ja, jcond}
+    for klass in (jmp, jmp32):
+        for op in map(int, JumpOp):
+            if op in special:
                 continue
-            for source in Source.K, Source.X:
+            for source in (k, x):
                 kinds[op | source | klass] = _TARGET_OFFSET
-    kinds[JumpOp.JA | Source.K | Class.JMP] = _TARGET_OFFSET
-    kinds[JumpOp.JA | Source.K | Class.JMP32] = _TARGET_CONSTANT
-    kinds[JumpOp.JCOND | Source.K | Class.JMP] = _TARGET_OFFSET
+    kinds[ja | k | jmp] = _TARGET_OFFSET
+    kinds[ja | k | jmp32] = _TARGET_CONSTANT
+    kinds[jcond | k | jmp] = _TARGET_OFFSET
     return tuple(kinds)
 
 

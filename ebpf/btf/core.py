@@ -45,6 +45,7 @@ from ebpf.btf.types import (
     FwdKind,
     Int,
     IntEncoding,
+    Kind,
     Pointer,
     Struct,
     Type,
@@ -76,6 +77,20 @@ POISON_HELPER: Final = 0xBAD2310
 MAX_SPEC_LEN: Final = 64
 #: Recursion limit of type comparisons.
 _MAX_DEPTH: Final = 32
+# Relocation kinds as plain ints (an IntEnum member read costs a descriptor call per use on
+# Python 3.11).
+_R_ENUMVAL_EXISTS: Final = int(CORERelocKind.ENUMVAL_EXISTS)
+_R_FIELD_BYTE_OFFSET: Final = int(CORERelocKind.FIELD_BYTE_OFFSET)
+_R_FIELD_BYTE_SIZE: Final = int(CORERelocKind.FIELD_BYTE_SIZE)
+_R_FIELD_EXISTS: Final = int(CORERelocKind.FIELD_EXISTS)
+_R_FIELD_LSHIFT_U64: Final = int(CORERelocKind.FIELD_LSHIFT_U64)
+_R_FIELD_RSHIFT_U64: Final = int(CORERelocKind.FIELD_RSHIFT_U64)
+_R_FIELD_SIGNED: Final = int(CORERelocKind.FIELD_SIGNED)
+_R_TYPE_EXISTS: Final = int(CORERelocKind.TYPE_EXISTS)
+_R_TYPE_ID_LOCAL: Final = int(CORERelocKind.TYPE_ID_LOCAL)
+_R_TYPE_ID_TARGET: Final = int(CORERelocKind.TYPE_ID_TARGET)
+_R_TYPE_MATCHES: Final = int(CORERelocKind.TYPE_MATCHES)
+_R_TYPE_SIZE: Final = int(CORERelocKind.TYPE_SIZE)
 
 _CALL: Final = Class.JMP | JumpOp.CALL | Source.K
 _U64: Final = (1 << 64) - 1
@@ -94,6 +109,10 @@ def essential_name(name: str) -> str:
         if (name[i] != "_" and name[i + 1:i + 4] == "___" and name[i + 4] != "_"):
             return name[:i + 1]
     return name
+
+
+_K_ENUM: Final = int(Kind.ENUM)
+_ENUM_KINDS: Final = frozenset((_K_ENUM, int(Kind.ENUM64)))
 
 
 def _kind_key(t: Type) -> int:
@@ -387,7 +406,20 @@ def _match_member(local_acc: _Accessor, targ: Type, out: _AccessSpec,
     local_t = local_acc.type
     assert isinstance(local_t, Composite)
     local_m = local_t.members[local_acc.idx]
-    for i, m in enumerate(targ.members):
+    members = targ.members
+    # A named member matches only by name: find it with one cheap pass, so that only the
+    # anonymous members before it need a look (and their types decoding).
+    name = local_m.name
+    stop = len(members)
+    if name:
+        for j, m in enumerate(members):
+            if m.name == name:
+                stop = j + 1
+                break
+    for i in range(stop):
+        m = members[i]
+        if m.name and i + 1 < stop:
+            continue
         if len(out.raw) >= MAX_SPEC_LEN:
             raise COREError(f"access is longer than {MAX_SPEC_LEN} steps in the target")
         out.bit_offset += m.offset
@@ -411,7 +443,7 @@ def _match_spec(local: _AccessSpec, kind: CORERelocKind, tspec: Spec, cand: Type
     """``bpf_core_spec_match``: the target access of ``local`` in candidate ``cand``."""
     out = _AccessSpec(tspec, cand, tspec.type_id(cand), [])
     if kind.is_type:
-        ok = (_types_match(local.root, cand) if kind == CORERelocKind.TYPE_MATCHES
+        ok = (_types_match(local.root, cand) if kind == _R_TYPE_MATCHES
               else _types_compat(local.root, cand))
         return out if ok else None
     if kind.is_enumval:
@@ -474,16 +506,16 @@ class _FieldValue:
 def _field_value(a: _AccessSpec | None, kind: CORERelocKind, what: str,
                  order: str) -> _FieldValue:
     """``bpf_core_calc_field_relo`` for one side."""
-    if kind == CORERelocKind.FIELD_EXISTS:
+    if kind == _R_FIELD_EXISTS:
         return _FieldValue(1 if a is not None else 0)
     if a is None:
         raise _Poison
     acc = a.accessors[-1]
     if acc.name is None:
         sz = _size(acc.type, what)
-        if kind == CORERelocKind.FIELD_BYTE_OFFSET:
+        if kind == _R_FIELD_BYTE_OFFSET:
             return _FieldValue(a.bit_offset // 8, sz, acc.type)
-        if kind == CORERelocKind.FIELD_BYTE_SIZE:
+        if kind == _R_FIELD_BYTE_SIZE:
             return _FieldValue(sz)
         raise COREError(f"{what}: {kind.macro} cannot be applied to an array element")
     comp = acc.type
@@ -509,21 +541,21 @@ def _field_value(a: _AccessSpec | None, kind: CORERelocKind, what: str,
         byte_off = bit_off // 8
         bit_sz = byte_sz * 8
     validate = not bitfield
-    if kind == CORERelocKind.FIELD_BYTE_OFFSET:
+    if kind == _R_FIELD_BYTE_OFFSET:
         if bitfield:
             return _FieldValue(byte_off, validate=validate)
         return _FieldValue(byte_off, byte_sz, mtype, validate)
-    if kind == CORERelocKind.FIELD_BYTE_SIZE:
+    if kind == _R_FIELD_BYTE_SIZE:
         return _FieldValue(byte_sz, validate=validate)
-    if kind == CORERelocKind.FIELD_SIGNED:
+    if kind == _R_FIELD_SIGNED:
         signed = (isinstance(mtype, Enum) and mtype.signed) or (
             isinstance(mtype, Int) and bool(mtype.encoding & IntEncoding.SIGNED))
         return _FieldValue(int(signed), validate=validate)
-    if kind == CORERelocKind.FIELD_LSHIFT_U64:
+    if kind == _R_FIELD_LSHIFT_U64:
         if order == "<":
             return _FieldValue(64 - (bit_off + bit_sz - byte_off * 8), validate=validate)
         return _FieldValue((8 - byte_sz) * 8 + (bit_off - byte_off * 8), validate=validate)
-    if kind == CORERelocKind.FIELD_RSHIFT_U64:
+    if kind == _R_FIELD_RSHIFT_U64:
         return _FieldValue(64 - bit_sz, validate=True)
     raise COREError(f"{what}: {kind.name} is not a field relocation")  # pragma: no cover
 
@@ -531,17 +563,17 @@ def _field_value(a: _AccessSpec | None, kind: CORERelocKind, what: str,
 def _type_value(a: _AccessSpec | None, kind: CORERelocKind, what: str) -> int:
     if a is None:
         return 0
-    if kind == CORERelocKind.TYPE_ID_TARGET:
+    if kind == _R_TYPE_ID_TARGET:
         return a.root_id
-    if kind in (CORERelocKind.TYPE_EXISTS, CORERelocKind.TYPE_MATCHES):
+    if kind in (_R_TYPE_EXISTS, _R_TYPE_MATCHES):
         return 1
-    if kind == CORERelocKind.TYPE_SIZE:
+    if kind == _R_TYPE_SIZE:
         return _size(a.root, what)
     raise COREError(f"{what}: {kind.name} is not a type relocation")  # pragma: no cover
 
 
 def _enum_value(a: _AccessSpec | None, kind: CORERelocKind) -> int:
-    if kind == CORERelocKind.ENUMVAL_EXISTS:
+    if kind == _R_ENUMVAL_EXISTS:
         return 1 if a is not None else 0
     if a is None:
         raise _Poison
@@ -610,13 +642,9 @@ def _flavored_names(spec: Spec) -> dict[str, list[str]]:
     if got is not None:
         return got
     raw = spec.raw
-    strings = raw.strings
     out: dict[str, list[str]] = {}
     for start in raw.flavored_strings():
-        end = strings.find(b"\0", start)
-        if end < 0:
-            end = len(strings)
-        name = strings[start:end].decode("utf-8", "replace")
+        name = raw.local_name_bytes(start).decode("utf-8", "replace")
         ess = essential_name(name)
         if ess != name and name not in out.setdefault(ess, []):
             out[ess].append(name)
@@ -676,12 +704,16 @@ class COREResolver:
             base = tspec.base
             first_own = len(base) + 1 if base is not None else 1
             names = [name, *_flavored_names(tspec).get(name, ())]
-            for t in (t for n in names for t in tspec.types_by_name(n)):
-                if _kind_key(t) != kind:
+            # Filter by the records' kind and id before decoding: only the candidates
+            # themselves are built (a name may be shared by a big struct and its typedef).
+            kinds = _ENUM_KINDS if kind == _K_ENUM else frozenset((kind,))
+            for n in names:
+                if not n:
                     continue
-                if base is not None and tspec.type_id(t) < first_own:
-                    continue  # a base type: found (or not) in the base already
-                out.append((tspec, t))
+                for tid in tspec._ids_by_name(n.encode(), kinds):
+                    if tid < first_own:
+                        continue  # a base type: found (or not) in the base already
+                    out.append((tspec, tspec.type_by_id(tid)))
             if out:
                 break
         return out
@@ -715,7 +747,7 @@ class COREResolver:
             access = [int(p) for p in access_str.split(":")]
         except ValueError:
             raise COREError(f"{what}: invalid access string") from None
-        if kind == CORERelocKind.TYPE_ID_LOCAL:
+        if kind == _R_TYPE_ID_LOCAL:
             if access != [0]:
                 raise COREError(f"{what}: a type relocation takes the access string '0'")
             return COREFixup(kind, type_id, type_id, description=what)
@@ -767,7 +799,7 @@ class COREResolver:
                              local_size=lv.size, target_size=tv.size, bad_resize=bad,
                              target_type_id=tid, description=what)
         if kind.is_type:
-            validate = kind != CORERelocKind.TYPE_ID_TARGET
+            validate = kind != _R_TYPE_ID_TARGET
             return COREFixup(kind, _type_value(local, kind, what), _type_value(targ, kind, what),
                              validate=validate, target_type_id=tid, description=what)
         lval = _enum_value(local, kind)

@@ -5,7 +5,8 @@ type section (where each type starts and its name, and which names may carry a C
 under ``$XDG_CACHE_HOME/ebpf`` (or ``~/.cache/ebpf``), keyed by the file's size, mtime and a
 hash of its first and last bytes, so a later process can skip the pass over 100,000+ types.
 Set ``EBPF_BTF_CACHE=0`` to disable it. ``/sys/kernel/btf/vmlinux`` is mapped rather than read
-where the kernel allows it.
+where the kernel allows it, and then so is the index, and the spec works in place on both
+(its strings and index tables are views; pickled copies own theirs).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import time
 import weakref
 import zlib
 from array import array
+from typing import Literal
 
-from ebpf.btf.parse import RawBTF, RawIndex, parse_header
+from ebpf.btf.parse import IntArray, RawBTF, RawIndex, parse_header
 from ebpf.btf.spec import Spec, load_spec_from_bytes, load_split_spec
 from ebpf.errors import NotSupportedError
 
@@ -151,14 +153,23 @@ def _cache_key(path: str, data: bytes | memoryview) -> str:
     return f"{st.st_size:x}-{st.st_mtime_ns:x}-{len(data):x}-{head:08x}{tail:08x}-{sys.byteorder}"
 
 
-def _read_index(file: str, count_words: int) -> RawIndex | None:
-    try:
-        with open(file, "rb") as f:
-            blob = f.read()
-    except OSError:
-        return None
+def _read_index(file: str, count_words: int, *, mapped: bool = False) -> RawIndex | None:
+    """The index in ``file``, or None if it is missing or does not fit. With ``mapped``, the
+    file is mapped and the index's tables are views of the mapping (only the pages that
+    lookups touch are ever read); otherwise it is read into arrays."""
+    blob: bytes | memoryview | None = None
+    if mapped:
+        from ebpf.internal.kernel import map_file
+
+        blob = map_file(file)
+    if blob is None:
+        try:
+            with open(file, "rb") as f:
+                blob = f.read()
+        except OSError:
+            return None
     n = len(_CACHE_MAGIC)
-    if blob[:n] != _CACHE_MAGIC or len(blob) < n + 16:
+    if bytes(blob[:n]) != _CACHE_MAGIC or len(blob) < n + 16:
         return None
     ntypes, nothers, nfuncs, nflavored = (int.from_bytes(blob[i:i + 4], "little")
                                           for i in range(n, n + 16, 4))
@@ -168,14 +179,17 @@ def _read_index(file: str, count_words: int) -> RawIndex | None:
     c = b + 8 * nfuncs
     if len(body) != c + 4 * nflavored:
         return None
-    offsets: array[int] = array("I")
-    offsets.frombytes(body[:a])
-    others: array[int] = array("Q")
-    others.frombytes(body[a:b])
-    funcs: array[int] = array("Q")
-    funcs.frombytes(body[b:c])
-    flavored: array[int] = array("I")
-    flavored.frombytes(body[c:])
+    tables: list[IntArray] = []
+    parts: tuple[tuple[Literal["I", "Q"], memoryview], ...] = (
+        ("I", body[:a]), ("Q", body[a:b]), ("Q", body[b:c]), ("I", body[c:]))
+    for code, view in parts:
+        if isinstance(blob, memoryview):
+            tables.append(view.cast(code))
+        else:
+            table: array[int] = array(code)
+            table.frombytes(view)
+            tables.append(table)
+    offsets, others, funcs, flavored = tables
     if offsets[-1] != count_words:
         return None
     return RawIndex(offsets, [others, funcs], flavored)
@@ -242,7 +256,7 @@ def _load_raw_with_index(path: str, data: bytes | memoryview) -> Spec:
     # The format's version is in the name too, so that older and newer library versions
     # sharing a cache do not overwrite each other's files.
     file = os.path.join(directory, f"btf2-{_cache_key(path, data)}.idx")
-    index = _read_index(file, hdr.type_len // 4)
+    index = _read_index(file, hdr.type_len // 4, mapped=borrow)
     spec = Spec(RawBTF(data, index=index, borrow=borrow))
     if spec.raw.index is not index and _writable(directory):
         # Write the index once both name tables exist (at exit at the latest), so that the

@@ -700,7 +700,7 @@ def _copy_raw(spec: Spec, opt: MarshalOptions, first: int, stop: int, out: list[
     raw = spec.raw
     words = raw.words
     offsets = raw.index.offsets
-    strs = raw.strings
+    strs = bytes(raw.strings)
     nstr = len(strs)
     max_id = len(spec)
     try:

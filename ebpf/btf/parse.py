@@ -17,7 +17,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable
 from itertools import compress
-from typing import Final
+from typing import Final, TypeAlias
 
 from ebpf.btf.types import (
     Array,
@@ -69,7 +69,31 @@ _FUNC_TABLE: Final = bytes(1 if (b & 0x1F) == 12 else 0 for b in range(256))
 _NONZERO_TABLE: Final = bytes([0] + [1] * 255)
 _OTHERS: Final = 0
 _FUNCS: Final = 1
+#: A table of unsigned ints: an array, or a read-only view of a mapped file (same format).
+IntArray: TypeAlias = "array[int] | memoryview"
 _VLEN_WORDS: Final = (0, 0, 0, 0, 3, 3, 2, 0, 0, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 3)
+# Kinds as plain ints for the decoder (an IntEnum member read costs a descriptor call per use
+# on Python 3.11).
+_K_INT: Final = int(Kind.INT)
+_K_PTR: Final = int(Kind.PTR)
+_K_ARRAY: Final = int(Kind.ARRAY)
+_K_STRUCT: Final = int(Kind.STRUCT)
+_K_UNION: Final = int(Kind.UNION)
+_K_ENUM: Final = int(Kind.ENUM)
+_K_FWD: Final = int(Kind.FWD)
+_K_FUNC: Final = int(Kind.FUNC)
+_K_FUNC_PROTO: Final = int(Kind.FUNC_PROTO)
+_K_VAR: Final = int(Kind.VAR)
+_K_DATASEC: Final = int(Kind.DATASEC)
+_K_FLOAT: Final = int(Kind.FLOAT)
+_K_DECL_TAG: Final = int(Kind.DECL_TAG)
+_K_ENUM64: Final = int(Kind.ENUM64)
+#: Members by value (indexing a tuple is cheaper than calling the enum class).
+_FUNC_LINKAGES: Final = tuple(sorted(FuncLinkage))
+_VAR_LINKAGES: Final = tuple(sorted(VarLinkage))
+_FWD_KINDS: Final = tuple(sorted(FwdKind))
+#: Bytes read at once when looking for the end of a name (longer names take a second read).
+_NAME_CHUNK: Final = 64
 
 
 class Header:
@@ -150,15 +174,23 @@ class RawIndex:
 
     __slots__ = ("by_name", "flavored", "offsets", "scratch")
 
-    def __init__(self, offsets: array[int],
-                 by_name: list[array[int] | None] | None = None,
-                 flavored: array[int] | None = None) -> None:
+    def __init__(self, offsets: IntArray,
+                 by_name: list[IntArray | None] | None = None,
+                 flavored: IntArray | None = None) -> None:
+        #: Arrays, or read-only views of the same item format into a mapped index file.
         self.offsets = offsets
         #: name offsets and info words of every type, kept from :meth:`build` until both
         #: name tables are built.
         self.scratch: tuple[array[int], array[int]] | None = None
-        self.by_name: list[array[int] | None] = by_name if by_name is not None else [None, None]
+        self.by_name: list[IntArray | None] = by_name if by_name is not None else [None, None]
         self.flavored = flavored
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Copies and pickles own their arrays, also when this index is a mapped file's.
+        by_name = [_owned(t) if t is not None else None for t in self.by_name]
+        flavored = _owned(self.flavored) if self.flavored is not None else None
+        return (RawIndex, (_owned(self.offsets), by_name, flavored),
+                (None, {"scratch": self.scratch}))
 
     @classmethod
     def build(cls, words: array[int] | memoryview, first_id: int) -> RawIndex:
@@ -211,6 +243,11 @@ class RawIndex:
         return index
 
 
+def _owned(ints: IntArray) -> array[int]:
+    """``ints`` as an array (a copy of a view; an array as it is)."""
+    return ints if isinstance(ints, array) else array(ints.format, ints.tobytes())
+
+
 def _words(data: bytes | bytearray | memoryview, start: int, length: int,
            order: str) -> array[int]:
     words: array[int] = array("I")
@@ -248,8 +285,11 @@ class RawBTF:
             self.words = data[begin:begin + hdr.type_len].cast("I")
         else:
             self.words = _words(data, start + hdr.type_off, hdr.type_len, hdr.byte_order)
-        self.strings = bytes(data[start + hdr.str_off:start + hdr.str_off + hdr.str_len])
-        strs = self.strings
+        section = data[start + hdr.str_off:start + hdr.str_off + hdr.str_len]
+        strs = section if borrow and isinstance(section, memoryview) else bytes(section)
+        #: The string section: bytes, or a read-only view into a borrowed blob (read names
+        #: through :meth:`local_name_bytes`; ``bytes(strings)`` gives a copy).
+        self.strings = strs
         if base_count == 1 and strs and strs[0] != 0:
             raise BTFError("string section does not start with an empty string",
                            offset=start + hdr.str_off)
@@ -270,6 +310,8 @@ class RawBTF:
             owned: array[int] = array("I")
             owned.frombytes(words.cast("B"))
             state["words"] = owned
+        if isinstance(state["strings"], memoryview):
+            state["strings"] = bytes(state["strings"])
         return (_restore_raw, (state,))
 
     @property
@@ -285,11 +327,18 @@ class RawBTF:
     def local_string(self, off: int) -> str:
         """The string at ``off`` of this blob's own string section."""
         strs = self.strings
-        end = strs.find(0, off)
-        if off < 0 or end < 0:
-            raise BTFError(f"string offset {off} is outside the string section")
+        if isinstance(strs, bytes):
+            end = strs.find(0, off)
+            if off < 0 or end < 0:
+                raise BTFError(f"string offset {off} is outside the string section")
+            name = strs[off:end]
+        else:
+            # Most names fit one short slice, which is all that is copied out of the view.
+            chunk = strs[off:off + _NAME_CHUNK].tobytes() if off >= 0 else b""
+            end = chunk.find(0)
+            name = chunk[:end] if end >= 0 else self._long_name_bytes(off)
         try:
-            return strs[off:end].decode()
+            return name.decode()
         except UnicodeDecodeError:
             raise BTFError(f"string at offset {off} is not UTF-8") from None
 
@@ -308,7 +357,7 @@ class RawBTF:
             out.sort()
         return out
 
-    def name_table(self, group: int, name_bytes: Callable[[int], bytes]) -> array[int]:
+    def name_table(self, group: int, name_bytes: Callable[[int], bytes]) -> IntArray:
         """The sorted ``crc32(name) << 20 | local index`` table of group 0 (all but FUNC)
         or 1 (FUNC), built if need be."""
         tables = self.index.by_name
@@ -357,7 +406,7 @@ class RawBTF:
         ks = list(compress(range(n), mask.to_bytes(n, "little")))
         offs = list(map(name_offs.__getitem__, ks))
         crc = zlib.crc32
-        strs = self.strings
+        strs = bytes(self.strings)
         find = strs.find
         try:
             if not self.base_str_len and strs and max(offs, default=0) < len(strs):
@@ -379,30 +428,47 @@ class RawBTF:
             self.index.scratch = None
         return array("Q", packed)
 
-    def flavored_strings(self) -> array[int]:
+    def flavored_strings(self) -> IntArray:
         """The offsets of the local strings that contain ``___`` (the only names that can
         carry a CO-RE flavor suffix), in order. Found by one scan, then kept in the index."""
         got = self.index.flavored
         if got is None:
-            strs = self.strings
-            got = array("I")
+            strs = bytes(self.strings)
+            found: array[int] = array("I")
             pos = strs.find(b"___")
             while pos >= 0:
-                got.append(strs.rfind(b"\0", 0, pos) + 1)
+                found.append(strs.rfind(b"\0", 0, pos) + 1)
                 end = strs.find(b"\0", pos)
                 if end < 0:
                     break
                 pos = strs.find(b"___", end)
-            self.index.flavored = got
+            self.index.flavored = got = found
         return got
 
     def local_name_bytes(self, off: int) -> bytes:
         """The raw bytes of the local string at ``off``."""
         strs = self.strings
-        end = strs.find(0, off)
-        if off < 0 or end < 0:
-            raise BTFError(f"string offset {off} is outside the string section")
-        return strs[off:end]
+        if isinstance(strs, bytes):
+            end = strs.find(0, off)
+            if off < 0 or end < 0:
+                raise BTFError(f"string offset {off} is outside the string section")
+            return strs[off:end]
+        chunk = strs[off:off + _NAME_CHUNK].tobytes() if off >= 0 else b""
+        end = chunk.find(0)
+        return chunk[:end] if end >= 0 else self._long_name_bytes(off)
+
+    def _long_name_bytes(self, off: int) -> bytes:
+        strs = self.strings
+        size = 4 * _NAME_CHUNK
+        while 0 <= off < len(strs):
+            chunk = bytes(strs[off:off + size])
+            end = chunk.find(0)
+            if end >= 0:
+                return chunk[:end]
+            if off + size >= len(strs):
+                break
+            size *= 4
+        raise BTFError(f"string offset {off} is outside the string section")
 
     def kind_of(self, type_id: int) -> int:
         """The raw kind number of type ``type_id`` (which must be local)."""
@@ -431,15 +497,15 @@ class RawBTF:
             return tid
 
         t: Type
-        if kind == Kind.INT:
+        if kind == _K_INT:
             v = w[o + 3]
             bits = v & 0xFF
             if st not in (1, 2, 4, 8, 16) or bits > 8 * st:
                 raise BTFError(f"int of {st} bytes has {bits} bits", type_id=type_id)
             t = Int(name, st, IntEncoding(v >> 24 & 0x7), bits=bits, offset=v >> 16 & 0xFF)
             return t
-        if kind in (Kind.STRUCT, Kind.UNION):
-            cls = Struct if kind == Kind.STRUCT else Union
+        if kind in (_K_STRUCT, _K_UNION):
+            cls = Struct if kind == _K_STRUCT else Union
             c = cls(name, st)
             mem = c.members
             for j in range(o + 3, o + 3 + 3 * vlen, 3):
@@ -457,32 +523,31 @@ class RawBTF:
                 mem.append(m)
             c._res = resolve
             return c
-        if kind in (Kind.PTR, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT,
-                    Kind.FUNC, Kind.TYPE_TAG, Kind.VAR, Kind.DECL_TAG):
+        cls2 = _REF_CLASSES.get(kind)
+        if cls2 is not None:
             r = ref(st)
-            if r == type_id and kind != Kind.FUNC:
+            if r == type_id and kind != _K_FUNC:
                 raise BTFError(f"{Kind(kind).name} refers to itself", type_id=type_id)
-            cls2 = _REF_CLASSES[kind]
             t = cls2.__new__(cls2)
             t.name = name
             t._res = resolve
-            if kind == Kind.PTR:
+            if kind == _K_PTR:
                 t._target = r  # type: ignore[attr-defined]
             else:
                 t._type = r  # type: ignore[attr-defined]
-            if kind == Kind.FUNC:
+            if kind == _K_FUNC:
                 if vlen > 2:
                     raise BTFError(f"unknown function linkage {vlen}", type_id=type_id)
-                t.linkage = FuncLinkage(vlen)  # type: ignore[attr-defined]
-            elif kind == Kind.VAR:
+                t.linkage = _FUNC_LINKAGES[vlen]  # type: ignore[attr-defined]
+            elif kind == _K_VAR:
                 lk = w[o + 3]
                 if lk > 2:
                     raise BTFError(f"unknown variable linkage {lk}", type_id=type_id)
-                t.linkage = VarLinkage(lk)  # type: ignore[attr-defined]
-            elif kind == Kind.DECL_TAG:
+                t.linkage = _VAR_LINKAGES[lk]  # type: ignore[attr-defined]
+            elif kind == _K_DECL_TAG:
                 t.component_idx = _s32(w[o + 3])  # type: ignore[attr-defined]
             return t
-        if kind == Kind.ARRAY:
+        if kind == _K_ARRAY:
             a = Array.__new__(Array)
             a.name = name
             a._res = resolve
@@ -490,16 +555,16 @@ class RawBTF:
             a._index = ref(w[o + 4])
             a.nelems = w[o + 5]
             return a
-        if kind in (Kind.ENUM, Kind.ENUM64) and st not in (1, 2, 4, 8):
+        if kind in (_K_ENUM, _K_ENUM64) and st not in (1, 2, 4, 8):
             raise BTFError(f"enum of {st} bytes", type_id=type_id)
-        if kind == Kind.ENUM:
+        if kind == _K_ENUM:
             vals = []
             for j in range(o + 3, o + 3 + 2 * vlen, 2):
                 v = w[j + 1]
                 vals.append(EnumValue(get_name(w[j]), _s32(v) if kflag else v))
             t = Enum(name, st, vals, signed=bool(kflag))
             return t
-        if kind == Kind.ENUM64:
+        if kind == _K_ENUM64:
             vals = []
             for j in range(o + 3, o + 3 + 3 * vlen, 3):
                 v = w[j + 1] | w[j + 2] << 32
@@ -507,9 +572,9 @@ class RawBTF:
                     v -= 1 << 64
                 vals.append(EnumValue(get_name(w[j]), v))
             return Enum64(name, st, vals, signed=bool(kflag))
-        if kind == Kind.FWD:
-            return Fwd(name, FwdKind(kflag))
-        if kind == Kind.FUNC_PROTO:
+        if kind == _K_FWD:
+            return Fwd(name, _FWD_KINDS[kflag])
+        if kind == _K_FUNC_PROTO:
             fp = FuncProto.__new__(FuncProto)
             fp.name = name
             fp._res = resolve
@@ -522,7 +587,7 @@ class RawBTF:
                 p._res = resolve
                 params.append(p)
             return fp
-        if kind == Kind.DATASEC:
+        if kind == _K_DATASEC:
             ds = Datasec(name, st)
             for j in range(o + 3, o + 3 + 3 * vlen, 3):
                 vs = VarSecinfo.__new__(VarSecinfo)
@@ -532,7 +597,7 @@ class RawBTF:
                 vs._res = resolve
                 ds.vars.append(vs)
             return ds
-        if kind == Kind.FLOAT:
+        if kind == _K_FLOAT:
             if st not in (2, 4, 8, 12, 16):
                 raise BTFError(f"float of {st} bytes", type_id=type_id)
             return Float(name, st)
@@ -546,8 +611,9 @@ def _restore_raw(state: dict[str, object]) -> RawBTF:
     return raw
 
 
+#: The kinds whose record is a name and one type id, by plain int (as read from records).
 _REF_CLASSES: Final[dict[int, type[Type]]] = {
-    Kind.PTR: Pointer, Kind.TYPEDEF: Typedef, Kind.VOLATILE: Volatile, Kind.CONST: Const,
-    Kind.RESTRICT: Restrict, Kind.FUNC: Func, Kind.TYPE_TAG: TypeTag, Kind.VAR: Var,
-    Kind.DECL_TAG: DeclTag,
+    int(Kind.PTR): Pointer, int(Kind.TYPEDEF): Typedef, int(Kind.VOLATILE): Volatile,
+    int(Kind.CONST): Const, int(Kind.RESTRICT): Restrict, int(Kind.FUNC): Func,
+    int(Kind.TYPE_TAG): TypeTag, int(Kind.VAR): Var, int(Kind.DECL_TAG): DeclTag,
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import IO, TypeVar, overload
+from typing import IO, Final, TypeVar, overload
 
 from ebpf.btf.parse import RawBTF, RawIndex
 from ebpf.btf.types import (
@@ -192,7 +192,9 @@ class Spec:
             if type_id > self._max_id:
                 raise NotFoundError(f"no type with id {type_id} (largest is {self._max_id})",
                                     type_id=type_id)
-            t = raw.decode(type_id, self.type_by_id, self._max_id, self.string)
+            # Without a base every string is local: skip the base check for each name.
+            t = raw.decode(type_id, self.type_by_id, self._max_id,
+                           self.string if raw.base_str_len else raw.local_string)
         # setdefault: if another thread decoded the same id meanwhile, both get its object.
         t = self._types.setdefault(type_id, t)
         self._ids[t] = type_id
@@ -225,8 +227,8 @@ class Spec:
     def _ids_by_name(self, name: bytes, kinds: frozenset[int] | None) -> list[int]:
         raw = self._raw
         ids = self._base._ids_by_name(name, kinds) if self._base is not None else []
-        funcs = kinds is None or Kind.FUNC in kinds
-        others = kinds is None or kinds != {Kind.FUNC}
+        funcs = kinds is None or _K_FUNC in kinds
+        others = kinds is None or kinds != _FUNC_ONLY
         for tid in raw.ids_by_name(name, self._name_bytes, funcs=funcs, others=others):
             if kinds is None or raw.kind_of(tid) in kinds:
                 ids.append(tid)
@@ -297,6 +299,10 @@ def _shallow_type(t: Type) -> Type:
     c = _shallow(t)
     assert isinstance(c, Type)
     return c
+
+
+_K_FUNC: Final = int(Kind.FUNC)
+_FUNC_ONLY: Final = frozenset((_K_FUNC,))
 
 
 def _kinds_for(cls: type) -> frozenset[int] | None:

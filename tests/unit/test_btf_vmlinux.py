@@ -189,6 +189,25 @@ def test_on_disk_index_is_reused(tmp_path: Path) -> None:
     assert not (tmp_path / "other").exists()
 
 
+def test_borrowed_kernel_spec_copies_own_their_data(tmp_path: Path) -> None:
+    # A process that finds the index on disk maps it (and vmlinux, where the kernel allows):
+    # lookups work in place, and pickled copies hold bytes and arrays of their own.
+    code = ("import array, pickle, ebpf.btf as b; s = b.load_kernel_spec(); "
+            "t = s.type_by_name('task_struct', b.Struct); "
+            "r = pickle.loads(pickle.dumps(s.raw)); ix = r.index; "
+            "assert type(r.strings) is bytes and bytes(s.raw.strings) == r.strings; "
+            "assert all(isinstance(a, array.array) for a in (r.words, ix.offsets, "
+            "ix.flavored, *ix.by_name) if a is not None); "
+            "assert list(ix.offsets) == list(s.raw.index.offsets); "
+            "print(len(s), s.type_id(t), len(t.members), type(s.raw.index.offsets).__name__)")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), EBPF_BTF_CACHE="1")
+    root = Path(__file__).resolve().parents[2]
+    outs = [subprocess.run([sys.executable, "-c", code], env=env, cwd=root, check=True,
+                           capture_output=True, text=True).stdout.split() for _ in range(2)]
+    assert outs[0][:3] == outs[1][:3]
+    assert outs[0][3] == "array"  # built by the first process
+
+
 def test_old_indexes_are_pruned(tmp_path: Path) -> None:
     # Indexes of earlier boots (another mtime, so another key) and stale temporary files.
     cache = tmp_path / "ebpf"
