@@ -10,8 +10,9 @@ time). Build maps from :class:`MapSpec`, programs from :class:`ProgramSpec` (ass
 # the ELF reader and the collection loader.
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from . import asm as asm, btf as btf
@@ -149,15 +150,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ebpf' has no attribute {name!r}")
-    mod = importlib.import_module(module, __name__)
-    value = mod if module.lstrip(".") == name else getattr(mod, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

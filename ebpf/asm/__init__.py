@@ -31,8 +31,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..internal.lazy import lazy_attributes
 from .instruction import (
     ByteOrder as ByteOrder,
     Instruction as Instruction,
@@ -196,22 +197,10 @@ __all__ = [
 ]
 
 
-_LAZY_MODULES = {"Helper": "helpers", "format_instruction": "disasm",
-                 "format_instructions": "disasm"}
+# What ``__all__`` names but this module has not imported comes from the builder, except these;
+# the submodules themselves are reachable as attributes too, as when imported eagerly.
+_FROM = {"Helper": ".helpers", "format_instruction": ".disasm", "format_instructions": ".disasm"}
+_LAZY = {**{name: _FROM.get(name, ".builder") for name in __all__ if name not in globals()},
+         "builder": ".builder", "disasm": ".disasm", "helpers": ".helpers"}
 
-
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in ("builder", "disasm", "helpers"):  # the submodules, as when imported eagerly
-        return importlib.import_module(f"{__name__}.{name}")
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{_LAZY_MODULES.get(name, 'builder')}")
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

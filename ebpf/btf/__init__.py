@@ -15,7 +15,7 @@ and only :mod:`kernel` reads ``/sys``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ebpf.btf.spec import (
     NotFoundError as NotFoundError,
@@ -64,6 +64,7 @@ from ebpf.btf.types import (
     skip_qualifiers as skip_qualifiers,
     underlying as underlying,
 )
+from ebpf.internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from ebpf.btf.ext_info import (
@@ -158,11 +159,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ebpf.btf' has no attribute {name!r}")
-    import importlib
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

@@ -10,9 +10,9 @@ works as before but a process that only loads objects never builds them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_attributes
 from . import commands as commands
 from ._types import (
     BPF_OBJ_NAME_LEN as BPF_OBJ_NAME_LEN,
@@ -61,29 +61,19 @@ LAYOUT_MODULES = ("_types", "_types_attach", "_types_info")
 
 # name -> the layout module imported on its first use
 _LAZY: dict[str, str] = {
-    "EnableStatsAttr": "_types_info",
-    "IterCreateAttr": "_types_attach",
-    "LinkCreateAttr": "_types_attach",
-    "LinkDetachAttr": "_types_attach",
-    "LinkInfo": "_types_info",
-    "LinkUpdateAttr": "_types_attach",
-    "MapInfo": "_types_info",
-    "ProgAttachAttr": "_types_attach",
-    "ProgInfo": "_types_info",
-    "ProgQueryAttr": "_types_attach",
-    "RawTracepointOpenAttr": "_types_attach",
-    "TaskFdQueryAttr": "_types_attach",
+    "EnableStatsAttr": "._types_info",
+    "IterCreateAttr": "._types_attach",
+    "LinkCreateAttr": "._types_attach",
+    "LinkDetachAttr": "._types_attach",
+    "LinkInfo": "._types_info",
+    "LinkUpdateAttr": "._types_attach",
+    "MapInfo": "._types_info",
+    "ProgAttachAttr": "._types_attach",
+    "ProgInfo": "._types_info",
+    "ProgQueryAttr": "._types_attach",
+    "RawTracepointOpenAttr": "._types_attach",
+    "TaskFdQueryAttr": "._types_attach",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)
