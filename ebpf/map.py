@@ -391,6 +391,8 @@ class Map:
     def _value_bytes_of(self, value: Any) -> bytes:
         if type(value) is bytes and len(value) == self.value_size and self._plain_values:
             return value
+        if type(value) is int and 0 <= value < self._int_values:
+            return value.to_bytes(self.value_size, self._byteorder)  # as __setitem__ writes it
         t = self.type
         if t in _PER_CPU:
             return self._per_cpu_bytes(value)
@@ -459,12 +461,20 @@ class Map:
     def _new_ops(self) -> _Ops:
         return _ElemCalls(self._fd.raw, self.key_size, self._value_bytes).ops()
 
-    def _put_key(self, calls: _ElemCalls, key: Any) -> None:
+    def _encoded_key(self, key: Any) -> bytes | None:
+        """The bytes of ``key``, or None for a map that takes no key (queue, stack, bloom)."""
         if self.key_size == 0:
             if key is not None:
                 raise MarshalError(f"{self._context('use')}: this map takes no key, got {key!r}")
-        else:
-            calls.put_key(self._key_bytes(key))
+            return None
+        if type(key) is int and 0 <= key < self._int_limit:
+            return key.to_bytes(self.key_size, self._byteorder)  # as the element ops write it
+        return self._key_bytes(key)
+
+    def _put_key(self, calls: _ElemCalls, key: Any) -> None:
+        data = self._encoded_key(key)
+        if data is not None:
+            calls.put_key(data)
 
     def _error(self, err: int, cmd: Cmd, action: str, key: Any = None) -> SyscallError:
         ctx = self._context(action)
@@ -616,24 +626,10 @@ class Map:
         """``update(key, value)`` through buffers of its own and a plain ``bpf()`` call: for
         writing a new map's contents, which needs none of the pre-bound calls of the element
         operations (that most maps with contents, global data, never use afterwards)."""
-        if type(value) is int and 0 <= value < self._int_values:
-            data = value.to_bytes(self.value_size, self._byteorder)
-        elif type(value) is bytes and len(value) == self.value_size and self._plain_values:
-            data = value
-        else:
-            data = self._value_bytes_of(value)
-        if self.key_size == 0:
-            if key is not None:
-                raise MarshalError(f"{self._context('use')}: this map takes no key, got {key!r}")
-            kbuf = None
-        elif type(key) is int and 0 <= key < self._int_limit:
-            kbuf = ctypes.create_string_buffer(key.to_bytes(self.key_size, self._byteorder),
-                                               self.key_size)
-        else:
-            kbuf = ctypes.create_string_buffer(self.key_size)
-            memoryview(kbuf).cast("B")[:] = self._key_bytes(key)
-        vbuf = ctypes.create_string_buffer(max(self._value_bytes, 1))
-        memoryview(vbuf).cast("B")[:self._value_bytes] = data
+        data = self._value_bytes_of(value)
+        key_data = self._encoded_key(key)
+        kbuf = None if key_data is None else ctypes.create_string_buffer(key_data, len(key_data))
+        vbuf = ctypes.create_string_buffer(data, max(len(data), 1))
         attr = MapElemAttr(map_fd=self.fd, key=0 if kbuf is None else ctypes.addressof(kbuf),
                            value=ctypes.addressof(vbuf))
         try:
