@@ -172,9 +172,10 @@ class Map:
     """
 
     __slots__ = ("__weakref__", "_byteorder", "_codecs_ready", "_decode", "_decode_key", "_fd",
-                 "_int_limit", "_int_values", "_key_codec", "_pinned_path", "_plain_values",
-                 "_pool", "_raw_decode", "_value_bytes", "_value_codec", "flags", "key_size",
-                 "key_type", "max_entries", "name", "type", "value_size", "value_type")
+                 "_int_limit", "_int_values", "_kernel_btf", "_key_codec", "_key_type",
+                 "_pinned_path", "_plain_values", "_pool", "_raw_decode", "_value_bytes",
+                 "_value_codec", "_value_type", "flags", "key_size", "max_entries", "name",
+                 "type", "value_size")
 
     def __init__(self, spec: MapSpec, *, btf: Handle | None = None) -> None:
         """Create the map described by ``spec`` and write its ``contents``.
@@ -205,7 +206,8 @@ class Map:
 
     def _setup(self, fd: FD, name: str, type: int, key_size: int, value_size: int,
                max_entries: int, flags: int, key_type: Type | None = None,
-               value_type: Type | None = None) -> None:
+               value_type: Type | None = None,
+               kernel_btf: tuple[int, int, int] | None = None) -> None:
         self._fd = fd
         self.name = name
         try:
@@ -224,8 +226,11 @@ class Map:
             self._value_bytes = value_size
         self._int_limit = 1 << (8 * key_size) if key_size in (4, 8) else 0
         self._pool: list[_Ops] = []
-        self.key_type = key_type
-        self.value_type = value_type
+        self._key_type = key_type
+        self._value_type = value_type
+        # (BTF object id, key type id, value type id) of a map opened from the kernel: its
+        # types are read on first use (a map-of-maps lookup opens a map every time).
+        self._kernel_btf = kernel_btf
         # Decided once, off the hot path. None: values are returned as the kernel's bytes.
         self._plain_values = int(type) not in _DECODED_TYPES
         self._raw_decode: Callable[[bytes], Any] | None = (
@@ -234,11 +239,12 @@ class Map:
         # a loaded collection creates maps it never reads, and ebpf.btf.values is large.
         self._key_codec: Codec | None = None
         self._value_codec: Codec | None = None
-        self._codecs_ready = key_type is None and value_type is None
+        self._codecs_ready = key_type is None and value_type is None and kernel_btf is None
         self._decode: Callable[[bytes], Any] | None = (
-            self._raw_decode if value_type is None else self._first_decode)
+            self._raw_decode if value_type is None and kernel_btf is None
+            else self._first_decode)
         self._decode_key: Callable[[bytes], Any] | None = (
-            None if key_type is None else self._first_decode_key)
+            None if key_type is None and kernel_btf is None else self._first_decode_key)
         # Non-negative ints that fit go straight into the value buffer (hot path of update).
         self._int_values = (1 << (8 * value_size)) if (
             value_size in (4, 8) and self._plain_values and int(type) not in _FD_VALUES_INT
@@ -251,10 +257,12 @@ class Map:
 
         try:
             info = map_info(fd.raw)
-            key_type, value_type = _kernel_btf_types(info)
+            kernel_btf = None
+            if info.btf_id and (info.btf_key_type_id or info.btf_value_type_id):
+                kernel_btf = (info.btf_id, info.btf_key_type_id, info.btf_value_type_id)
             m = cls.__new__(cls)
             m._setup(fd, info.name, info.type, info.key_size, info.value_size, info.max_entries,
-                     info.flags, key_type, value_type)
+                     info.flags, kernel_btf=kernel_btf)
         except BaseException:
             fd.close()
             raise
@@ -349,6 +357,27 @@ class Map:
         return f"{action} map {self.name!r}" if self.name else f"{action} map"
 
     # --- encoding ----------------------------------------------------------------------------
+
+    @property
+    def key_type(self) -> Type | None:
+        """The BTF type of the keys, or None: keys are then the kernel's bytes. A map opened by
+        id, fd or pin reads it from the kernel's BTF for the map on first use."""
+        if self._kernel_btf is not None:
+            self._read_kernel_types()
+        return self._key_type
+
+    @property
+    def value_type(self) -> Type | None:
+        """The BTF type of the values, or None (see :attr:`key_type`)."""
+        if self._kernel_btf is not None:
+            self._read_kernel_types()
+        return self._value_type
+
+    def _read_kernel_types(self) -> None:
+        ids = self._kernel_btf
+        if ids is not None:
+            self._key_type, self._value_type = _kernel_btf_types(*ids)
+            self._kernel_btf = None
 
     def _build_codecs(self) -> None:
         """Build the key and value codecs and install the decoders that use them."""
@@ -1040,19 +1069,18 @@ def _btf_encode(codec: Codec, value: Any, what: str) -> bytes:
         raise MarshalError(f"{what}: {e}") from e
 
 
-def _kernel_btf_types(info: MapInfo) -> tuple[Type | None, Type | None]:
+def _kernel_btf_types(btf_id: int, key_id: int, value_id: int
+                      ) -> tuple[Type | None, Type | None]:
     """The key and value types of an existing map, read from the BTF object the kernel keeps
     for it, so that a map opened by id, fd or pin decodes like the one its creator made.
-    ``(None, None)`` when the map has no BTF or it cannot be read (then values stay bytes)."""
-    if not info.btf_id or not (info.btf_key_type_id or info.btf_value_type_id):
-        return None, None
+    ``(None, None)`` when the BTF cannot be read (then values stay bytes)."""
     from .btf.handle import Handle
 
     try:
-        with Handle.from_id(info.btf_id) as handle:
+        with Handle.from_id(btf_id) as handle:
             spec = handle.spec()
-        key = spec.type_by_id(info.btf_key_type_id) if info.btf_key_type_id else None
-        value = spec.type_by_id(info.btf_value_type_id) if info.btf_value_type_id else None
+        key = spec.type_by_id(key_id) if key_id else None
+        value = spec.type_by_id(value_id) if value_id else None
     except (SyscallError, BTFError):
         # No permission to open BTF by id, the object is gone, or it is split BTF whose base
         # is not vmlinux: keys and values stay the kernel's bytes.
