@@ -45,6 +45,7 @@ from .internal.sys import (
     MapCreateAttr,
     MapElemAttr,
     MapFreezeAttr,
+    command_name,
     commands,
 )
 from .marshal import MarshalError, encode, round_up
@@ -505,18 +506,18 @@ class Map:
         if data is not None:
             calls.put_key(data)
 
-    def _error(self, err: int, cmd: Cmd, action: str, key: Any = None) -> SyscallError:
+    def _error(self, err: int, cmd: int, action: str, key: Any = None) -> SyscallError:
         ctx = self._context(action)
         if key is not None:
             ctx += f" (key {key!r})"
         if err == errno.ENOENT and cmd in (Cmd.MAP_LOOKUP_ELEM, Cmd.MAP_DELETE_ELEM,
                                            Cmd.MAP_LOOKUP_AND_DELETE_ELEM, Cmd.MAP_UPDATE_ELEM):
-            return KeyNotFoundError(err, cmd.bpf_name, ctx)
+            return KeyNotFoundError(err, command_name(cmd), ctx)
         if err == errno.EEXIST and cmd == Cmd.MAP_UPDATE_ELEM:
-            return KeyExistsError(err, cmd.bpf_name, ctx)
+            return KeyExistsError(err, command_name(cmd), ctx)
         if err == errno.EBADF and self._fd.closed:
             raise ClosedError(f"{self._context('use')[4:] or 'map'} is closed")
-        return SyscallError(err, cmd.bpf_name, ctx)
+        return SyscallError(err, command_name(cmd), ctx)
 
     # The element operations below are the library's hottest code: each is a handful of
     # bytecodes around one pre-bound bpf() call. A pool of per-thread buffers (list pop and
@@ -883,13 +884,13 @@ class Map:
         per = max(self.key_size + self._value_bytes, 1)
         return max(1, min(self.max_entries or 1, _BATCH_BUFFER_BYTES // per))
 
-    def _batch_iter(self, cmd: Cmd, raw: bool = False) -> Iterator[tuple[Any, Any]]:
+    def _batch_iter(self, cmd: int, raw: bool = False) -> Iterator[tuple[Any, Any]]:
         """Walk the map with LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH, yielding pairs (decoded
         by BTF unless ``raw``)."""
         for chunk in self._batch_chunks(cmd, raw):
             yield from chunk
 
-    def _batch_chunks(self, cmd: Cmd, raw: bool) -> Iterator[Iterable[tuple[Any, Any]]]:
+    def _batch_chunks(self, cmd: int, raw: bool) -> Iterator[Iterable[tuple[Any, Any]]]:
         """One iterable of pairs per batch call (C-level zips where nothing is decoded)."""
         count = self._batch_count()
         ks, vs = self.key_size, self._value_bytes

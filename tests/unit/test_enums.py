@@ -21,8 +21,7 @@ import pytest
 from ebpf import _enum
 
 MODULES = ["ebpf.types", "ebpf.asm.opcode", "ebpf.asm.register", "ebpf.asm.helpers",
-           "ebpf.btf.types", "ebpf.btf.ext_info", "ebpf.internal.sys._types", "ebpf._specs",
-           "ebpf.program"]
+           "ebpf.btf.types", "ebpf.btf.ext_info", "ebpf._specs", "ebpf.program"]
 
 
 def _decorated(module: str) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ebpf.errors import ClosedError
-from ebpf.internal.sys import FD, Cmd, syscall
+from ebpf.internal.sys import FD, Cmd, command_name, syscall
 from tests.support import fd_is_open
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,7 +135,8 @@ def test_invalid_numbers_are_refused() -> None:
 
 def test_command_names() -> None:
     assert Cmd.MAP_CREATE == 0
-    assert Cmd.PROG_TEST_RUN.bpf_name == "BPF_PROG_TEST_RUN"
+    assert command_name(Cmd.PROG_TEST_RUN) == "BPF_PROG_TEST_RUN"
+    assert command_name(99) == "BPF_CMD_99"
 
 
 def test_syscall_numbers() -> None:

@@ -343,31 +343,37 @@ def test_attr_fits_the_kernel_union(kernel: KernelTypes) -> None:
     assert not too_big
 
 
-def _enums() -> list[type[enum.IntEnum]]:
-    return [obj for module in LAYOUT_MODULES for name, obj in vars(module).items()
-            if isinstance(obj, type) and issubclass(obj, enum.IntEnum) and not name.startswith("_")
-            and obj.__module__ == module.__name__]
+def _constants(cls: type) -> dict[str, int]:
+    """The named numbers of an ``IntEnum`` or of a plain class of int constants (``Cmd``)."""
+    if issubclass(cls, enum.IntEnum):
+        return {m.name: m.value for m in cls}
+    return {name: value for name, value in vars(cls).items()
+            if not name.startswith("_") and type(value) is int}
 
 
-# Python enum -> (kernel enum, prefix of the kernel's constant names)
+# Python enum or constants class -> (kernel enum, prefix of the kernel's constant names)
 ENUM_NAMES = {"Cmd": ("bpf_cmd", "BPF_")}
 
 
 def test_enums_match_the_kernel(kernel: KernelTypes) -> None:
     problems = []
-    for cls in _enums():
-        if cls.__name__ not in ENUM_NAMES:
-            continue
-        kname, prefix = ENUM_NAMES[cls.__name__]
-        _, kenum = kernel.named("ENUM", kname)
-        for member in cls:
-            kval = kenum.values.get(prefix + member.name)
-            if kval is None:
-                problems.append(f"{cls.__name__}.{member.name}: no {prefix}{member.name} in "
-                                f"enum {kname}")
-            elif kval != member.value:
-                problems.append(f"{cls.__name__}.{member.name} = {member.value}, kernel says "
-                                f"{kval}")
+    checked = set()
+    for module in LAYOUT_MODULES:
+        for name, (kname, prefix) in ENUM_NAMES.items():
+            cls = vars(module).get(name)
+            if cls is None:
+                continue
+            checked.add(name)
+            _, kenum = kernel.named("ENUM", kname)
+            constants = _constants(cls)
+            assert constants, f"{name} defines no constants"
+            for member, value in constants.items():
+                kval = kenum.values.get(prefix + member)
+                if kval is None:
+                    problems.append(f"{name}.{member}: no {prefix}{member} in enum {kname}")
+                elif kval != value:
+                    problems.append(f"{name}.{member} = {value}, kernel says {kval}")
+    assert checked == set(ENUM_NAMES)
     assert not problems, "\n".join(problems)
 
 

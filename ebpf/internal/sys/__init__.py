@@ -29,6 +29,7 @@ from ._types import (
     ProgBindMapAttr as ProgBindMapAttr,
     ProgLoadAttr as ProgLoadAttr,
     ProgRunAttr as ProgRunAttr,
+    command_name as command_name,
 )
 from .fd import FD as FD
 from .syscall import (

@@ -19,13 +19,13 @@ running kernel's BTF where it is available.
 from __future__ import annotations
 
 import ctypes
-
-from ..._enum import IntEnum, enum_class
+from typing import Final
 
 __all__ = [
     "BPF_OBJ_NAME_LEN", "BPF_TAG_SIZE", "BtfGetFdByIdAttr", "BtfInfo", "BtfLoadAttr", "Cmd",
     "GetIdAttr", "MapBatchAttr", "MapCreateAttr", "MapElemAttr", "MapFreezeAttr",
     "ObjGetInfoAttr", "ObjPinAttr", "ProgBindMapAttr", "ProgLoadAttr", "ProgRunAttr",
+    "command_name",
 ]
 
 _u8 = ctypes.c_uint8
@@ -37,53 +37,65 @@ BPF_OBJ_NAME_LEN = 16
 BPF_TAG_SIZE = 8
 
 
-@enum_class
-class Cmd(IntEnum):
-    """``enum bpf_cmd``."""
+class Cmd:
+    """``enum bpf_cmd``: the ``bpf(2)`` commands, as plain ints.
 
-    MAP_CREATE = 0
-    MAP_LOOKUP_ELEM = 1
-    MAP_UPDATE_ELEM = 2
-    MAP_DELETE_ELEM = 3
-    MAP_GET_NEXT_KEY = 4
-    PROG_LOAD = 5
-    OBJ_PIN = 6
-    OBJ_GET = 7
-    PROG_ATTACH = 8
-    PROG_DETACH = 9
-    PROG_TEST_RUN = 10
-    PROG_GET_NEXT_ID = 11
-    MAP_GET_NEXT_ID = 12
-    PROG_GET_FD_BY_ID = 13
-    MAP_GET_FD_BY_ID = 14
-    OBJ_GET_INFO_BY_FD = 15
-    PROG_QUERY = 16
-    RAW_TRACEPOINT_OPEN = 17
-    BTF_LOAD = 18
-    BTF_GET_FD_BY_ID = 19
-    TASK_FD_QUERY = 20
-    MAP_LOOKUP_AND_DELETE_ELEM = 21
-    MAP_FREEZE = 22
-    BTF_GET_NEXT_ID = 23
-    MAP_LOOKUP_BATCH = 24
-    MAP_LOOKUP_AND_DELETE_BATCH = 25
-    MAP_UPDATE_BATCH = 26
-    MAP_DELETE_BATCH = 27
-    LINK_CREATE = 28
-    LINK_UPDATE = 29
-    LINK_GET_FD_BY_ID = 30
-    LINK_GET_NEXT_ID = 31
-    ENABLE_STATS = 32
-    ITER_CREATE = 33
-    LINK_DETACH = 34
-    PROG_BIND_MAP = 35
-    TOKEN_CREATE = 36
-    PROG_STREAM_READ_BY_FD = 37
+    Not an ``IntEnum``: nothing outside this package sees a command, and building an enum of
+    this size is a measurable part of the time to load a collection. :func:`command_name`
+    gives the kernel's name of one.
+    """
 
-    @property
-    def bpf_name(self) -> str:
-        """The kernel's name, e.g. ``BPF_MAP_CREATE``."""
-        return f"BPF_{self.name}"
+    MAP_CREATE: Final = 0
+    MAP_LOOKUP_ELEM: Final = 1
+    MAP_UPDATE_ELEM: Final = 2
+    MAP_DELETE_ELEM: Final = 3
+    MAP_GET_NEXT_KEY: Final = 4
+    PROG_LOAD: Final = 5
+    OBJ_PIN: Final = 6
+    OBJ_GET: Final = 7
+    PROG_ATTACH: Final = 8
+    PROG_DETACH: Final = 9
+    PROG_TEST_RUN: Final = 10
+    PROG_GET_NEXT_ID: Final = 11
+    MAP_GET_NEXT_ID: Final = 12
+    PROG_GET_FD_BY_ID: Final = 13
+    MAP_GET_FD_BY_ID: Final = 14
+    OBJ_GET_INFO_BY_FD: Final = 15
+    PROG_QUERY: Final = 16
+    RAW_TRACEPOINT_OPEN: Final = 17
+    BTF_LOAD: Final = 18
+    BTF_GET_FD_BY_ID: Final = 19
+    TASK_FD_QUERY: Final = 20
+    MAP_LOOKUP_AND_DELETE_ELEM: Final = 21
+    MAP_FREEZE: Final = 22
+    BTF_GET_NEXT_ID: Final = 23
+    MAP_LOOKUP_BATCH: Final = 24
+    MAP_LOOKUP_AND_DELETE_BATCH: Final = 25
+    MAP_UPDATE_BATCH: Final = 26
+    MAP_DELETE_BATCH: Final = 27
+    LINK_CREATE: Final = 28
+    LINK_UPDATE: Final = 29
+    LINK_GET_FD_BY_ID: Final = 30
+    LINK_GET_NEXT_ID: Final = 31
+    ENABLE_STATS: Final = 32
+    ITER_CREATE: Final = 33
+    LINK_DETACH: Final = 34
+    PROG_BIND_MAP: Final = 35
+    TOKEN_CREATE: Final = 36
+    PROG_STREAM_READ_BY_FD: Final = 37
+
+    __slots__ = ()
+
+
+_COMMAND_NAMES: dict[int, str] = {}
+
+
+def command_name(cmd: int) -> str:
+    """The kernel's name of ``cmd``, e.g. ``BPF_MAP_CREATE`` (``BPF_CMD_<n>`` if unknown)."""
+    if not _COMMAND_NAMES:
+        _COMMAND_NAMES.update((value, f"BPF_{name}") for name, value in vars(Cmd).items()
+                              if not name.startswith("_"))
+    return _COMMAND_NAMES.get(cmd, f"BPF_CMD_{cmd}")
 
 
 class MapCreateAttr(ctypes.Structure):

@@ -97,7 +97,7 @@ def map_freeze(attr: MapFreezeAttr, context: str = "") -> None:
     bpf(Cmd.MAP_FREEZE, attr, context)
 
 
-def _batch(cmd: Cmd, attr: MapBatchAttr, context: str) -> bool:
+def _batch(cmd: int, attr: MapBatchAttr, context: str) -> bool:
     """Run a batch command; True if the map has more entries after this batch.
 
     The kernel reports the end of the map with ``ENOENT`` while still filling ``attr.count``
@@ -175,7 +175,7 @@ def obj_get_info_by_fd(fd: int, info: _Info, context: str = "") -> _Info:
     return info
 
 
-def _next_id(cmd: Cmd, start: int) -> int | None:
+def _next_id(cmd: int, start: int) -> int | None:
     attr = GetIdAttr(start_id=start)
     try:
         bpf(cmd, attr)

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable
 
 from ...errors import SyscallError
-from ._types import Cmd
+from ._types import Cmd, command_name
 
 __all__ = ["FastCall", "bpf", "bpf_raw", "trampoline_available"]
 
@@ -86,7 +86,7 @@ def bpf_raw(cmd: int, attr_addr: int, size: int) -> int:
     return ret
 
 
-def bpf(cmd: Cmd, attr: ctypes.Structure, context: str = "") -> int:
+def bpf(cmd: int, attr: ctypes.Structure, context: str = "") -> int:
     """Call ``bpf(2)`` with ``attr``; return the kernel's non-negative result.
 
     ``BPF_PROG_LOAD`` is retried when it returns ``EAGAIN`` or ``EINTR`` (the verifier was
@@ -105,7 +105,7 @@ def bpf(cmd: Cmd, attr: ctypes.Structure, context: str = "") -> int:
         err = -ret
         if err == errno.EINTR or (err == errno.EAGAIN and cmd == Cmd.PROG_LOAD):
             continue
-        raise SyscallError(err, Cmd(cmd).bpf_name, context)
+        raise SyscallError(err, command_name(cmd), context)
 
 
 # --- the fast path ---------------------------------------------------------------------------
