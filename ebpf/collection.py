@@ -455,7 +455,8 @@ class _Loader:
         ``/proc/kallsyms``) into the instructions that use ``__ksym`` externs. A missing
         ``__weak`` extern reads as 0, and a call of a missing ``__weak`` kfunc becomes a call
         of an invalid helper (``2002000000 + n``), which only dead code may contain."""
-        from .asm import Instruction, PseudoLoad
+        from .asm import Instruction
+        from .asm._raw import PSEUDO_BTF_ID
         from .btf import Func, NotFoundError, Void
 
         out = None
@@ -466,7 +467,7 @@ class _Loader:
                 continue
             if ins.is_kfunc_call and ins.constant == -1:
                 cls: type = Func
-            elif ins.is_ldimm64 and int(ins.src) == PseudoLoad.BTF_ID and ins.constant == 0:
+            elif ins.is_ldimm64 and int(ins.src) == PSEUDO_BTF_ID and ins.constant == 0:
                 cls = self._extern_kind(ref)
             else:
                 continue

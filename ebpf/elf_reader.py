@@ -27,7 +27,15 @@ from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 from . import btf as _btf
 from ._specs import CollectionSpec, MapSpec, PinType, ProgramSpec
-from .asm import Instruction, InstructionError, Instructions, PseudoCall, PseudoLoad, Register
+from .asm import Instruction, InstructionError, Instructions, Register
+from .asm._raw import (
+    PSEUDO_BTF_ID,
+    PSEUDO_CALL,
+    PSEUDO_FUNC,
+    PSEUDO_KFUNC_CALL,
+    PSEUDO_MAP_FD,
+    PSEUDO_MAP_VALUE,
+)
 from .errors import BTFError, EbpfError, ELFError
 from .internal import elf as _elf
 from .internal.record import dataclass, replace
@@ -541,7 +549,7 @@ class _Reader:
             if name is None:
                 raise ELFError(f"reference to offset {off} of {target.name}, where no map is "
                                "defined", section=sec.name, offset=slot * 8)
-            return _patched(ins, PseudoLoad.MAP_FD, 0, name)
+            return _patched(ins, PSEUDO_MAP_FD, 0, name)
         if target.index in self.data_sections:
             if not ins.is_ldimm64:
                 raise ELFError(f"global variable {sym.name!r} is used by an instruction that "
@@ -552,14 +560,14 @@ class _Reader:
             if not 0 <= off <= size:
                 raise ELFError(f"reference to offset {off} of {target.name}, which has "
                                f"{size} bytes", section=sec.name, offset=slot * 8)
-            return _patched(ins, PseudoLoad.MAP_VALUE, off << 32, target.name)
+            return _patched(ins, PSEUDO_MAP_VALUE, off << 32, target.name)
         if target.executable:
-            if ins.is_function_call or (ins.is_call and int(ins.src) == PseudoCall.CALL):
+            if ins.is_function_call or (ins.is_call and int(ins.src) == PSEUDO_CALL):
                 dest = sym.value + (ins.constant + 1) * 8
                 return ins.with_reference(self._function_at(target, dest))
             if ins.is_ldimm64:
                 dest = sym.value + (ins.constant & 0xFFFF_FFFF)
-                return _patched(ins, PseudoLoad.FUNC, 0, self._function_at(target, dest))
+                return _patched(ins, PSEUDO_FUNC, 0, self._function_at(target, dest))
             raise ELFError(f"unsupported reference to code from instruction {ins}",
                            section=sec.name, offset=slot * 8)
         if target.name in _DATA_PREFIXES or _is_data_section(target.name):
@@ -576,12 +584,12 @@ class _Reader:
                 raise ELFError(f"kconfig extern {name!r} used by a non-64-bit load",
                                section=sec.name, offset=slot * 8)
             off, _ = self.kconfig[name]
-            return _patched(ins, PseudoLoad.MAP_VALUE, off << 32, _KCONFIG)
+            return _patched(ins, PSEUDO_MAP_VALUE, off << 32, _KCONFIG)
         if ins.is_call:
             # A kernel function (__ksym): the loader looks its BTF id up by name.
-            return _patched(ins, PseudoCall.KFUNC_CALL, -1, name)
+            return _patched(ins, PSEUDO_KFUNC_CALL, -1, name)
         if ins.is_ldimm64:
-            return _patched(ins, PseudoLoad.BTF_ID, 0, name)
+            return _patched(ins, PSEUDO_BTF_ID, 0, name)
         raise ELFError(f"unsupported use of extern symbol {name!r}", section=sec.name,
                        offset=slot * 8)
 

@@ -19,7 +19,8 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .asm import Instruction, Instructions, PseudoLoad
+from .asm import Instruction, Instructions
+from .asm._raw import PSEUDO_MAP_VALUE
 from .errors import EbpfError
 from .internal.record import dataclass, field
 
@@ -256,4 +257,4 @@ def core_relocations(insns: Iterable[Instruction], btf: ProgramBTF
 
 def is_map_value_load(ins: Instruction) -> bool:
     """True for an ldimm64 of a pointer into a map value."""
-    return ins.is_ldimm64 and int(ins.src) == PseudoLoad.MAP_VALUE
+    return ins.is_ldimm64 and int(ins.src) == PSEUDO_MAP_VALUE

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, final
 
 from ._enum import IntFlag, enum_class, member_or_int
 from ._specs import ProgramSpec as ProgramSpec
-from .asm import InstructionError, Instructions, PseudoLoad, UnresolvedReferenceError
+from .asm import InstructionError, Instructions, UnresolvedReferenceError
+from .asm._raw import PSEUDO_BTF_ID
 from .errors import (
     ClosedError,
     COREError,
@@ -242,7 +243,7 @@ def _encode_instructions(spec: ProgramSpec, context: str) -> bytes:
                 f"{context}: instruction {index} ({ins}) references map {ref!r}, which was not "
                 "resolved (no map fd was filled in; load it through a collection or use "
                 "asm.load_map_ptr with a map's fd)", ref, index)
-        if (ins.is_ldimm64 and int(ins.src) == PseudoLoad.BTF_ID
+        if (ins.is_ldimm64 and int(ins.src) == PSEUDO_BTF_ID
                 and (ins.constant & _MAX_U32) in (0, _MAX_U32)):
             raise _unresolved(
                 f"{context}: instruction {index} ({ins}) loads kernel variable {ref!r}, whose "

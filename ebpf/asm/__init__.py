@@ -41,21 +41,6 @@ from .instruction import (
     Instructions as Instructions,
     UnresolvedReferenceError as UnresolvedReferenceError,
 )
-from .opcode import (
-    LDIMM64 as LDIMM64,
-    ALUOp as ALUOp,
-    AtomicOp as AtomicOp,
-    Class as Class,
-    Endianness as Endianness,
-    JumpOp as JumpOp,
-    Mode as Mode,
-    OpCode as OpCode,
-    PseudoCall as PseudoCall,
-    PseudoJump as PseudoJump,
-    PseudoLoad as PseudoLoad,
-    Size as Size,
-    Source as Source,
-)
 from .register import (
     R0 as R0,
     R1 as R1,
@@ -72,8 +57,9 @@ from .register import (
     Register as Register,
 )
 
-# The builder, the disassembler and the helper enum (over 200 members) are imported on first
-# use (PEP 562): reading and loading object files needs none of them.
+# The opcode enums, the builder, the disassembler and the helper enum (over 200 members) are
+# imported on first use (PEP 562): reading, linking and loading object files needs none of them
+# (that code compares the plain ints of ._raw).
 if TYPE_CHECKING:
     from .builder import (
         BinaryOp as BinaryOp,
@@ -177,6 +163,21 @@ if TYPE_CHECKING:
         format_instructions as format_instructions,
     )
     from .helpers import Helper as Helper
+    from .opcode import (
+        LDIMM64 as LDIMM64,
+        ALUOp as ALUOp,
+        AtomicOp as AtomicOp,
+        Class as Class,
+        Endianness as Endianness,
+        JumpOp as JumpOp,
+        Mode as Mode,
+        OpCode as OpCode,
+        PseudoCall as PseudoCall,
+        PseudoJump as PseudoJump,
+        PseudoLoad as PseudoLoad,
+        Size as Size,
+        Source as Source,
+    )
 
 __all__ = [
     "add", "add32", "addr_space_cast", "ALUOp", "and32", "and_", "arsh", "arsh32", "atomic",
@@ -199,8 +200,11 @@ __all__ = [
 
 # What ``__all__`` names but this module has not imported comes from the builder, except these;
 # the submodules themselves are reachable as attributes too, as when imported eagerly.
-_FROM = {"Helper": ".helpers", "format_instruction": ".disasm", "format_instructions": ".disasm"}
+_FROM = {"Helper": ".helpers", "format_instruction": ".disasm", "format_instructions": ".disasm",
+         **dict.fromkeys(("LDIMM64", "ALUOp", "AtomicOp", "Class", "Endianness", "JumpOp", "Mode",
+                          "OpCode", "PseudoCall", "PseudoJump", "PseudoLoad", "Size", "Source"),
+                         ".opcode")}
 _LAZY = {**{name: _FROM.get(name, ".builder") for name in __all__ if name not in globals()},
-         "builder": ".builder", "disasm": ".disasm", "helpers": ".helpers"}
+         "builder": ".builder", "disasm": ".disasm", "helpers": ".helpers", "opcode": ".opcode"}
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

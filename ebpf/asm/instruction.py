@@ -26,14 +26,25 @@ from typing import TYPE_CHECKING, Final, Literal, NoReturn, SupportsIndex, final
 
 from ..errors import EbpfError, located
 from ..internal.record import KW_ONLY, dataclass, field, replace
-from .opcode import (
+from ._raw import (
+    CLASS_JMP,
+    CLASS_JMP32,
+    JUMP_CALL,
+    JUMP_EXIT,
+    JUMP_JA,
+    JUMP_JCOND,
+    JUMP_OPS,
     LDIMM64,
-    Class,
-    JumpOp,
-    OpCode,
-    PseudoCall,
-    PseudoLoad,
-    Source,
+    PSEUDO_CALL,
+    PSEUDO_CALL_HELPER,
+    PSEUDO_FUNC,
+    PSEUDO_KFUNC_CALL,
+    PSEUDO_MAP_FD,
+    PSEUDO_MAP_IDX,
+    PSEUDO_MAP_IDX_VALUE,
+    PSEUDO_MAP_VALUE,
+    SOURCE_K,
+    SOURCE_X,
 )
 from .register import REGISTERS, Register
 
@@ -41,6 +52,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from .helpers import Helper
+    from .opcode import OpCode
 
 __all__ = [
     "ByteOrder",
@@ -125,33 +137,30 @@ _TARGET_CONSTANT: Final = 2  # gotol, bpf-to-bpf calls, function pointers: the c
 
 
 def _target_kinds() -> tuple[int, ...]:
-    # Members are read once into ints: this runs at import time.
     kinds = [_TARGET_NONE] * 256
-    jmp, jmp32, k, x = int(Class.JMP), int(Class.JMP32), int(Source.K), int(Source.X)
-    ja, jcond = int(JumpOp.JA), int(JumpOp.JCOND)
-    special = {int(JumpOp.CALL), int(JumpOp.EXIT), ja, jcond}
-    for klass in (jmp, jmp32):
-        for op in map(int, JumpOp):
+    special = {JUMP_CALL, JUMP_EXIT, JUMP_JA, JUMP_JCOND}
+    for klass in (CLASS_JMP, CLASS_JMP32):
+        for op in JUMP_OPS:
             if op in special:
                 continue
-            for source in (k, x):
+            for source in (SOURCE_K, SOURCE_X):
                 kinds[op | source | klass] = _TARGET_OFFSET
-    kinds[ja | k | jmp] = _TARGET_OFFSET
-    kinds[ja | k | jmp32] = _TARGET_CONSTANT
-    kinds[jcond | k | jmp] = _TARGET_OFFSET
+    kinds[JUMP_JA | SOURCE_K | CLASS_JMP] = _TARGET_OFFSET
+    kinds[JUMP_JA | SOURCE_K | CLASS_JMP32] = _TARGET_CONSTANT
+    kinds[JUMP_JCOND | SOURCE_K | CLASS_JMP] = _TARGET_OFFSET
     return tuple(kinds)
 
 
 _TARGET_KIND: Final = _target_kinds()
-_CALL: Final = JumpOp.CALL | Source.K | Class.JMP
-_EXIT: Final = JumpOp.EXIT | Source.K | Class.JMP
-# Pseudo sources as plain ints, to compare with the ``src`` register.
-_HELPER: Final[int] = PseudoCall.HELPER
-_FUNCTION: Final[int] = PseudoCall.CALL
-_KFUNC: Final[int] = PseudoCall.KFUNC_CALL
-_FUNC_PTR: Final[int] = PseudoLoad.FUNC
+_CALL: Final = JUMP_CALL | SOURCE_K | CLASS_JMP
+_EXIT: Final = JUMP_EXIT | SOURCE_K | CLASS_JMP
+# Pseudo sources, to compare with the ``src`` register.
+_HELPER: Final = PSEUDO_CALL_HELPER
+_FUNCTION: Final = PSEUDO_CALL
+_KFUNC: Final = PSEUDO_KFUNC_CALL
+_FUNC_PTR: Final = PSEUDO_FUNC
 _MAP_LOADS: Final[frozenset[int]] = frozenset(
-    {PseudoLoad.MAP_FD, PseudoLoad.MAP_VALUE, PseudoLoad.MAP_IDX, PseudoLoad.MAP_IDX_VALUE})
+    {PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE})
 
 
 def _target_kind(opcode: int, src: int) -> int:
@@ -268,6 +277,8 @@ class Instruction:
     @property
     def op(self) -> OpCode:
         """The opcode with accessors for its parts."""
+        from .opcode import OpCode
+
         return OpCode(self.opcode)
 
     @property
@@ -561,7 +572,7 @@ def _bad_regs(regs: int, codec: _Codec, byte_offset: int, index: int | None = No
 def _check_target(delta: int, kind: int, ins: Instruction, index: int) -> None:
     if kind == _TARGET_OFFSET:
         if not _S16_MIN <= delta <= _S16_MAX:
-            hint = " (use ja32 for long jumps)" if ins.opcode == JumpOp.JA | Class.JMP else ""
+            hint = " (use ja32 for long jumps)" if ins.opcode == JUMP_JA | CLASS_JMP else ""
             raise InstructionError(
                 f"jump to {ins.reference!r} is {delta} slots away, more than a 16-bit offset "
                 f"holds{hint}", field="offset", index=index)

@@ -31,7 +31,21 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Final, NamedTuple
 
 from ebpf.asm import Instruction, Instructions
-from ebpf.asm.opcode import LDIMM64, Class, JumpOp, Size, Source
+from ebpf.asm._raw import (
+    CLASS_ALU,
+    CLASS_ALU64,
+    CLASS_JMP,
+    CLASS_LDX,
+    CLASS_ST,
+    CLASS_STX,
+    JUMP_CALL,
+    LDIMM64,
+    SIZE_B,
+    SIZE_DW,
+    SIZE_H,
+    SIZE_W,
+    SOURCE_K,
+)
 from ebpf.btf.ext_info import CORERelocKind
 from ebpf.btf.spec import Spec
 from ebpf.btf.types import (
@@ -92,7 +106,7 @@ _R_TYPE_ID_TARGET: Final = int(CORERelocKind.TYPE_ID_TARGET)
 _R_TYPE_MATCHES: Final = int(CORERelocKind.TYPE_MATCHES)
 _R_TYPE_SIZE: Final = int(CORERelocKind.TYPE_SIZE)
 
-_CALL: Final = Class.JMP | JumpOp.CALL | Source.K
+_CALL: Final = CLASS_JMP | JUMP_CALL | SOURCE_K
 _U64: Final = (1 << 64) - 1
 _U32: Final = (1 << 32) - 1
 
@@ -812,8 +826,8 @@ class COREResolver:
 
 # ---- patching instructions ----------------------------------------------------------------------
 
-_SIZES: Final = {1: Size.B, 2: Size.H, 4: Size.W, 8: Size.DW}
-_BYTES: Final = {Size.B: 1, Size.H: 2, Size.W: 4, Size.DW: 8}
+_SIZES: Final = {1: SIZE_B, 2: SIZE_H, 4: SIZE_W, 8: SIZE_DW}
+_BYTES: Final = {SIZE_B: 1, SIZE_H: 2, SIZE_W: 4, SIZE_DW: 8}
 
 
 def poison_instruction(ins: Instruction) -> list[Instruction]:
@@ -838,13 +852,13 @@ def patch_instruction(ins: Instruction, fix: COREFixup, what: str) -> list[Instr
     op = ins.opcode
     cls = op & 0x07
     local, new = fix.local, fix.target
-    if cls in (Class.ALU, Class.ALU64):
-        if op & 0x08 != Source.K:
+    if cls in (CLASS_ALU, CLASS_ALU64):
+        if op & 0x08 != SOURCE_K:
             raise COREError(f"{what}: ALU instruction {ins} has no immediate to relocate")
         if fix.validate and (ins.constant & _U32) != (local & _U32):
             raise COREError(f"{what}: instruction {ins} holds {ins.constant}, expected {local}")
         return [replace(ins, constant=new & _U32)]
-    if cls in (Class.LDX, Class.ST, Class.STX):
+    if cls in (CLASS_LDX, CLASS_ST, CLASS_STX):
         if fix.validate and ins.offset != local:
             raise COREError(f"{what}: instruction {ins} has offset {ins.offset}, expected "
                             f"{local}")
@@ -854,7 +868,7 @@ def patch_instruction(ins: Instruction, fix: COREFixup, what: str) -> list[Instr
             return poison_instruction(ins)
         out = replace(ins, offset=new)
         if fix.local_size != fix.target_size:
-            size = _BYTES[Size(op & 0x18)]
+            size = _BYTES[op & 0x18]
             if size != fix.local_size:
                 raise COREError(f"{what}: {ins} accesses {size} bytes, expected "
                                 f"{fix.local_size}")

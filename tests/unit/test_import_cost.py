@@ -20,6 +20,8 @@ OBJECT = ROOT / "testdata" / "tool_execsnoop-el.elf"
 
 NOT_ON_SPEC_PATH = ["dataclasses", "inspect", "typing_extensions", "platform", "ctypes",
                     "ebpf.asm.helpers", "ebpf.asm.builder", "ebpf.asm.disasm",
+                    # Reading and linking compare the plain ints of ebpf.asm._raw.
+                    "ebpf.asm.opcode",
                     # A spec is data: reading one needs neither the syscall layer nor the
                     # kernel objects (the specs live in ebpf._specs).
                     "ebpf.internal.sys", "ebpf.map", "ebpf.program", "ebpf.collection",
@@ -48,7 +50,8 @@ def test_reading_a_spec_imports_no_heavy_modules() -> None:
 # those of attaching, links and info are imported on first use, as are ebpf.info, pinning and
 # the map value codecs (tests/kernel/test_load_imports.py checks a real load).
 NOT_ON_LOAD_PATH = ["ebpf.internal.sys._types_attach", "ebpf.internal.sys._types_info",
-                    "ebpf.info", "ebpf.pin", "ebpf.btf.values", "copy", "fcntl"]
+                    "ebpf.info", "ebpf.pin", "ebpf.btf.values", "ebpf.asm.opcode", "copy",
+                    "fcntl"]
 
 LOAD_CHILD = """
 import json, sys
