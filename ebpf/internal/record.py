@@ -208,6 +208,24 @@ else:
             calls += 1
             if calls == _COMPILE_AFTER:
                 _compile_init(type(self), cls, ordered, frozen, post_init)
+            if not kwargs and len(args) <= npos:
+                # The common call, with positional arguments only: no dict of values to
+                # build, fields set in the same order as below.
+                setter = setattr if store is None else store
+                for name, value in zip(names, args, strict=False):
+                    setter(self, name, value)
+                for name in names[len(args):]:
+                    if name in defaults:
+                        value = defaults[name]
+                    elif name in factories:
+                        value = factories[name]()
+                    else:
+                        raise TypeError(f"{cls.__qualname__}.__init__() missing required "
+                                        f"argument: {name!r}")
+                    setter(self, name, value)
+                if post_init:
+                    self.__post_init__()
+                return
             if len(args) > npos:
                 raise TypeError(f"{cls.__qualname__}.__init__() takes {npos + 1} positional "
                                 f"arguments but {len(args) + 1} were given")
