@@ -15,7 +15,7 @@ import struct
 from typing import Final
 
 from ebpf._enum import IntEnum, enum_class
-from ebpf.btf.spec import Spec, load_spec_from_bytes
+from ebpf.btf.spec import Spec, load_spec_from_bytes, spec_from_elf_btf
 from ebpf.btf.types import Type
 from ebpf.errors import BTFError
 from ebpf.internal.record import dataclass, field
@@ -233,13 +233,23 @@ def load_ext_info(data: bytes | bytearray | memoryview, spec: Spec) -> ExtInfo:
     size, secs = _sections(data, order, hdr_len + li_off, li_len, _LINE_INFO_SIZE,
                            "line info", spec)
     info.line_info_rec_size = size
+    # Every line names its file, and lines repeat: read each string once.
+    strings: dict[int, str] = {}
+    rec = struct.Struct(order + "IIII")
     for name, pos, num in secs:
         lines = []
-        for k in range(num):
-            at = pos + k * size
-            insn_off, file_off, line_off, col = struct.unpack_from(order + "IIII", data, at)
-            lines.append(LineInfo(insn_off, _string(spec, file_off, at),
-                                  _string(spec, line_off, at), col >> 10, col & 0x3FF,
+        if size == rec.size:
+            records = rec.iter_unpack(memoryview(data)[pos:pos + num * size])
+        else:
+            records = (rec.unpack_from(data, pos + k * size) for k in range(num))
+        for k, (insn_off, file_off, line_off, col) in enumerate(records):
+            file_name = strings.get(file_off)
+            if file_name is None:
+                file_name = strings[file_off] = _string(spec, file_off, pos + k * size)
+            line = strings.get(line_off)
+            if line is None:
+                line = strings[line_off] = _string(spec, line_off, pos + k * size)
+            lines.append(LineInfo(insn_off, file_name, line, col >> 10, col & 0x3FF,
                                   file_off, line_off))
         info.line_infos[name] = lines
 
@@ -288,6 +298,12 @@ def load_elf_btf(src: str | os.PathLike[str] | bytes) -> tuple[Spec, ExtInfo | N
     else:
         with open(src, "rb") as f:
             data = f.read()
-    spec = load_spec_from_bytes(data)
-    ext = read_btf_sections(data).ext
+    if data[:4] == b"\x7fELF":
+        # The ELF file is read once for both the BTF and .BTF.ext.
+        elf = read_btf_sections(data)
+        spec = spec_from_elf_btf(elf)
+    else:
+        spec = load_spec_from_bytes(data)  # e.g. compressed: as load_spec_from_bytes reads it
+        elf = read_btf_sections(data)
+    ext = elf.ext
     return spec, (load_ext_info(ext, spec) if ext is not None else None)

@@ -27,9 +27,12 @@ This module makes no system calls.
 from __future__ import annotations
 
 import struct
+import sys
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
+from itertools import compress
 
-from ebpf.btf.parse import BTF_MAGIC, HEADER_SIZE, NATIVE_ORDER
+from ebpf.btf.parse import BTF_MAGIC, HEADER_SIZE, NATIVE_ORDER, RawBTF
 from ebpf.btf.spec import Spec
 from ebpf.btf.types import (
     Array,
@@ -196,24 +199,37 @@ class Builder:
         if raw.strings:
             self._strtab = bytearray(raw.strings)
             self._unindexed = True
+        n = len(spec)
+        # Which ids are copied from the blob, one byte each: every id of a kind that is not
+        # risky, but for those decoded, replaced, or referring to a replaced id. Worked out
+        # with C loops (translate, compress, searching the words for the replaced ids): a
+        # Python loop over every id cost more than the rest of add_spec.
+        kind_mask = bytearray(b"\1" * 256)
+        for kind in risky:
+            kind_mask[kind] = 0
+        copied = bytearray(raw.kinds().translate(kind_mask))
+        for tid in (*decoded, *replace):
+            if 0 < tid <= n:
+                copied[tid - 1] = 0
+        if replace:
+            for k in _records_holding(raw, replace):
+                if copied[k]:
+                    o = offsets[k]
+                    info = words[o + 1]
+                    if _refs_any(words, o, info >> 24 & 0x1F, info & 0xFFFF, replace):
+                        copied[k] = 0
+        self._from_raw = set(compress(range(1, n + 1), copied))
+        # None stands for a type encoded from the blob; the others, in id order (decoding
+        # here raises the first error the blob holds among them).
         order = self._order
-        for tid in range(1, len(spec) + 1):
+        order += [None] * n  # type: ignore[list-item]
+        ids = self._ids
+        for tid in compress(range(1, n + 1), copied.translate(_ZERO_TO_ONE)):
             t = replace.get(tid)
-            if t is None and tid not in decoded:
-                o = offsets[tid - 1]
-                info = words[o + 1]
-                kind = info >> 24 & 0x1F
-                vlen = info & 0xFFFF
-                if kind not in risky and not (
-                        replace and _refs_any(words, o, kind, vlen, replace)):
-                    order.append(None)  # type: ignore[arg-type]
-                    self._from_raw.add(tid)
-                    continue
+            if t is None:
                 t = spec.type_by_id(tid)
-            elif t is None:
-                t = decoded[tid]
-            order.append(t)
-            self._ids.setdefault(t, tid)
+            order[tid - 1] = t
+            ids.setdefault(t, tid)
 
     def _spec_id(self, t: Type) -> int | None:
         """The id of ``t`` if it is a type of the spec given to :meth:`add_spec` that is
@@ -381,6 +397,7 @@ class Builder:
         spec = self._spec
         order_ = self._order
         first = self._first
+        name_starts: bytearray | None = None
         i = 0
         while i < len(order_):
             t = order_[i]
@@ -393,7 +410,11 @@ class Builder:
             while j < len(order_) and order_[j] is None:
                 j += 1
             assert spec is not None
-            _copy_raw(spec, self.options, first + i, first + j, words, self._encode_raw)
+            if name_starts is None:
+                # Once for all runs (for each, if the table is not UTF-8: rare, and cheap).
+                name_starts = _name_starts(spec.raw)
+            _copy_raw(spec, self.options, first + i, first + j, words, self._encode_raw,
+                      name_starts)
             i = j
         order = self.options.byte_order
         types = struct.pack(f"{order}{len(words)}I", *words)
@@ -646,6 +667,29 @@ _K_ONE_REF = frozenset({_K_PTR, _K_TYPEDEF, _K_VOLATILE, _K_CONST, _K_RESTRICT, 
                         _K_TYPE_TAG, _K_VAR, _K_DECL_TAG})
 
 
+#: Maps 0 to 1 and everything else to 0 (to select the zero bytes of a mask).
+_ZERO_TO_ONE = bytes([1] + [0] * 255)
+
+
+def _records_holding(raw: RawBTF, values: Iterable[int]) -> set[int]:
+    """The local indexes of the records of ``raw`` with a word equal to one of ``values``: a
+    superset of those that refer to one of these ids, found by searching the type section's
+    bytes (a C loop) rather than reading every record's references in Python."""
+    data = raw.words.tobytes()
+    offsets = raw.index.offsets
+    out: set[int] = set()
+    for v in values:
+        if not 0 <= v <= 0xFFFFFFFF:
+            continue
+        needle = v.to_bytes(4, sys.byteorder)
+        pos = data.find(needle)
+        while pos >= 0:
+            if not pos & 3:  # a whole word
+                out.add(bisect_right(offsets, pos >> 2) - 1)
+            pos = data.find(needle, pos + 1)
+    return out
+
+
 def _refs_any(words: object, o: int, kind: int, vlen: int, ids: dict[int, Type]) -> bool:
     """Whether the record at ``o`` refers to a type id in ``ids``."""
     w: list[int] = words  # type: ignore[assignment]
@@ -686,8 +730,24 @@ def _ref_slots(t: Type) -> list[tuple[object, str]] | None:
 _NAME_START = bytes([0] + [1] * 127 + [0] * 64 + [1] * 64)
 
 
+def _name_starts(raw: RawBTF) -> bytearray | None:
+    """For each offset of the string table of ``raw``, 1 where a name offset may be kept as
+    it is (0, or the start of a non-empty string), else 0; None if the table is not UTF-8
+    (then no record is kept: names are left to the checks of ``_encode_raw``)."""
+    strs = bytes(raw.strings)
+    try:
+        strs.decode()
+    except UnicodeDecodeError:
+        return None
+    valid = bytearray(strs.translate(_NAME_START))
+    if valid:
+        valid[0] = 1
+    return valid
+
+
 def _copy_raw(spec: Spec, opt: MarshalOptions, first: int, stop: int, out: list[int],
-              encode: Callable[[Spec, int, list[int]], None]) -> None:
+              encode: Callable[[Spec, int, list[int]], None],
+              valid: bytearray | None) -> None:
     """Append the records of types ``first`` to ``stop - 1`` of ``spec`` to ``out``: as they
     are where :meth:`Builder._encode_raw` would write the same record (its names at the same
     offsets of the spec's string table, which the blob keeps), else through ``encode``.
@@ -695,25 +755,18 @@ def _copy_raw(spec: Spec, opt: MarshalOptions, first: int, stop: int, out: list[
     A name offset is kept if it is 0 or starts a non-empty string: the one the builder would
     write holds the same text (an empty name is written as 0, and the kernel treats a name
     offset of an empty string differently from 0). Consecutive kept records are copied as one
-    slice.
+    slice. ``valid`` is :func:`_name_starts` of the spec's blob.
     """
     raw = spec.raw
     words = raw.words
     offsets = raw.index.offsets
-    strs = bytes(raw.strings)
-    nstr = len(strs)
     max_id = len(spec)
-    try:
-        strs.decode()
-    except UnicodeDecodeError:
+    if valid is None:
         # Names may not decode: leave every record to the checks of _encode_raw.
         for tid in range(first, stop):
             encode(spec, tid, out)
         return
-    # valid[off]: whether a name offset may be kept (0, or the start of a non-empty string).
-    valid = bytearray(strs.translate(_NAME_START))
-    if valid:
-        valid[0] = 1
+    nstr = len(valid)
     ok_name = valid.__getitem__
     fixup = opt.fixup_externs
     tag_ok = not opt.replace_type_tags

@@ -67,6 +67,8 @@ _FIXED_WORDS: Final = (None, 4, 3, 6, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 3, 3, 4, 
 #: Maps the high byte of an info word (kind, kind_flag) to 1 for FUNC, else 0.
 _FUNC_TABLE: Final = bytes(1 if (b & 0x1F) == 12 else 0 for b in range(256))
 _NONZERO_TABLE: Final = bytes([0] + [1] * 255)
+#: Maps the high byte of an info word (kind_flag, kind) to the kind.
+_KIND_OF_HIGH_BYTE: Final = bytes(b & 0x1F for b in range(256))
 _OTHERS: Final = 0
 _FUNCS: Final = 1
 #: A table of unsigned ints: an array, or a read-only view of a mapped file (same format).
@@ -169,10 +171,11 @@ class RawIndex:
     tables, for all named types but functions and for functions, of ``crc32(name) << 20 | i``;
     they are built on first use (see :meth:`RawBTF.ids_by_name`). ``flavored`` holds the
     string offsets of the strings that contain ``___``, once :meth:`RawBTF.flavored_strings`
-    has looked for them.
+    has looked for them. ``kinds`` holds the kind of every type, one byte each, once
+    :meth:`RawBTF.kinds` has been asked for it.
     """
 
-    __slots__ = ("by_name", "flavored", "offsets", "scratch")
+    __slots__ = ("by_name", "flavored", "kinds", "offsets", "scratch")
 
     def __init__(self, offsets: IntArray,
                  by_name: list[IntArray | None] | None = None,
@@ -184,6 +187,7 @@ class RawIndex:
         self.scratch: tuple[array[int], array[int]] | None = None
         self.by_name: list[IntArray | None] = by_name if by_name is not None else [None, None]
         self.flavored = flavored
+        self.kinds: bytes | None = None
 
     def __reduce__(self) -> tuple[object, ...]:
         # Copies and pickles own their arrays, also when this index is a mapped file's.
@@ -470,6 +474,23 @@ class RawBTF:
             size *= 4
         raise BTFError(f"string offset {off} is outside the string section")
 
+    def kinds(self) -> bytes:
+        """The raw kind number of every local type, one byte each (local index ``i`` is type
+        id ``base_count + i``). Built on first use, in C loops, then kept in the index: lookups
+        by kind scan this instead of reading each type's info word in Python."""
+        index = self.index
+        got = index.kinds
+        if got is None:
+            if index.scratch is not None:
+                infos = index.scratch[1]
+            else:
+                infos = array("I", map(self.words.__getitem__,
+                                       map((1).__add__, index.offsets[:-1])))
+            raw = infos.tobytes()
+            high = raw[3::4] if sys.byteorder == "little" else raw[::4]
+            index.kinds = got = high.translate(_KIND_OF_HIGH_BYTE)
+        return got
+
     def kind_of(self, type_id: int) -> int:
         """The raw kind number of type ``type_id`` (which must be local)."""
         return self.words[self.index.offsets[type_id - self.base_count] + 1] >> 24 & 0x1F
@@ -508,11 +529,16 @@ class RawBTF:
             cls = Struct if kind == _K_STRUCT else Union
             c = cls(name, st)
             mem = c.members
-            for j in range(o + 3, o + 3 + 3 * vlen, 3):
+            end = o + 3 + 3 * vlen
+            # Member types checked at once (structs of the kernel have hundreds of members);
+            # one by one, in order, only to report the first bad one.
+            checked = not vlen or max(w[o + 4:end:3]) <= max_id
+            new = Member.__new__
+            for j in range(o + 3, end, 3):
                 moff = w[j + 2]
-                m = Member.__new__(Member)
+                m = new(Member)
                 m.name = get_name(w[j])
-                m._type = ref(w[j + 1])
+                m._type = w[j + 1] if checked else ref(w[j + 1])
                 if kflag:
                     m.offset = moff & 0xFFFFFF
                     m.bitfield_size = moff >> 24

@@ -6,8 +6,9 @@ This module makes no system calls. Loading from a path reads that file and nothi
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import IO, Final, TypeVar, overload
+from collections.abc import Iterable, Iterator
+from itertools import compress
+from typing import IO, TYPE_CHECKING, Final, TypeVar, overload
 
 from ebpf.btf.parse import RawBTF, RawIndex
 from ebpf.btf.types import (
@@ -31,6 +32,9 @@ from ebpf.btf.types import (
     Void,
 )
 from ebpf.errors import BTFError
+
+if TYPE_CHECKING:
+    from ebpf.internal.elf import ElfBTF
 
 __all__ = ["NotFoundError", "Spec", "load_spec", "load_spec_from_bytes",
            "load_spec_from_reader", "load_split_spec", "fixup_datasecs"]
@@ -111,14 +115,11 @@ class Spec:
         if self._base is not None:
             yield from self._base.iter_types(cls)
         raw = self._raw
-        words = raw.words
-        offsets = raw.index.offsets
         first = raw.base_count
-        for k in range(raw.count):
-            if kinds is None or (words[offsets[k] + 1] >> 24 & 0x1F) in kinds:
-                t = self.type_by_id(first + k)
-                if isinstance(t, cls):
-                    yield t
+        for k in _local_indexes(raw, kinds):
+            t = self.type_by_id(first + k)
+            if isinstance(t, cls):
+                yield t
 
     def __repr__(self) -> str:
         split = f" split on {len(self._base)} base types" if self._base else ""
@@ -303,6 +304,7 @@ def _shallow_type(t: Type) -> Type:
 
 _K_FUNC: Final = int(Kind.FUNC)
 _FUNC_ONLY: Final = frozenset((_K_FUNC,))
+_DATASEC_ONLY: Final = frozenset((int(Kind.DATASEC),))
 
 
 def _kinds_for(cls: type) -> frozenset[int] | None:
@@ -311,6 +313,24 @@ def _kinds_for(cls: type) -> frozenset[int] | None:
         if kinds is not None:
             return kinds
     return None
+
+
+#: For each set of kinds asked for: a table mapping a kind byte to 1 if it is in the set.
+_KIND_MASKS: dict[frozenset[int], bytes] = {}
+
+
+def _local_indexes(raw: RawBTF, kinds: frozenset[int] | None) -> Iterable[int]:
+    """The local indexes of the types of ``raw`` of ``kinds`` (all for None), in order.
+
+    Selected from the one-byte-per-type kind table by C loops (translate, compress): a scan
+    of every type in Python costs more than decoding the few that match.
+    """
+    if kinds is None:
+        return range(raw.count)
+    mask = _KIND_MASKS.get(kinds)
+    if mask is None:
+        mask = _KIND_MASKS[kinds] = bytes(1 if b in kinds else 0 for b in range(256))
+    return compress(range(raw.count), raw.kinds().translate(mask))
 
 
 def _q(name: str) -> str:
@@ -402,13 +422,18 @@ def load_spec_from_bytes(data: bytes | bytearray | memoryview, *,
         head = bytes(data[:6])
     if head[:4] == b"\x7fELF":
         from ebpf.internal.elf import read_btf_sections
-        elf = read_btf_sections(data)
-        spec = load_spec_from_bytes(elf.btf, base=base)
-        fixup_datasecs(spec, elf.section_sizes, elf.symbols)
-        return spec
+        return spec_from_elf_btf(read_btf_sections(data), base=base)
     if base is not None:
         return load_split_spec(data, base)
     return Spec(RawBTF(data))
+
+
+def spec_from_elf_btf(elf: ElfBTF, *, base: Spec | None = None) -> Spec:
+    """The spec of the ``.BTF`` section of an ELF file read by
+    :func:`ebpf.internal.elf.read_btf_sections`, its data sections fixed up."""
+    spec = load_spec_from_bytes(elf.btf, base=base)
+    fixup_datasecs(spec, elf.section_sizes, elf.symbols)
+    return spec
 
 
 def _decompress(data: bytes, head: bytes) -> bytes:
@@ -431,11 +456,8 @@ def fixup_datasecs(spec: Spec, section_sizes: dict[str, int],
     are the ELF section's size and the symbols' offsets, which the kernel checks.
     """
     raw = spec.raw
-    datasec = int(Kind.DATASEC)  # (an enum member read from its class is a descriptor call)
-    for tid in range(raw.base_count, raw.base_count + raw.count):
-        if raw.kind_of(tid) != datasec:
-            continue
-        ds = spec.type_by_id(tid)
+    for k in _local_indexes(raw, _DATASEC_ONLY):
+        ds = spec.type_by_id(raw.base_count + k)
         assert isinstance(ds, Datasec)
         if ds.size == 0 and ds.name in section_sizes:
             ds.size = section_sizes[ds.name]
