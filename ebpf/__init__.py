@@ -10,10 +10,9 @@ time). Build maps from :class:`MapSpec`, programs from :class:`ProgramSpec` (ass
 # the ELF reader and the collection loader.
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .internal.lazy import lazy_attributes
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from . import asm as asm, btf as btf
     from .collection import (

@@ -24,15 +24,16 @@ and docstrings. Not ``auto()``, ``_missing_``/``_generate_next_value_`` or ``__i
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, TypeVar
 
 __all__ = ["IntEnum", "IntFlag", "enum_class", "member_or_int"]
 
-_C = TypeVar("_C")
-_E = TypeVar("_E", bound=enum.IntEnum)
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from enum import IntEnum as IntEnum, IntFlag as IntFlag
+    from typing import Any, TypeVar
+
+    _C = TypeVar("_C")
+    _E = TypeVar("_E", bound=enum.IntEnum)
 
     def enum_class(cls: _C) -> _C:
         """Build the enum class that ``cls`` describes."""

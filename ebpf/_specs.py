@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from ._enum import IntEnum, enum_class
 from .errors import EbpfError
 from .internal.record import dataclass, field as _field, replace
 from .types import AttachType, MapType, ProgramFlags, ProgramType
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Final, Literal, TypeVar
+
     from .asm import Instructions
     from .btf.types import Type
     from .collection import CollectionOptions
     from .variables import VariableSpec
 
-__all__ = ["CollectionSpec", "MapSpec", "PinType", "ProgramSpec"]
+    T = TypeVar("T")
 
-T = TypeVar("T")
+__all__ = ["CollectionSpec", "MapSpec", "PinType", "ProgramSpec"]
 
 _NO_FLAGS: Final = ProgramFlags(0)
 

@@ -22,14 +22,11 @@ the fields of a dataclass ask for (plus what those need) and assigns it::
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import mmap
 import os
-import typing
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ._specs import CollectionSpec as CollectionSpec
 from .errors import COREError, EbpfError, SyscallError, VerifierError
@@ -40,14 +37,19 @@ from .program import Program, ProgramOptions, ProgramSpec, _LoadExtras
 from .types import MapFlags, MapType, ProgramType
 from .variables import Variable, VariableSpec
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import dataclasses
+    from typing import Any, NoReturn, TypeVar, final
 
     from typing_extensions import Self
+
+    T = TypeVar("T")
 else:
     # replace()/fields() of the specs without importing dataclasses (and inspect); the rest
     # of the API, for the caller's dataclasses, is the standard library's on first use.
     from .internal import dataclasses_compat as dataclasses
+    from .internal.static_typing import final
 
 __all__ = [
     "Collection",
@@ -58,8 +60,6 @@ __all__ = [
     "field",
     "load_collection",
 ]
-
-T = TypeVar("T")
 
 _MAP_IN_MAP = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 
@@ -76,7 +76,7 @@ _POISON_KFUNC_BASE = 2002000000
 
 # --- options -------------------------------------------------------------------------------------
 
-@typing.final
+@final
 @_record(frozen=True, kw_only=True)
 class CollectionOptions:
     """How to load a collection.
@@ -437,7 +437,8 @@ class _Loader:
                             "in the section name (e.g. SEC(\"tp_btf/sched_switch\"))")
         at = spec.attach_type
         kspec = self._kernel_spec()
-        name, cls = target, typing.cast(type, Func)
+        name = target
+        cls: type = Func
         if at == AttachType.TRACE_RAW_TP:
             name, cls = f"btf_trace_{target}", Typedef
         elif at == AttachType.TRACE_ITER:
@@ -834,7 +835,7 @@ def _kconfig_value(var: VariableSpec, raw: str | int) -> bytes:
 
 # --- the collection ------------------------------------------------------------------------------
 
-@typing.final
+@final
 class Collection:
     """The maps and programs of a :class:`CollectionSpec`, loaded. Owns all of them.
 
@@ -924,8 +925,10 @@ class Collection:
         """Close every map and program still held. Idempotent."""
         self.variables = {}
         for mm in getattr(self, "_mmaps", {}).values():
-            with contextlib.suppress(BufferError):
+            try:  # noqa: SIM105 (no contextlib on the load path)
                 mm.close()
+            except BufferError:
+                pass
         self._mmaps = {}
         for p in self.programs.values():
             p.close()
@@ -950,8 +953,10 @@ class Collection:
         m = self.maps.pop(name)
         mm = self._mmaps.pop(name, None)
         if mm is not None:
-            with contextlib.suppress(BufferError):
+            try:  # noqa: SIM105 (no contextlib on the load path)
                 mm.close()
+            except BufferError:
+                pass
         self.variables = {n: v for n, v in self.variables.items() if v.map_name != name}
         return m
 
@@ -1075,6 +1080,8 @@ _SPEC_KINDS: dict[type, str] = {MapSpec: "map", ProgramSpec: "program",
 
 def _unwrap(hint: Any) -> tuple[Any, str | None]:
     """The class in a field annotation and the name from an ``ebpf.Name``, if any."""
+    import typing  # load_and_assign only: loading a collection does not import typing
+
     name = None
     if typing.get_origin(hint) is typing.Annotated:
         args = typing.get_args(hint)
@@ -1094,13 +1101,15 @@ def _fields(obj: object) -> Iterator[tuple[str, Any, str | None]]:
     """(attribute, annotated class, ELF name or None) for every field of a dataclass."""
     if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         raise EbpfError(f"assign: {type(obj).__name__} is not a dataclass instance")
+    import typing  # load_and_assign only: loading a collection does not import typing
+
     try:
         hints = typing.get_type_hints(type(obj), include_extras=True)
     except (NameError, TypeError, AttributeError, SyntaxError) as e:  # unresolvable annotations
         raise EbpfError(f"assign: cannot resolve the annotations of {type(obj).__name__}: "
                         f"{e}") from e
     for f in dataclasses.fields(obj):
-        hint, name = _unwrap(hints.get(f.name, Any))
+        hint, name = _unwrap(hints.get(f.name, typing.Any))
         tagged = f.metadata.get(_METADATA_KEY, None) if _METADATA_KEY in f.metadata else None
         yield f.name, hint, tagged or name
 

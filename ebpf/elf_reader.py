@@ -23,7 +23,6 @@ equal spec on every host, in either byte order.
 from __future__ import annotations
 
 import os
-from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 from . import btf as _btf
 from ._specs import CollectionSpec, MapSpec, PinType, ProgramSpec
@@ -51,7 +50,10 @@ from .linker import (
 from .section_names import parse_section_name
 from .types import MapFlags, MapType, ProgramType
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO, Any, Final, Literal
+
     from .variables import VariableSpec
 
 __all__ = ["load_collection_spec"]

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from .asm import Instruction, Instructions
 from .asm._raw import PSEUDO_MAP_VALUE
 from .errors import EbpfError
 from .internal.record import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "CORERecord",

@@ -13,17 +13,14 @@ take a list with one value per possible CPU; program arrays and maps of maps giv
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import functools
 import os
 import struct
 import sys
-import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
 
 from ._specs import MapSpec as MapSpec, PinType as PinType
 from .errors import (
@@ -51,11 +48,16 @@ from .internal.sys import (
 from .marshal import MarshalError, encode, round_up
 from .types import MapFlags, MapType, UpdateFlags
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Final, final
+
     from .btf.handle import Handle
     from .btf.types import Type
     from .btf.values import Codec
     from .info import MapInfo
+else:
+    from .internal.static_typing import final
 
 __all__ = ["Map", "MapSpec", "PinType", "RawView", "sanitize_name"]
 
@@ -1089,7 +1091,7 @@ def _kernel_btf_types(btf_id: int, key_id: int, value_id: int
     return key, value
 
 
-@typing.final
+@final
 class RawView:
     """A map seen without its BTF types: keys and values are the kernel's bytes.
 
@@ -1184,12 +1186,13 @@ def _create(spec: MapSpec, btf: Handle | None = None) -> FD:
     """``BPF_MAP_CREATE`` for ``spec``, creating (and closing again) its inner map template and,
     if the spec has BTF types and no ``btf`` handle is given, a BTF object for them."""
     context = _check_spec(spec)
-    with contextlib.ExitStack() as stack:
-        inner: FD | None = None
+    inner: FD | None = None
+    own_btf: Handle | None = None
+    try:
         if spec.type in _MAP_IN_MAP:
             if spec.inner_map is None:
                 raise EbpfError(f"create map {spec.name!r}: {spec.type.name} needs inner_map")
-            inner = stack.enter_context(_create(spec.inner_map, btf))
+            inner = _create(spec.inner_map, btf)
         attr = MapCreateAttr(
             map_type=int(spec.type), key_size=spec.key_size, value_size=spec.value_size,
             max_entries=spec.max_entries, map_flags=int(spec.flags),
@@ -1201,7 +1204,7 @@ def _create(spec: MapSpec, btf: Handle | None = None) -> FD:
                 from .btf.handle import Handle
 
                 wanted = [t for t in (spec.key_type, spec.value_type) if t is not None]
-                btf = stack.enter_context(Handle.from_types(wanted))
+                btf = own_btf = Handle.from_types(wanted)
             attr.btf_fd = btf.fd
             if spec.key_type is not None:
                 attr.btf_key_type_id = btf.type_id(spec.key_type)
@@ -1213,3 +1216,9 @@ def _create(spec: MapSpec, btf: Handle | None = None) -> FD:
             if e.errno == errno.EINVAL and int(spec.type) not in MapType._value2member_map_:
                 raise NotSupportedError(f"{context}: unknown map type {int(spec.type)}") from e
             raise
+    finally:
+        # The template and the BTF object only had to live through the create call.
+        if own_btf is not None:
+            own_btf.close()
+        if inner is not None:
+            inner.close()

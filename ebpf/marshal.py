@@ -15,18 +15,37 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from typing import Any, Protocol, runtime_checkable
 
 from .errors import MarshalError as MarshalError
 
 __all__ = ["Marshaler", "MarshalError", "encode", "round_up"]
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol, runtime_checkable
 
-@runtime_checkable
-class Marshaler(Protocol):
-    """An object that knows its own byte representation."""
+    @runtime_checkable
+    class Marshaler(Protocol):
+        """An object that knows its own byte representation."""
 
-    def __bytes__(self) -> bytes: ...
+        def __bytes__(self) -> bytes: ...
+else:
+    def __getattr__(name: str) -> object:
+        # The Marshaler protocol is made on first use: a Protocol class needs typing, which
+        # maps (and so loading a collection) do not otherwise import (see
+        # ebpf.internal.static_typing). encode() checks for __bytes__ itself.
+        if name != "Marshaler":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from typing import Protocol, runtime_checkable
+
+        @runtime_checkable
+        class Marshaler(Protocol):
+            """An object that knows its own byte representation."""
+
+            def __bytes__(self) -> bytes: ...
+
+        globals()["Marshaler"] = Marshaler
+        return Marshaler
 
 
 def round_up(n: int, align: int) -> int:
@@ -57,7 +76,7 @@ def encode(value: Any, size: int, what: str, byteorder: str = sys.byteorder) -> 
         try:
             data = bytes(memoryview(value))
         except TypeError:
-            if isinstance(value, Marshaler):
+            if getattr(value, "__bytes__", None) is not None:  # the Marshaler protocol
                 data = bytes(value)
             else:
                 raise MarshalError(

@@ -18,7 +18,6 @@ import errno
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, final
 
 from ._enum import IntFlag, enum_class, member_or_int
 from ._specs import ProgramSpec as ProgramSpec
@@ -47,10 +46,26 @@ from .internal.sys import (
 )
 from .types import ProgramFlags, ProgramType
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Final, NamedTuple, NoReturn, final
+
     from .btf.spec import Spec
     from .info import ProgramInfo
     from .map import Map
+
+    class _RunResultFields(NamedTuple):
+        retval: int
+        data: bytes
+        ctx: bytes | None
+        duration_ns: int
+else:
+    from collections import namedtuple
+
+    from .internal.static_typing import final
+
+    # The same tuple as the NamedTuple above, without a typing import at run time.
+    _RunResultFields = namedtuple("RunResult", ("retval", "data", "ctx", "duration_ns"))
 
 __all__ = [
     "Program",
@@ -123,7 +138,7 @@ class ProgramOptions:
     kernel_types: Spec | None = None
 
 
-class RunResult(NamedTuple):
+class RunResult(_RunResultFields):
     """The outcome of :meth:`Program.test_run` (an immutable named tuple).
 
     Attributes:
@@ -135,10 +150,7 @@ class RunResult(NamedTuple):
             test run does not measure time).
     """
 
-    retval: int
-    data: bytes
-    ctx: bytes | None
-    duration_ns: int
+    __slots__ = ()
 
     @property
     def duration(self) -> float:

@@ -11,10 +11,12 @@ host. Unknown names give :attr:`ProgramType.UNSPEC` rather than an error.
 
 from __future__ import annotations
 
-from typing import Final
-
 from .internal.record import dataclass
 from .types import AttachType as A, ProgramFlags, ProgramType as P
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["SectionInfo", "parse_section_name"]
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from .btf import Array, Enum, Float, Int, IntEncoding, Pointer, Type, skip_qualifiers, underlying
 from .errors import BTFError, MarshalError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ctypes
+    from typing import Any, Literal, TypeGuard
 
 __all__ = ["Variable", "VariableSpec"]
 

@@ -31,11 +31,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..internal.lazy import lazy_attributes
 from .instruction import (
-    ByteOrder as ByteOrder,
     Instruction as Instruction,
     InstructionError as InstructionError,
     Instructions as Instructions,
@@ -60,6 +57,7 @@ from .register import (
 # The opcode enums, the builder, the disassembler and the helper enum (over 200 members) are
 # imported on first use (PEP 562): reading, linking and loading object files needs none of them
 # (that code compares the plain ints of ._raw).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .builder import (
         BinaryOp as BinaryOp,
@@ -163,6 +161,7 @@ if TYPE_CHECKING:
         format_instructions as format_instructions,
     )
     from .helpers import Helper as Helper
+    from .instruction import ByteOrder as ByteOrder
     from .opcode import (
         LDIMM64 as LDIMM64,
         ALUOp as ALUOp,
@@ -201,6 +200,7 @@ __all__ = [
 # What ``__all__`` names but this module has not imported comes from the builder, except these;
 # the submodules themselves are reachable as attributes too, as when imported eagerly.
 _FROM = {"Helper": ".helpers", "format_instruction": ".disasm", "format_instructions": ".disasm",
+         "ByteOrder": ".instruction",
          **dict.fromkeys(("LDIMM64", "ALUOp", "AtomicOp", "Class", "Endianness", "JumpOp", "Mode",
                           "OpCode", "PseudoCall", "PseudoJump", "PseudoLoad", "Size", "Source"),
                          ".opcode")}

@@ -11,7 +11,9 @@ its enum member. The names follow the kernel's (``include/uapi/linux/bpf_common.
 
 from __future__ import annotations
 
-from typing import Final
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 # Instruction classes (the low three bits).
 CLASS_LD: Final = 0x00

@@ -22,7 +22,6 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Iterable, Iterator, MutableSequence
-from typing import TYPE_CHECKING, Final, Literal, NoReturn, SupportsIndex, final, overload
 
 from ..errors import EbpfError, located
 from ..internal.record import KW_ONLY, dataclass, field, replace
@@ -48,11 +47,29 @@ from ._raw import (
 )
 from .register import REGISTERS, Register
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Final, Literal, NoReturn, SupportsIndex, TypeAlias, final, overload
+
     from typing_extensions import Self
 
     from .helpers import Helper
     from .opcode import OpCode
+
+    ByteOrder: TypeAlias = Literal["little", "big"]
+    """The byte order of an encoded instruction stream."""
+else:
+    from ..internal.static_typing import final, overload
+
+    def __getattr__(name: str) -> object:
+        # ByteOrder, a typing.Literal, is made on first use: reading and loading objects do not
+        # otherwise import typing (see ebpf.internal.static_typing).
+        if name != "ByteOrder":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from typing import Literal
+
+        value = globals()["ByteOrder"] = Literal["little", "big"]
+        return value
 
 __all__ = [
     "ByteOrder",
@@ -61,9 +78,6 @@ __all__ = [
     "Instructions",
     "UnresolvedReferenceError",
 ]
-
-ByteOrder = Literal["little", "big"]
-"""The byte order of an encoded instruction stream."""
 
 SLOT_SIZE: Final = 8
 """Bytes in one instruction slot."""

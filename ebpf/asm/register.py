@@ -7,9 +7,11 @@ frame pointer: the stack lives just below it.
 
 from __future__ import annotations
 
-from typing import Final
-
 from .._enum import IntEnum, enum_class
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "R0",

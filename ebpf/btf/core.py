@@ -24,11 +24,9 @@ This module makes no system calls and reads no files.
 
 from __future__ import annotations
 
-import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final, NamedTuple
 
 from ebpf.asm import Instruction, Instructions
 from ebpf.asm._raw import (
@@ -69,7 +67,11 @@ from ebpf.btf.types import (
     underlying,
 )
 from ebpf.errors import BTFError, COREError
-from ebpf.internal.record import replace
+from ebpf.internal.record import dataclass, replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "POISON_HELPER",
@@ -602,7 +604,8 @@ def _enum_value(a: _AccessSpec | None, kind: CORERelocKind) -> int:
     return v & _U64
 
 
-class COREFixup(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class COREFixup:
     """The outcome of one CO-RE relocation.
 
     Attributes:
@@ -887,7 +890,8 @@ def patch_instruction(ins: Instruction, fix: COREFixup, what: str) -> list[Instr
     raise COREError(f"{what}: cannot relocate instruction {ins}")
 
 
-class AppliedRelocation(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class AppliedRelocation:
     """One relocation as applied to a program: the slot of its instruction and the fixup."""
 
     slot: int
@@ -948,7 +952,7 @@ def relocate(insns: Instructions, relos: Iterable[tuple[int, int, str, int]],
     return out, applied
 
 
-_POISON_CALL: Final = re.compile(r"^(\d+): \(85\) call unknown#" + str(POISON_HELPER) + r"\b")
+_POISON_CALL: Final = r"^(\d+): \(85\) call unknown#" + str(POISON_HELPER) + r"\b"
 
 
 def poisoned_relocation(log: Sequence[str], applied: Iterable[AppliedRelocation]
@@ -960,9 +964,12 @@ def poisoned_relocation(log: Sequence[str], applied: Iterable[AppliedRelocation]
     """
     if not any(f"unknown#{POISON_HELPER}" in line for line in log):
         return None
+    import re  # here, after a failed load: importing re costs milliseconds
+
+    call = re.compile(_POISON_CALL)
     slot = None
     for line in log:
-        m = _POISON_CALL.match(line.strip())
+        m = call.match(line.strip())
         if m:
             slot = int(m.group(1))
     by_slot = {a.slot: a for a in applied if a.fixup.poison or a.fixup.bad_resize}

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Final
 
 from ebpf._enum import IntEnum, enum_class
 from ebpf.btf.spec import Spec, load_spec_from_bytes, spec_from_elf_btf
 from ebpf.btf.types import Type
 from ebpf.errors import BTFError
 from ebpf.internal.record import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["CORERelo", "CORERelocKind", "ExtInfo", "FuncInfo", "LineInfo", "load_elf_btf",
            "load_ext_info"]

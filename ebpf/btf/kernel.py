@@ -12,7 +12,6 @@ where the kernel allows it, and then so is the index, and the spec works in plac
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import sys
 import threading
@@ -20,11 +19,14 @@ import time
 import weakref
 import zlib
 from array import array
-from typing import Literal
 
 from ebpf.btf.parse import IntArray, RawBTF, RawIndex, parse_header
 from ebpf.btf.spec import Spec, load_spec_from_bytes, load_split_spec
 from ebpf.errors import NotSupportedError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
 
 __all__ = ["flush_kernel_spec", "load_kernel_module_spec", "load_kernel_spec"]
 
@@ -242,8 +244,10 @@ def _prune_indexes(directory: str, keep: str) -> None:
             indexes.append((0.0, e.path))
     indexes.sort(reverse=True)
     for _, path in indexes[_KEEP_INDEXES - 1:]:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 (no contextlib on the load path)
             os.unlink(path)
+        except OSError:
+            pass
 
 
 def _load_raw_with_index(path: str, data: bytes | memoryview) -> Spec:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from itertools import compress
-from typing import IO, TYPE_CHECKING, Final, TypeVar, overload
 
 from ebpf.btf.parse import RawBTF, RawIndex
 from ebpf.btf.types import (
@@ -33,13 +32,18 @@ from ebpf.btf.types import (
 )
 from ebpf.errors import BTFError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO, Final, TypeVar, overload
+
     from ebpf.internal.elf import ElfBTF
+
+    T = TypeVar("T", bound=Type)
+else:
+    from ebpf.internal.static_typing import overload
 
 __all__ = ["NotFoundError", "Spec", "load_spec", "load_spec_from_bytes",
            "load_spec_from_reader", "load_split_spec", "fixup_datasecs"]
-
-T = TypeVar("T", bound=Type)
 
 #: Which raw kinds can yield an instance of each class, so that lookups by name and class
 #: decode only the candidates that can match.

@@ -11,10 +11,15 @@ The numeric constants follow the UAPI header ``linux/btf.h``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import ClassVar, Final, overload
 
 from ebpf._enum import IntEnum, IntFlag, enum_class
 from ebpf.errors import BTFError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar, Final, overload
+else:
+    from ebpf.internal.static_typing import overload
 
 __all__ = [
     "Array", "Composite", "Const", "Datasec", "DeclTag", "Enum", "Enum64", "EnumValue",

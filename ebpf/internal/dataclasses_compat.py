@@ -14,9 +14,11 @@ imports it under the standard name only at run time::
 
 from __future__ import annotations
 
-from typing import Any
-
 from .record import fields as fields, replace as replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["fields", "is_dataclass", "replace"]
 

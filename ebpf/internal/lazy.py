@@ -13,9 +13,12 @@ the package's namespace, so later lookups never come back here.
 
 from __future__ import annotations
 
-import importlib
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["lazy_attributes"]
 
@@ -29,7 +32,11 @@ def lazy_attributes(package: str, namespace: dict[str, Any], lazy: Mapping[str, 
         path = lazy.get(name)
         if path is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module = importlib.import_module(path, package)
+        # importlib.import_module(path, package), without importing importlib (and warnings)
+        # on the way to loading a collection.
+        absolute = _absolute(path, package)
+        __import__(absolute)
+        module = sys.modules[absolute]
         value = module if path.rsplit(".", 1)[-1] == name else getattr(module, name)
         namespace[name] = value
         return value
@@ -38,3 +45,13 @@ def lazy_attributes(package: str, namespace: dict[str, Any], lazy: Mapping[str, 
         return sorted(set(namespace) | set(lazy))
 
     return __getattr__, __dir__
+
+
+def _absolute(path: str, package: str) -> str:
+    """The absolute name of module ``path``, which may be relative to ``package``."""
+    level = len(path) - len(path.lstrip("."))
+    if not level:
+        return path
+    base = package.rsplit(".", level - 1)[0]
+    return f"{base}.{path[level:]}" if path[level:] else base
+

@@ -32,13 +32,15 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
 
 __all__ = ["KW_ONLY", "dataclass", "field", "fields", "replace"]
 
-_T = TypeVar("_T")
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _T = TypeVar("_T")
+
     from dataclasses import (
         KW_ONLY as KW_ONLY,
         dataclass as dataclass,

@@ -17,11 +17,13 @@ OBJECT = ROOT / "testdata" / "tool_execsnoop-el.elf"
 
 NOT_LOADED = ["ebpf.btf.values", "ebpf.pin", "ebpf.info", "ebpf.internal.sys._types_attach",
               "ebpf.internal.sys._types_info", "dataclasses", "inspect",
+              # Type checkers' imports only (ebpf.internal.static_typing).
+              "typing", "re", "contextlib", "importlib",
               # CO-RE, linking and loading compare the plain ints of ebpf.asm._raw.
               "ebpf.asm.opcode"]
 
 CHILD = """
-import json, sys
+import sys
 import ebpf
 coll = ebpf.Collection(ebpf.load_collection_spec(sys.argv[1]))
 loaded = sorted(sys.modules)
@@ -30,6 +32,7 @@ m = next(m for m in coll.maps.values()
          if m.value_type is not None and m.type == ebpf.MapType.ARRAY)
 value = m[0]
 coll.close()
+import json  # after the list: json imports re
 print(json.dumps({"loaded": loaded, "decoded": not isinstance(value, bytes),
                   "codecs": "ebpf.btf.values" in sys.modules}))
 """

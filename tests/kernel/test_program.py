@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import pickle
 import struct
 import sys
 
@@ -221,6 +222,18 @@ def test_benchmark() -> None:
 def test_run_result_duration() -> None:
     r = RunResult(retval=1, data=b"", ctx=None, duration_ns=1500)
     assert r.duration == pytest.approx(1.5e-6)
+
+
+def test_run_result_is_a_named_tuple() -> None:
+    r = RunResult(2, b"x", None, 10)
+    assert r == (2, b"x", None, 10) and r.retval == 2 and r._fields == (
+        "retval", "data", "ctx", "duration_ns")
+    assert repr(r) == "RunResult(retval=2, data=b'x', ctx=None, duration_ns=10)"
+    assert r._replace(retval=3) == RunResult(3, b"x", None, 10)
+    back = pickle.loads(pickle.dumps(r))
+    assert back == r and type(back) is RunResult
+    with pytest.raises(AttributeError):
+        r.extra = 1  # type: ignore[attr-defined]
 
 
 # --- verifier errors and logs ----------------------------------------------------------------

@@ -18,7 +18,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 OBJECT = ROOT / "testdata" / "tool_execsnoop-el.elf"
 
-NOT_ON_SPEC_PATH = ["dataclasses", "inspect", "typing_extensions", "platform", "ctypes",
+# typing (which imports re and contextlib) costs about 9 ms in a fresh interpreter: the library
+# imports it for type checkers only (see ebpf.internal.static_typing).
+NO_TYPING = ["typing", "re", "contextlib", "importlib"]
+
+NOT_ON_SPEC_PATH = [*NO_TYPING, "dataclasses", "inspect", "typing_extensions", "platform",
+                    "ctypes",
                     "ebpf.asm.helpers", "ebpf.asm.builder", "ebpf.asm.disasm",
                     # Reading and linking compare the plain ints of ebpf.asm._raw.
                     "ebpf.asm.opcode",
@@ -28,11 +33,13 @@ NOT_ON_SPEC_PATH = ["dataclasses", "inspect", "typing_extensions", "platform", "
                     "ebpf.info", "ebpf.btf.kernel"]
 
 CHILD = """
-import json, sys
+import sys
 import ebpf
 spec = ebpf.load_collection_spec(sys.argv[1])
 assert spec.programs
-print(json.dumps(sorted(sys.modules)))
+loaded = sorted(sys.modules)
+import json  # after the list: json imports re
+print(json.dumps(loaded))
 """
 
 
@@ -49,14 +56,16 @@ def test_reading_a_spec_imports_no_heavy_modules() -> None:
 # Loading a collection (the modules below) needs only the layouts of ebpf.internal.sys._types:
 # those of attaching, links and info are imported on first use, as are ebpf.info, pinning and
 # the map value codecs (tests/kernel/test_load_imports.py checks a real load).
-NOT_ON_LOAD_PATH = ["ebpf.internal.sys._types_attach", "ebpf.internal.sys._types_info",
+NOT_ON_LOAD_PATH = [*NO_TYPING, "ebpf.internal.sys._types_attach", "ebpf.internal.sys._types_info",
                     "ebpf.info", "ebpf.pin", "ebpf.btf.values", "ebpf.asm.opcode", "copy",
                     "fcntl"]
 
 LOAD_CHILD = """
-import json, sys
+import sys
 import ebpf.collection, ebpf.program, ebpf.map, ebpf.btf.handle, ebpf.btf.core
-print(json.dumps(sorted(sys.modules)))
+loaded = sorted(sys.modules)
+import json  # after the list: json imports re
+print(json.dumps(loaded))
 """
 
 
@@ -75,3 +84,22 @@ def test_lazy_layouts_resolve_on_first_use() -> None:
                          text=True, check=True)
     assert out.stdout.split() == ["ebpf.internal.sys._types_attach",
                                   "ebpf.internal.sys._types_info"]
+
+
+def test_names_made_on_first_use_without_typing() -> None:
+    """The typing-based public names the load path leaves out still resolve when asked for."""
+    child = (
+        "import sys, ebpf.asm, ebpf.marshal, ebpf.program\n"
+        "assert 'typing' not in sys.modules\n"
+        "from typing import Literal, get_args\n"
+        "assert get_args(ebpf.asm.ByteOrder) == ('little', 'big')\n"
+        "class Blob:\n"
+        "    def __bytes__(self): return b'ab'\n"
+        "assert isinstance(Blob(), ebpf.marshal.Marshaler)\n"
+        "assert not isinstance(1.5, ebpf.marshal.Marshaler)\n"
+        "assert ebpf.marshal.encode(Blob(), 2, 'value') == b'ab'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-S", "-c", child], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "ok"

@@ -10,8 +10,6 @@ works as before but a process that only loads objects never builds them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..lazy import lazy_attributes
 from . import commands as commands
 from ._types import (
@@ -39,6 +37,7 @@ from .syscall import (
     trampoline_available as trampoline_available,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._types_attach import (
         IterCreateAttr as IterCreateAttr,

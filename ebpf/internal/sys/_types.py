@@ -19,7 +19,10 @@ running kernel's BTF where it is available.
 from __future__ import annotations
 
 import ctypes
-from typing import Final
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "BPF_OBJ_NAME_LEN", "BPF_TAG_SIZE", "BtfGetFdByIdAttr", "BtfInfo", "BtfLoadAttr", "Cmd",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from typing import TYPE_CHECKING, TypeVar
 
 from ...errors import SyscallError
 from ._types import (
@@ -30,7 +29,10 @@ from ._types import (
 from .fd import FD
 from .syscall import bpf
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TypeVar
+
     # Only annotations here: the modules are imported when a caller builds one of these.
     from ._types_attach import (
         IterCreateAttr,
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     )
     from ._types_info import EnableStatsAttr
 
+    _Info = TypeVar("_Info", bound=ctypes.Structure)
+
 __all__ = [
     "addr_of", "btf_get_fd_by_id", "btf_get_next_id", "btf_load", "enable_stats",
     "iter_create", "link_create", "link_detach", "link_get_fd_by_id", "link_get_next_id",
@@ -54,8 +58,6 @@ __all__ = [
     "prog_bind_map", "prog_detach", "prog_get_fd_by_id", "prog_get_next_id", "prog_load",
     "prog_query", "prog_run", "raw_tracepoint_open", "task_fd_query",
 ]
-
-_Info = TypeVar("_Info", bound=ctypes.Structure)
 
 
 def addr_of(buf: ctypes.Array[ctypes.c_char] | ctypes.Array[ctypes.c_uint8] | ctypes.Structure

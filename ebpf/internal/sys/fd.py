@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import warnings
@@ -17,8 +16,10 @@ __all__ = ["FD"]
 def _close_leaked(raw: int, what: str) -> None:
     warnings.warn(f"{what} (fd {raw}) was not closed; closing it now", ResourceWarning,
                   stacklevel=2)
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 (no contextlib on the load path)
         os.close(raw)
+    except OSError:
+        pass
 
 
 class FD:
