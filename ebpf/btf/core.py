@@ -24,7 +24,7 @@ This module makes no system calls and reads no files.
 
 from __future__ import annotations
 
-import threading
+import _thread
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 
@@ -646,7 +646,7 @@ def _unsigned_or_ptr(a: Type | None, b: Type | None) -> bool:
 
 
 _FLAVORED: weakref.WeakKeyDictionary[Spec, dict[str, list[str]]] = weakref.WeakKeyDictionary()
-_FLAVORED_LOCK: Final = threading.Lock()
+_FLAVORED_LOCK: Final = _thread.allocate_lock()
 
 
 def _flavored_names(spec: Spec) -> dict[str, list[str]]:

@@ -11,10 +11,10 @@ where the kernel allows it, and then so is the index, and the spec works in plac
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import os
 import sys
-import threading
 import time
 import weakref
 import zlib
@@ -43,7 +43,7 @@ _VMLINUX_PATHS = (
     "/usr/lib/debug/lib/modules/{release}/vmlinux",
 )
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _kernel: dict[str, Spec] = {}
 _modules: dict[str, Spec] = {}
 

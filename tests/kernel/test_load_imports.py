@@ -18,7 +18,7 @@ OBJECT = ROOT / "testdata" / "tool_execsnoop-el.elf"
 NOT_LOADED = ["ebpf.btf.values", "ebpf.pin", "ebpf.info", "ebpf.internal.sys._types_attach",
               "ebpf.internal.sys._types_info", "dataclasses", "inspect",
               # Type checkers' imports only (ebpf.internal.static_typing).
-              "typing", "re", "contextlib", "importlib",
+              "typing", "re", "contextlib", "importlib", "threading",
               # CO-RE, linking and loading compare the plain ints of ebpf.asm._raw.
               "ebpf.asm.opcode"]
 

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 OBJECT = ROOT / "testdata" / "tool_execsnoop-el.elf"
 
 # typing (which imports re and contextlib) costs about 9 ms in a fresh interpreter: the library
-# imports it for type checkers only (see ebpf.internal.static_typing).
-NO_TYPING = ["typing", "re", "contextlib", "importlib"]
+# imports it for type checkers only (see ebpf.internal.static_typing). Locks come from _thread,
+# which threading wraps.
+NO_TYPING = ["typing", "re", "contextlib", "importlib", "threading"]
 
 NOT_ON_SPEC_PATH = [*NO_TYPING, "dataclasses", "inspect", "typing_extensions", "platform",
                     "ctypes",
