@@ -205,26 +205,27 @@ else:
         store = object.__setattr__ if frozen else None
         calls = 0
 
+        def default(name: str) -> Any:
+            if name in defaults:
+                return defaults[name]
+            if name in factories:
+                return factories[name]()
+            raise TypeError(f"{cls.__qualname__}.__init__() missing required argument: "
+                            f"{name!r}")
+
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             nonlocal calls
             calls += 1
             if calls == _COMPILE_AFTER:
                 _compile_init(type(self), cls, ordered, frozen, post_init)
+            setter = setattr if store is None else store
             if not kwargs and len(args) <= npos:
                 # The common call, with positional arguments only: no dict of values to
                 # build, fields set in the same order as below.
-                setter = setattr if store is None else store
                 for name, value in zip(names, args, strict=False):
                     setter(self, name, value)
                 for name in names[len(args):]:
-                    if name in defaults:
-                        value = defaults[name]
-                    elif name in factories:
-                        value = factories[name]()
-                    else:
-                        raise TypeError(f"{cls.__qualname__}.__init__() missing required "
-                                        f"argument: {name!r}")
-                    setter(self, name, value)
+                    setter(self, name, default(name))
                 if post_init:
                     self.__post_init__()
                 return
@@ -241,19 +242,7 @@ else:
                                     f"for argument {name!r}")
             values.update(kwargs)
             for name in names:
-                if name in values:
-                    value = values[name]
-                elif name in defaults:
-                    value = defaults[name]
-                elif name in factories:
-                    value = factories[name]()
-                else:
-                    raise TypeError(f"{cls.__qualname__}.__init__() missing required "
-                                    f"argument: {name!r}")
-                if store is None:
-                    setattr(self, name, value)
-                else:
-                    store(self, name, value)
+                setter(self, name, values[name] if name in values else default(name))
             if post_init:
                 self.__post_init__()
 
