@@ -221,15 +221,8 @@ class CollectionSpec:
         """
         from .collection import _SPEC_KINDS, _assign
 
-        def get(kind: str, name: str) -> object:
-            tables: dict[str, Mapping[str, object]] = {
-                "map": self.maps, "program": self.programs, "variable": self.variables}
-            table = tables[kind]
-            if name not in table:
-                raise EbpfError(f"assign: the spec has no {kind} {name!r}")
-            return table[name]
-
-        _assign(obj, _SPEC_KINDS, get)
+        _assign(obj, _SPEC_KINDS, "the spec",
+                {"map": self.maps, "program": self.programs, "variable": self.variables})
         return obj
 
     def load_and_assign(self, obj: T, options: CollectionOptions | None = None) -> T:

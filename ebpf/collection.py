@@ -976,18 +976,8 @@ class Collection:
         Raises:
             EbpfError: a name is missing, assigned twice or of the wrong kind (nothing moves).
         """
-        taken: list[tuple[str, str]] = []
-
-        def get(kind: str, name: str) -> object:
-            tables: dict[str, Mapping[str, object]] = {
-                "map": self.maps, "program": self.programs, "variable": self.variables}
-            table = tables[kind]
-            if name not in table:
-                raise EbpfError(f"assign: the collection has no {kind} {name!r}")
-            taken.append((kind, name))
-            return table[name]
-
-        _assign(obj, _OBJECT_KINDS, get)
+        taken = _assign(obj, _OBJECT_KINDS, "the collection",
+                        {"map": self.maps, "program": self.programs, "variable": self.variables})
         for kind, name in taken:
             if kind == "map":
                 self.maps.pop(name, None)
@@ -1155,7 +1145,10 @@ def _wanted(obj: object) -> list[tuple[str, str]]:
     return out
 
 
-def _assign(obj: object, kinds: dict[type, str], get: Any) -> None:
+def _assign(obj: object, kinds: dict[type, str], owner: str,
+            tables: Mapping[str, Mapping[str, object]]) -> list[tuple[str, str]]:
+    """Set the tagged fields of ``obj`` from ``tables`` (kind -> name -> object) of ``owner``
+    (for messages), all or none; return the (kind, name) of each object assigned."""
     plan = list(_walk(obj, kinds, ""))
     seen: dict[tuple[str, str], str] = {}
     values = []
@@ -1165,6 +1158,10 @@ def _assign(obj: object, kinds: dict[type, str], get: Any) -> None:
             raise EbpfError(f"assign: {kind} {name!r} is assigned twice (fields "
                             f"{seen[key]!r} and {where!r})")
         seen[key] = where
-        values.append((holder, attr, get(kind, name)))
+        table = tables[kind]
+        if name not in table:
+            raise EbpfError(f"assign: {owner} has no {kind} {name!r}")
+        values.append((holder, attr, table[name]))
     for holder, attr, value in values:
         setattr(holder, attr, value)
+    return list(seen)

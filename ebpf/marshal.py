@@ -17,35 +17,19 @@ import ctypes
 import sys
 
 from .errors import MarshalError as MarshalError
+from .internal.lazy import lazy_attributes
 
 __all__ = ["Marshaler", "MarshalError", "encode", "round_up"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Protocol, runtime_checkable
+    from typing import Any
 
-    @runtime_checkable
-    class Marshaler(Protocol):
-        """An object that knows its own byte representation."""
+    from ._marshaler import Marshaler as Marshaler
 
-        def __bytes__(self) -> bytes: ...
-else:
-    def __getattr__(name: str) -> object:
-        # The Marshaler protocol is made on first use: a Protocol class needs typing, which
-        # maps (and so loading a collection) do not otherwise import (see
-        # ebpf.internal.static_typing). encode() checks for __bytes__ itself.
-        if name != "Marshaler":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from typing import Protocol, runtime_checkable
-
-        @runtime_checkable
-        class Marshaler(Protocol):
-            """An object that knows its own byte representation."""
-
-            def __bytes__(self) -> bytes: ...
-
-        globals()["Marshaler"] = Marshaler
-        return Marshaler
+# The Marshaler protocol is imported on first use (it needs typing; see ebpf._marshaler).
+# encode() checks for __bytes__ itself.
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), {"Marshaler": "ebpf._marshaler"})
 
 
 def round_up(n: int, align: int) -> int:
