@@ -30,6 +30,7 @@ import struct
 import sys
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 from itertools import compress
 
 from ebpf.btf.parse import BTF_MAGIC, HEADER_SIZE, NATIVE_ORDER, RawBTF
@@ -60,7 +61,6 @@ from ebpf.btf.types import (
     sizeof,
 )
 from ebpf.errors import BTFError
-from ebpf.internal.record import dataclass, fields
 
 __all__ = ["Builder", "MarshalOptions", "marshal_spec", "marshal_types"]
 
@@ -354,6 +354,11 @@ class Builder:
             ids.setdefault(t, ids[memo.get(t, t)])
         self._order = survivors
         self._ids = ids
+
+    def string_offset(self, s: str) -> int:
+        """The offset of ``s`` in the string table, which gets it if it lacks it (strings that
+        records outside the types refer to, such as line info, are added this way)."""
+        return self._str(s)
 
     def _str(self, s: str) -> int:
         off = self._strings.get(s)
