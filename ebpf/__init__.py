@@ -1,27 +1,34 @@
 """Load, run and inspect eBPF programs and maps from plain Python.
 
 ``ebpf`` talks to the kernel through ``bpf(2)`` directly (ctypes; no libbpf, bcc or LLVM at run
-time). Build maps from :class:`MapSpec`, programs from :class:`ProgramSpec` (assembled with
-:mod:`ebpf.asm`), run programs with :meth:`Program.test_run`, and read what they leave behind.
+time). Read an object file with :func:`load_collection_spec`, load it as a :class:`Collection`
+or into your own dataclass with :func:`load_and_assign`; build maps from :class:`MapSpec` and
+programs from :class:`ProgramSpec` (assembled with :mod:`ebpf.asm`), run programs with
+:meth:`Program.test_run`, and read what they leave behind.
 """
 
-# The public names are re-exported explicitly for type checkers, and imported on first use at
-# run time (PEP 562), so that `import ebpf.btf` or `import ebpf.asm` does not pay for loading
-# the ELF reader and the collection loader.
+# The public names are imported on first use (PEP 562), so that ``import ebpf`` or
+# ``import ebpf.btf`` costs nothing and reading an object file does not load the syscall layer.
+# ``_PUBLIC`` is the one table of them: ``__all__``, ``__getattr__`` and ``__dir__`` are made
+# from it, and tests/unit/test_exports.py checks that the imports type checkers read below
+# name exactly the same objects.
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from .internal.lazy import lazy_attributes
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from . import asm as asm, btf as btf
-    from .collection import (
-        Collection as Collection,
-        CollectionOptions as CollectionOptions,
-        CollectionSpec as CollectionSpec,
+    from .assignment import (
         Name as Name,
         Objects as Objects,
+        assign as assign,
         field as field,
+    )
+    from .collection import (
+        Collection as Collection,
+        load_and_assign as load_and_assign,
         load_collection as load_collection,
     )
     from .elf_reader import (
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
         ELFError as ELFError,
         KeyExistsError as KeyExistsError,
         KeyNotFoundError as KeyNotFoundError,
+        MarshalError as MarshalError,
         NotSupportedError as NotSupportedError,
         SyscallError as SyscallError,
         UnsupportedFeatureError as UnsupportedFeatureError,
@@ -50,22 +58,30 @@ if TYPE_CHECKING:
         map_ids as map_ids,
         program_ids as program_ids,
     )
+    from .internal.kernel_object import (
+        KernelObject as KernelObject,
+    )
+    from .loader import (
+        CollectionOptions as CollectionOptions,
+    )
     from .map import (
         Map as Map,
-        MapSpec as MapSpec,
-        PinType as PinType,
         RawView as RawView,
     )
     from .marshal import (
         Marshaler as Marshaler,
-        MarshalError as MarshalError,
     )
     from .program import (
         Program as Program,
         ProgramOptions as ProgramOptions,
-        ProgramSpec as ProgramSpec,
         RunFlags as RunFlags,
         RunResult as RunResult,
+    )
+    from .specs import (
+        CollectionSpec as CollectionSpec,
+        MapSpec as MapSpec,
+        PinType as PinType,
+        ProgramSpec as ProgramSpec,
     )
     from .types import (
         AttachType as AttachType,
@@ -84,69 +100,63 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, str] = {
-    "AttachType": ".types",
-    "btf_ids": ".info",
+#: Every public name of the package, with the module that defines it.
+_PUBLIC: dict[str, str] = {
+    "asm": ".asm",
+    "assign": ".assignment",
+    "field": ".assignment",
+    "Name": ".assignment",
+    "Objects": ".assignment",
+    "btf": ".btf",
+    "Collection": ".collection",
+    "load_and_assign": ".collection",
+    "load_collection": ".collection",
+    "load_collection_spec": ".elf_reader",
     "BTFError": ".errors",
     "ClosedError": ".errors",
-    "Collection": ".collection",
-    "CollectionOptions": ".collection",
-    "CollectionSpec": "._specs",
     "COREError": ".errors",
     "EbpfError": ".errors",
     "ELFError": ".errors",
-    "enable_stats": ".info",
-    "EnabledStats": ".info",
-    "field": ".collection",
     "KeyExistsError": ".errors",
     "KeyNotFoundError": ".errors",
-    "link_ids": ".info",
-    "LinkType": ".types",
-    "load_collection": ".collection",
-    "load_collection_spec": ".elf_reader",
-    "Map": ".map",
-    "map_ids": ".info",
-    "MapFlags": ".types",
-    "MapInfo": ".info",
-    "MapSpec": "._specs",
-    "MapType": ".types",
-    "Marshaler": ".marshal",
     "MarshalError": ".errors",
-    "Name": ".collection",
     "NotSupportedError": ".errors",
-    "Objects": ".collection",
-    "PinType": "._specs",
-    "Program": ".program",
-    "program_ids": ".info",
-    "ProgramFlags": ".types",
-    "ProgramInfo": ".info",
-    "ProgramOptions": ".program",
-    "ProgramSpec": "._specs",
-    "ProgramType": ".types",
-    "RawView": ".map",
-    "RunFlags": ".program",
-    "RunResult": ".program",
-    "StatsType": ".types",
     "SyscallError": ".errors",
     "UnsupportedFeatureError": ".errors",
+    "VerifierError": ".errors",
+    "btf_ids": ".info",
+    "enable_stats": ".info",
+    "EnabledStats": ".info",
+    "link_ids": ".info",
+    "map_ids": ".info",
+    "MapInfo": ".info",
+    "program_ids": ".info",
+    "ProgramInfo": ".info",
+    "KernelObject": ".internal.kernel_object",
+    "CollectionOptions": ".loader",
+    "Map": ".map",
+    "RawView": ".map",
+    "Marshaler": ".marshal",
+    "Program": ".program",
+    "ProgramOptions": ".program",
+    "RunFlags": ".program",
+    "RunResult": ".program",
+    "CollectionSpec": ".specs",
+    "MapSpec": ".specs",
+    "PinType": ".specs",
+    "ProgramSpec": ".specs",
+    "AttachType": ".types",
+    "LinkType": ".types",
+    "MapFlags": ".types",
+    "MapType": ".types",
+    "ProgramFlags": ".types",
+    "ProgramType": ".types",
+    "StatsType": ".types",
     "UpdateFlags": ".types",
     "Variable": ".variables",
     "VariableSpec": ".variables",
-    "VerifierError": ".errors",
-    "asm": ".asm",
-    "btf": ".btf",
 }
 
-__all__ = [
-    "asm", "AttachType", "btf", "btf_ids", "BTFError", "ClosedError", "Collection",
-    "CollectionOptions", "CollectionSpec", "COREError", "EbpfError", "ELFError", "enable_stats",
-    "EnabledStats", "field", "KeyExistsError", "KeyNotFoundError", "link_ids", "LinkType",
-    "load_collection", "load_collection_spec", "Map", "map_ids", "MapFlags", "MapInfo", "MapSpec",
-    "MapType", "Marshaler", "MarshalError", "Name", "NotSupportedError", "Objects", "PinType",
-    "Program", "program_ids", "ProgramFlags", "ProgramInfo", "ProgramOptions", "ProgramSpec",
-    "ProgramType", "RawView", "RunFlags", "RunResult", "StatsType", "SyscallError",
-    "UnsupportedFeatureError", "UpdateFlags", "Variable", "VariableSpec", "VerifierError",
-]
+__all__ = sorted(_PUBLIC)
 
-
-__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _PUBLIC)

@@ -23,9 +23,10 @@ equal spec on every host, in either byte order.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+from typing import IO, Any, Final, Literal, NamedTuple
 
 from . import btf as _btf
-from ._specs import CollectionSpec, MapSpec, PinType, ProgramSpec
 from .asm import Instruction, InstructionError, Instructions, Register
 from .asm._raw import (
     PSEUDO_BTF_ID,
@@ -37,7 +38,6 @@ from .asm._raw import (
 )
 from .errors import BTFError, EbpfError, ELFError
 from .internal import elf as _elf
-from .internal.record import dataclass, replace
 from .linker import (
     CORERecord,
     Function,
@@ -48,13 +48,9 @@ from .linker import (
     link_program,
 )
 from .section_names import parse_section_name
+from .specs import CollectionSpec, MapSpec, PinType, ProgramSpec
 from .types import MapFlags, MapType, ProgramType
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import IO, Any, Final, Literal
-
-    from .variables import VariableSpec
+from .variables import VariableSpec
 
 __all__ = ["load_collection_spec"]
 
@@ -107,8 +103,7 @@ def load_collection_spec(source: str | os.PathLike[str] | bytes | bytearray | me
         raise ELFError(f"invalid BTF: {e}", section=".BTF") from e
 
 
-@dataclass
-class _DataSection:
+class _DataSection(NamedTuple):
     section: _elf.Section
     spec: MapSpec
 
@@ -160,10 +155,8 @@ class _Reader:
         weak = frozenset(sym.name for sym in self.elf.symbols
                          if sym.section == _elf.SHN_UNDEF and sym.bind == _elf.STB_WEAK
                          and sym.name)
-        result = CollectionSpec(maps=self.maps, programs=progs, types=self.btf,
-                                byte_order=self.order, variables=variables)
-        result._weak_externs = weak
-        return result
+        return CollectionSpec(maps=self.maps, programs=progs, types=self.btf,
+                              byte_order=self.order, variables=variables, weak_externs=weak)
 
     def _read_btf(self) -> None:
         if self.elf.section_by_name(".BTF") is None:
@@ -640,8 +633,6 @@ class _Reader:
     # --- variables ---------------------------------------------------------------------------
 
     def _variables(self) -> dict[str, VariableSpec]:
-        from .variables import VariableSpec
-
         out: dict[str, VariableSpec] = {}
         for index, ds in sorted(self.data_sections.items()):
             btf_types: dict[str, Any] = {}

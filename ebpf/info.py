@@ -16,9 +16,9 @@ import ctypes
 import errno
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import final
 
-from ._enum import member_or_int
 from .errors import (
     ClosedError,
     EbpfError,
@@ -26,14 +26,13 @@ from .errors import (
     SyscallError,
     UnsupportedFeatureError,
 )
-from .internal.record import dataclass
 from .internal.sys import (
     EnableStatsAttr,
     MapInfo as _RawMapInfo,
     ProgInfo as _RawProgInfo,
     commands,
 )
-from .types import MapType, ProgramType, StatsType
+from .types import MapType, ProgramType, StatsType, member_or_int
 
 __all__ = [
     "EnabledStats",

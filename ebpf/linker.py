@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 from .asm import Instruction, Instructions
 from .asm._raw import PSEUDO_MAP_VALUE
 from .errors import EbpfError
-from .internal.record import dataclass, field
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 __all__ = [
     "CORERecord",
@@ -40,8 +36,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class LineRecord:
+class LineRecord(NamedTuple):
     """One line info record: the source line of the instruction ``slot`` slots into a function."""
 
     slot: int
@@ -51,22 +46,32 @@ class LineRecord:
     column: int
 
 
-@dataclass(frozen=True)
-class CORERecord:
+class CORERecord(NamedTuple):
     """One CO-RE relocation of the instruction ``slot`` slots into a function.
 
-    ``relo`` is the :class:`ebpf.btf.ext_info.CORERelo` record (opaque here).
+    ``relo`` is the :class:`ebpf.btf.ext_info.CORERelo` record it came from; it does not take
+    part in comparisons (the first four fields say everything about the relocation).
     """
 
     slot: int
     type_id: int
     access_str: str
     kind: int
-    relo: Any = field(compare=False, repr=False)
+    relo: Any = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CORERecord):
+            return NotImplemented
+        return self[:4] == other[:4]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self[:4])
 
 
-@dataclass(frozen=True)
-class FunctionBTF:
+class FunctionBTF(NamedTuple):
     """The BTF information of one function: its ``FUNC`` type id and its records."""
 
     func_type_id: int
@@ -74,8 +79,7 @@ class FunctionBTF:
     core: tuple[CORERecord, ...] = ()
 
 
-@dataclass(frozen=True)
-class ProgramBTF:
+class ProgramBTF(NamedTuple):
     """What the loader needs of an object's BTF for one program (``ProgramSpec.btf``).
 
     Attributes:
@@ -83,8 +87,22 @@ class ProgramBTF:
         functions: for every function of the program that has BTF, by symbol name.
     """
 
-    spec: Any = field(compare=False, repr=False)
+    spec: Any
     functions: tuple[tuple[str, FunctionBTF], ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProgramBTF):
+            return NotImplemented
+        return self.functions == other.functions
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self.functions)
+
+    def __repr__(self) -> str:
+        return f"ProgramBTF(functions={[n for n, _ in self.functions]!r})"
 
     def function(self, name: str) -> FunctionBTF | None:
         for n, f in self.functions:
@@ -98,8 +116,7 @@ class ProgramBTF:
         return [(n, c) for n, f in self.functions for c in f.core]
 
 
-@dataclass
-class Function:
+class Function(NamedTuple):
     """One BPF function of an object file, before linking.
 
     Attributes:
@@ -183,15 +200,14 @@ def map_references(insns: Iterable[Instruction]) -> list[str]:
     return list(seen)
 
 
-@dataclass
-class ExtInfos:
+class ExtInfos(NamedTuple):
     """Func and line info records laid out for ``BPF_PROG_LOAD`` (host byte order)."""
 
-    func_info: bytes = b""
-    func_info_cnt: int = 0
-    line_info: bytes = b""
-    line_info_cnt: int = 0
-    core_relos: list[tuple[int, CORERecord]] = field(default_factory=list)
+    func_info: bytes
+    func_info_cnt: int
+    line_info: bytes
+    line_info_cnt: int
+    core_relos: list[tuple[int, CORERecord]]
 
 
 FUNC_INFO_SIZE = 8
@@ -215,7 +231,7 @@ def marshal_ext_infos(insns: Instructions, btf: ProgramBTF,
         if ins.symbol is not None:
             slots[ins.symbol] = pos
         pos += ins.slots
-    out = ExtInfos()
+    core_relos: list[tuple[int, CORERecord]] = []
     funcs: list[bytes] = []
     lines: list[bytes] = []
     for name, start in sorted(slots.items(), key=lambda kv: kv[1]):
@@ -228,12 +244,8 @@ def marshal_ext_infos(insns: Instructions, btf: ProgramBTF,
                                  string_offset(rec.line),
                                  (rec.line_num << 10) | (rec.column & 0x3FF)))
         for c in fb.core:
-            out.core_relos.append((start + c.slot, c))
-    out.func_info = b"".join(funcs)
-    out.func_info_cnt = len(funcs)
-    out.line_info = b"".join(lines)
-    out.line_info_cnt = len(lines)
-    return out
+            core_relos.append((start + c.slot, c))
+    return ExtInfos(b"".join(funcs), len(funcs), b"".join(lines), len(lines), core_relos)
 
 
 def core_relocations(insns: Iterable[Instruction], btf: ProgramBTF

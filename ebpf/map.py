@@ -20,9 +20,8 @@ import os
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, final
 
-from ._specs import MapSpec as MapSpec, PinType as PinType
 from .errors import (
     BTFError,
     ClosedError,
@@ -33,6 +32,7 @@ from .errors import (
     SyscallError,
 )
 from .internal.kernel import possible_cpus
+from .internal.kernel_object import KernelObject
 from .internal.sys import (
     BPF_OBJ_NAME_LEN,
     FD,
@@ -46,18 +46,15 @@ from .internal.sys import (
     commands,
 )
 from .marshal import MarshalError, encode, round_up
+from .specs import MapSpec as MapSpec, PinType as PinType
 from .types import MapFlags, MapType, UpdateFlags
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Final, final
 
     from .btf.handle import Handle
     from .btf.types import Type
     from .btf.values import Codec
     from .info import MapInfo
-else:
-    from .internal.static_typing import final
 
 __all__ = ["Map", "MapSpec", "PinType", "RawView", "sanitize_name"]
 
@@ -160,13 +157,15 @@ class _ElemCalls:
             call.release()
 
 
-class Map:
+class Map(KernelObject):
     """A map in the kernel, owned by this object.
 
     Create one from a :class:`MapSpec` (``Map(spec)``), or open an existing one with
     :meth:`load_pinned`, :meth:`from_id` or :meth:`from_fd`. The map lives as long as this
     object holds its descriptor, pins or programs keep it alive; :meth:`close` (or ``with``)
-    releases the descriptor. Thread-safe: element operations may run from several threads.
+    releases the descriptor; ownership follows the rules of
+    :class:`~ebpf.internal.kernel_object.KernelObject`. Thread-safe: element operations may run
+    from several threads.
 
     A map opened by id, fd or pin decodes keys and values through the BTF types the kernel
     keeps for it, as the map its creator made does.
@@ -174,11 +173,13 @@ class Map:
     A ``Map`` is deliberately not sized (``len()``): the kernel cannot answer that cheaply.
     """
 
-    __slots__ = ("__weakref__", "_byteorder", "_codecs_ready", "_decode", "_decode_key", "_fd",
-                 "_int_limit", "_int_values", "_kernel_btf", "_key_codec", "_key_type",
-                 "_pinned_path", "_plain_values", "_pool", "_raw_decode", "_value_bytes",
-                 "_value_codec", "_value_type", "flags", "key_size", "max_entries", "name",
-                 "type", "value_size")
+    __slots__ = ("_byteorder", "_codecs_ready", "_decode", "_decode_key", "_int_limit",
+                 "_int_values", "_kernel_btf", "_key_codec", "_key_type", "_plain_values",
+                 "_pool", "_raw_decode", "_value_bytes", "_value_codec", "_value_type", "flags",
+                 "key_size", "max_entries", "name", "type", "value_size")
+
+    kind = "map"
+    _pinnable = True
 
     def __init__(self, spec: MapSpec, *, btf: Handle | None = None) -> None:
         """Create the map described by ``spec`` and write its ``contents``.
@@ -211,7 +212,7 @@ class Map:
                max_entries: int, flags: int, key_type: Type | None = None,
                value_type: Type | None = None,
                kernel_btf: tuple[int, int, int] | None = None) -> None:
-        self._fd = fd
+        self._own(fd)
         self.name = name
         try:
             self.type = MapType(type)
@@ -222,7 +223,6 @@ class Map:
         self.max_entries = max_entries
         self.flags = flags
         self._byteorder = sys.byteorder
-        self._pinned_path: str | None = None
         if self.type in _PER_CPU:
             self._value_bytes = round_up(value_size, 8) * possible_cpus()
         else:
@@ -253,102 +253,55 @@ class Map:
             value_size in (4, 8) and self._plain_values and int(type) not in _FD_VALUES_INT
         ) else 0
 
+    # --- ownership (the rules are KernelObject's) ----------------------------------------------
+
     @classmethod
     def _adopt(cls, fd: FD) -> Map:
-        """A ``Map`` for an existing map fd (ownership is taken), described by the kernel."""
         from .info import map_info
 
-        try:
-            info = map_info(fd.raw)
-            kernel_btf = None
-            if info.btf_id and (info.btf_key_type_id or info.btf_value_type_id):
-                kernel_btf = (info.btf_id, info.btf_key_type_id, info.btf_value_type_id)
-            m = cls.__new__(cls)
-            m._setup(fd, info.name, info.type, info.key_size, info.value_size, info.max_entries,
-                     info.flags, kernel_btf=kernel_btf)
-        except BaseException:
-            fd.close()
-            raise
+        info = map_info(fd.raw)
+        kernel_btf = None
+        if info.btf_id and (info.btf_key_type_id or info.btf_value_type_id):
+            kernel_btf = (info.btf_id, info.btf_key_type_id, info.btf_value_type_id)
+        m = cls.__new__(cls)
+        m._setup(fd, info.name, info.type, info.key_size, info.value_size, info.max_entries,
+                 info.flags, kernel_btf=kernel_btf)
         return m
 
     @classmethod
-    def from_fd(cls, fd: int) -> Map:
-        """Take ownership of the map descriptor ``fd``."""
-        return cls._adopt(FD(fd, "map"))
-
-    @classmethod
-    def from_id(cls, map_id: int) -> Map:
-        """Open the map with kernel id ``map_id``.
-
-        Raises:
-            SyscallError: ``ENOENT`` if no map has that id.
-        """
-        return cls._adopt(commands.map_get_fd_by_id(map_id, context=f"open map id {map_id}"))
+    def _open_id(cls, object_id: int) -> FD:
+        return commands.map_get_fd_by_id(object_id, context=f"open map id {object_id}")
 
     @classmethod
     def load_pinned(cls, path: str | os.PathLike[str], *, read_only: bool = False,
                     write_only: bool = False) -> Map:
-        """Open the map pinned at ``path`` in a bpffs.
+        """Open the map pinned at ``path`` in a bpffs, for reading only or writing only if
+        asked; :meth:`unpin` removes that pin.
 
         Raises:
-            SyscallError: nothing pinned there (``ENOENT``) or it is not a map (``EINVAL``).
+            SyscallError: nothing pinned there (``ENOENT``).
+            EbpfError: what is pinned there is not a map.
         """
-        from .pin import open_pinned  # pinning is rare: not imported to load
-
         flags = (MapFlags.RDONLY if read_only else 0) | (MapFlags.WRONLY if write_only else 0)
-        fd, shown = open_pinned(path, "map", int(flags))
-        m = cls._adopt(fd)
-        m._pinned_path = shown
-        return m
+        return cls._load_pinned(path, int(flags))
 
-    # --- ownership ---------------------------------------------------------------------------
-
-    @property
-    def fd(self) -> int:
-        """The descriptor number, lent for the duration of a call (e.g. into an instruction).
-
-        Raises:
-            ClosedError: the map was closed.
-        """
-        return self._fd.raw
-
-    @property
-    def closed(self) -> bool:
-        return self._fd.closed
-
-    @property
-    def pinned_path(self) -> str | None:
-        """Where this map was pinned by :meth:`pin` or opened from, if anywhere."""
-        return self._pinned_path
-
-    def close(self) -> None:
-        """Release the descriptor. The kernel map lives on while pins or programs use it."""
+    def _release(self) -> None:
         self._release_calls()
-        self._fd.close()
 
     def _release_calls(self) -> None:
         pool = getattr(self, "_pool", None)
         while pool:
             pool.pop()[6].release()
 
-    def __enter__(self) -> Map:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def clone(self) -> Map:
-        """A new ``Map`` owning a duplicate descriptor of the same kernel map."""
+    def _cloned(self, fd: FD) -> Map:
         m = Map.__new__(Map)
-        m._setup(self._fd.dup(), self.name, self.type, self.key_size, self.value_size,
+        m._setup(fd, self.name, self.type, self.key_size, self.value_size,
                  self.max_entries, self.flags, self.key_type, self.value_type)
         return m
 
-    def __repr__(self) -> str:
+    def _describe(self) -> str:
         t = self.type.name if isinstance(self.type, MapType) else str(self.type)
-        state = "closed" if self._fd.closed else f"fd={self._fd.raw}"
-        return f"<Map {t} {self.name!r} {state}>"
+        return f"{t} {self.name!r}"
 
     def info(self) -> MapInfo:
         """What the kernel says about this map (id, name, type, sizes, flags, BTF ids)."""
@@ -1030,24 +983,6 @@ class Map:
     def freeze(self) -> None:
         """Make the map read-only for user space from now on (Linux 5.2+)."""
         commands.map_freeze(MapFreezeAttr(map_fd=self.fd), self._context("freeze"))
-
-    def pin(self, path: str | os.PathLike[str]) -> None:
-        """Pin the map at ``path`` in a bpffs, so it outlives this process.
-
-        Raises:
-            SyscallError: ``EEXIST`` if something is pinned there already, ``EPERM`` or
-                ``EINVAL`` if ``path`` is not in a bpffs.
-        """
-        from .pin import pin_fd  # pinning is rare: not imported to load
-
-        self._pinned_path = pin_fd(self.fd, path, f"map {self.name!r}")
-
-    def unpin(self) -> None:
-        """Remove the pin made by :meth:`pin` (or the one this map was loaded from)."""
-        from .pin import remove_pin  # pinning is rare: not imported to load
-
-        remove_pin(self._pinned_path)
-        self._pinned_path = None
 
 
 def _codec_for(t: Type | None, size: int) -> Codec | None:

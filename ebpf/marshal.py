@@ -15,21 +15,18 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from typing import Any, Protocol, runtime_checkable
 
 from .errors import MarshalError as MarshalError
-from .internal.lazy import lazy_attributes
 
 __all__ = ["Marshaler", "MarshalError", "encode", "round_up"]
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
-    from ._marshaler import Marshaler as Marshaler
+@runtime_checkable
+class Marshaler(Protocol):
+    """An object that knows its own byte representation."""
 
-# The Marshaler protocol is imported on first use (it needs typing; see ebpf._marshaler).
-# encode() checks for __bytes__ itself.
-__getattr__, __dir__ = lazy_attributes(__name__, globals(), {"Marshaler": "ebpf._marshaler"})
+    def __bytes__(self) -> bytes: ...
 
 
 def round_up(n: int, align: int) -> int:

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntFlag
+from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, final
 
-from ._enum import IntFlag, enum_class, member_or_int
-from ._specs import ProgramSpec as ProgramSpec
 from .asm import InstructionError, Instructions, UnresolvedReferenceError
 from .asm._raw import PSEUDO_BTF_ID
 from .errors import (
-    ClosedError,
     COREError,
     EbpfError,
     NotSupportedError,
@@ -33,7 +32,7 @@ from .errors import (
 )
 from .internal.feature import feature_test
 from .internal.kernel import kernel_version
-from .internal.record import dataclass
+from .internal.kernel_object import KernelObject
 from .internal.sys import (
     BPF_OBJ_NAME_LEN,
     FD,
@@ -44,28 +43,20 @@ from .internal.sys import (
     ProgRunAttr,
     commands,
 )
-from .types import ProgramFlags, ProgramType
+from .specs import ProgramSpec as ProgramSpec
+from .types import ProgramFlags, ProgramType, member_or_int
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final, NamedTuple, NoReturn, final
-
     from .btf.spec import Spec
     from .info import ProgramInfo
     from .map import Map
 
-    class _RunResultFields(NamedTuple):
-        retval: int
-        data: bytes
-        ctx: bytes | None
-        duration_ns: int
-else:
-    from collections import namedtuple
 
-    from .internal.static_typing import final
-
-    # The same tuple as the NamedTuple above, without a typing import at run time.
-    _RunResultFields = namedtuple("RunResult", ("retval", "data", "ctx", "duration_ns"))
+class _RunResultFields(NamedTuple):
+    retval: int
+    data: bytes
+    ctx: bytes | None
+    duration_ns: int
 
 __all__ = [
     "Program",
@@ -101,7 +92,6 @@ _NO_FLAGS: Final = ProgramFlags(0)
 _PROBE_INSNS: Final = bytes.fromhex("b700000000000000" "9500000000000000")
 
 
-@enum_class
 class RunFlags(IntFlag):
     """``flags`` of ``BPF_PROG_TEST_RUN`` (``BPF_F_TEST_*``)."""
 
@@ -318,8 +308,7 @@ def _load_with_log(attr: ProgLoadAttr, level: int, size: int, context: str) -> _
         return _Loaded(fd, None, _log_text(buf), False)
 
 
-@dataclass(frozen=True)
-class _LoadExtras:
+class _LoadExtras(NamedTuple):
     """Internal: what the collection loader adds to ``BPF_PROG_LOAD`` (host byte order).
 
     ``func_info``/``line_info`` are packed ``bpf_func_info``/``bpf_line_info`` records
@@ -503,23 +492,24 @@ class _RunCalls:
                 memoryview(self.data_out).cast("B"), self.out_size, self)
 
 
-class Program:
+class Program(KernelObject):
     """A program loaded into the kernel. Owns one file descriptor.
 
     ``Program(spec)`` loads ``spec``; :meth:`from_fd`, :meth:`from_id` and
     :meth:`load_pinned` open existing programs. Close it with :meth:`close` or a ``with``
     block; the kernel frees the program once no descriptor, pin or attachment holds it.
-    Every method raises :class:`~ebpf.errors.ClosedError` after :meth:`close`.
+    Ownership follows the rules of :class:`~ebpf.internal.kernel_object.KernelObject`: every
+    method raises :class:`~ebpf.errors.ClosedError` after :meth:`close`.
     """
 
-    __slots__ = ("__weakref__", "_fd", "_name", "_pinned_path", "_run_calls", "_type",
-                 "_verifier_log")
+    __slots__ = ("_name", "_run_calls", "_type", "_verifier_log")
 
-    _fd: FD
+    kind = "program"
+    _pinnable = True
+
     _name: str
     _type: ProgramType | int
     _verifier_log: str
-    _pinned_path: str | None
 
     def __init__(self, spec: ProgramSpec, options: ProgramOptions | None = None) -> None:
         """Load ``spec`` into the kernel (``BPF_PROG_LOAD``).
@@ -539,11 +529,10 @@ class Program:
         self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
 
     def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str) -> None:
-        self._fd = fd
+        self._own(fd)
         self._name = name
         self._type = type
         self._verifier_log = log
-        self._pinned_path = None
         # Pre-bound buffers for the common test_run (bytes in, defaults), one set per thread
         # in use; only program types that take packet data use it.
         self._run_calls: list[_RunOps] | None = (
@@ -558,17 +547,13 @@ class Program:
         prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
         return prog
 
+    # --- ownership (the rules are KernelObject's) ----------------------------------------------
+
     @classmethod
     def _adopt(cls, fd: FD) -> Program:
-        """A Program for ``fd`` (ownership taken; closed if it is not a program)."""
         from .info import program_info  # not at import: loading does not need ebpf.info
 
-        try:
-            info = program_info(fd.raw)
-        except BaseException:
-            fd.close()
-            raise
-        return cls._described(fd, info)
+        return cls._described(fd, program_info(fd.raw))
 
     @classmethod
     def _described(cls, fd: FD, info: ProgramInfo) -> Program:
@@ -577,67 +562,11 @@ class Program:
         return prog
 
     @classmethod
-    def from_fd(cls, fd: int) -> Program:
-        """Take ownership of the program descriptor ``fd``.
-
-        The returned Program closes ``fd`` when it is closed; the caller must not close it.
-        If ``fd`` is not a program, an error is raised and ``fd`` is left open and still the
-        caller's.
-
-        Raises:
-            EbpfError: ``fd`` is not an open descriptor of a BPF program.
-            SyscallError: asking the kernel about it failed.
-        """
-        from .info import program_info
-
-        info = program_info(fd)
-        return cls._described(FD(fd, "program"), info)
-
-    @classmethod
-    def from_id(cls, prog_id: int) -> Program:
-        """Open the loaded program with kernel id ``prog_id`` (needs ``CAP_SYS_ADMIN``).
-
-        The returned Program owns a new descriptor.
-
-        Raises:
-            SyscallError: ``ENOENT`` if no program has that id, ``EPERM`` without privileges.
-        """
-        _check_int(prog_id, "program id", 0, _MAX_U32)
-        return cls._adopt(commands.prog_get_fd_by_id(prog_id, f"open program id {prog_id}"))
-
-    @classmethod
-    def load_pinned(cls, path: str | os.PathLike[str]) -> Program:
-        """Open the program pinned at ``path`` in a bpffs.
-
-        The returned Program owns a new descriptor; :meth:`unpin` removes ``path``.
-
-        Raises:
-            SyscallError: ``ENOENT`` if nothing is pinned there.
-            EbpfError: the object pinned there is not a program.
-        """
-        from .pin import open_pinned  # pinning is rare: not imported to load
-
-        fd, shown = open_pinned(path, "program")
-        prog = cls._adopt(fd)
-        prog._pinned_path = shown
-        return prog
-
-    # --- ownership -------------------------------------------------------------------------
-
-    @property
-    def fd(self) -> int:
-        """The descriptor number, lent for the duration of a call (not to be closed).
-
-        Raises:
-            ClosedError: the program was closed.
-        """
-        return self._raw("use")
+    def _open_id(cls, object_id: int) -> FD:
+        return commands.prog_get_fd_by_id(object_id, f"open program id {object_id}")
 
     def _raw(self, action: str) -> int:
-        try:
-            return self._fd.raw
-        except ClosedError:
-            raise ClosedError(f"cannot {action} program {self._name!r}: it is closed") from None
+        return self._checked_fd(action).raw
 
     @property
     def name(self) -> str:
@@ -655,72 +584,19 @@ class Program:
         """The verifier's log of the load (empty unless :attr:`ProgramOptions.log_level` > 0)."""
         return self._verifier_log
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` was called."""
-        return self._fd.closed
-
-    @property
-    def pinned_path(self) -> str | None:
-        """Where this program was pinned by :meth:`pin` or opened from, if anywhere."""
-        return self._pinned_path
-
-    def close(self) -> None:
-        """Release the descriptor. Calling it again does nothing.
-
-        The kernel keeps the program while pins or attachments use it.
-        """
+    def _release(self) -> None:
         calls = self._run_calls
         while calls:
             calls.pop()[6].call.release()
-        self._fd.close()
 
-    def __enter__(self) -> Program:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def clone(self) -> Program:
-        """A new Program owning a duplicate descriptor of the same kernel program.
-
-        Raises:
-            ClosedError: this program was closed.
-        """
-        self._raw("clone")
+    def _cloned(self, fd: FD) -> Program:
         prog = Program.__new__(Program)
-        prog._setup(self._fd.dup(), self._name, self._type, self._verifier_log)
+        prog._setup(fd, self._name, self._type, self._verifier_log)
         return prog
 
-    def __repr__(self) -> str:
+    def _describe(self) -> str:
         t = self._type.name if isinstance(self._type, ProgramType) else str(self._type)
-        state = "closed" if self._fd.closed else f"fd={self._fd.raw}"
-        return f"<Program {t} {self._name!r} {state}>"
-
-    # --- pinning ---------------------------------------------------------------------------
-
-    def pin(self, path: str | os.PathLike[str]) -> None:
-        """Pin the program at ``path`` in a bpffs, so that it outlives this process.
-
-        Raises:
-            SyscallError: ``EEXIST`` if something is pinned there already; ``EPERM`` if
-                ``path`` is not in a bpffs or its name contains a ``.``; ``ENOENT`` if the
-                directory does not exist.
-            ClosedError: the program was closed.
-        """
-        from .pin import pin_fd  # pinning is rare: not imported to load
-
-        self._pinned_path = pin_fd(self._raw("pin"), path, f"program {self._name!r}")
-
-    def unpin(self) -> None:
-        """Remove the pin made by :meth:`pin` or opened by :meth:`load_pinned`, if any.
-
-        A pin that is already gone is not an error.
-        """
-        from .pin import remove_pin  # pinning is rare: not imported to load
-
-        remove_pin(self._pinned_path)
-        self._pinned_path = None
+        return f"{t} {self._name!r}"
 
     # --- inspection ------------------------------------------------------------------------
 

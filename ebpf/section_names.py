@@ -11,12 +11,9 @@ host. Unknown names give :attr:`ProgramType.UNSPEC` rather than an error.
 
 from __future__ import annotations
 
-from .internal.record import dataclass
-from .types import AttachType as A, ProgramFlags, ProgramType as P
+from typing import Final, NamedTuple
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final
+from .types import AttachType as A, ProgramFlags, ProgramType as P
 
 __all__ = ["SectionInfo", "parse_section_name"]
 
@@ -25,8 +22,7 @@ _SLEEP: Final = ProgramFlags.SLEEPABLE
 _FRAGS: Final = ProgramFlags.XDP_HAS_FRAGS
 
 
-@dataclass(frozen=True)
-class SectionInfo:
+class SectionInfo(NamedTuple):
     """What a section name says about the programs in it.
 
     Attributes:

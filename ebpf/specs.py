@@ -1,38 +1,41 @@
 """The plain-data specs: :class:`MapSpec`, :class:`ProgramSpec` and :class:`CollectionSpec`.
 
-They are defined here, apart from the kernel objects (:mod:`ebpf.map`, :mod:`ebpf.program`,
-:mod:`ebpf.collection`, which re-export them), so that reading an object file
-(:func:`ebpf.load_collection_spec`) does not import the syscall layer and ``ctypes``: a spec
-is data, and nothing about it touches the kernel.
+A spec is data: nothing about it touches the kernel, and this module sits below everything
+that does (the kernel objects in :mod:`ebpf.map` and :mod:`ebpf.program`, the loader in
+:mod:`ebpf.loader`), so reading an object file (:func:`ebpf.load_collection_spec`) imports
+neither the syscall layer nor ``ctypes``. The two methods of :class:`CollectionSpec` that load
+(:meth:`~CollectionSpec.load_and_assign`) or assign (:meth:`~CollectionSpec.assign`) call the
+public functions of :mod:`ebpf` that do so; those import the loader when first used.
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from ._enum import IntEnum, enum_class
+import ebpf
+
 from .errors import EbpfError
-from .internal.record import dataclass, field as _field, replace
 from .types import AttachType, MapType, ProgramFlags, ProgramType
+from .variables import VariableSpec
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Final, Literal, TypeVar
-
     from .asm import Instructions
+    from .btf.spec import Spec
     from .btf.types import Type
-    from .collection import CollectionOptions
-    from .variables import VariableSpec
+    from .linker import ProgramBTF
 
-    T = TypeVar("T")
+T = TypeVar("T")
 
 __all__ = ["CollectionSpec", "MapSpec", "PinType", "ProgramSpec"]
 
 _NO_FLAGS: Final = ProgramFlags(0)
 
 
-@enum_class
 class PinType(IntEnum):
     """How a map from an object file is pinned (``LIBBPF_PIN_*``)."""
 
@@ -40,7 +43,7 @@ class PinType(IntEnum):
     BY_NAME = 1
 
 
-@dataclass
+@dataclass(repr=False)
 class MapSpec:
     """Everything needed to create a map. Plain data: copy and edit freely before loading.
 
@@ -69,19 +72,24 @@ class MapSpec:
     pinning: PinType = PinType.NONE
     numa_node: int = 0
     map_extra: int = 0
-    contents: list[tuple[Any, Any]] = _field(default_factory=list)
+    contents: list[tuple[Any, Any]] = field(default_factory=list)
     freeze: bool = False
     key_type: Type | None = None
     value_type: Type | None = None
 
     def copy(self) -> MapSpec:
         """A deep copy that shares nothing mutable with this spec."""
-        import copy
-
         return copy.deepcopy(self)
 
+    def __repr__(self) -> str:
+        t = self.type.name if isinstance(self.type, MapType) else str(self.type)
+        extra = f", {len(self.contents)} entries" if self.contents else ""
+        inner = f", inner {self.inner_map!r}" if self.inner_map is not None else ""
+        return (f"<MapSpec {self.name!r} {t}, key {self.key_size} B, value {self.value_size} B,"
+                f" max {self.max_entries}{extra}{inner}>")
 
-@dataclass
+
+@dataclass(repr=False)
 class ProgramSpec:
     """Everything needed to load a program. Plain data: copy and edit freely before loading.
 
@@ -102,7 +110,8 @@ class ProgramSpec:
             for kprobe programs (old kernels check it), and 0 for everything else.
         section_name: the ELF section the program came from, if any.
         byte_order: the byte order of :attr:`instructions`; must match the host to load.
-        btf: BTF information from the object file (opaque here; used by the collection loader).
+        btf: the function, line and CO-RE information of the object file for this program's
+            functions (set by the ELF reader; the loader hands it to the kernel).
     """
 
     name: str
@@ -116,16 +125,21 @@ class ProgramSpec:
     kernel_version: int = 0
     section_name: str = ""
     byte_order: Literal["little", "big"] = sys.byteorder
-    btf: object | None = None
+    btf: ProgramBTF | None = None
 
     def copy(self) -> ProgramSpec:
         """A copy whose instructions can be changed without affecting this spec.
 
         :attr:`btf` is shared, not copied: it is treated as immutable.
         """
-        import copy
-
         return replace(self, instructions=copy.deepcopy(self.instructions))
+
+    def __repr__(self) -> str:
+        t = self.type.name if isinstance(self.type, ProgramType) else str(self.type)
+        n = len(self.instructions)
+        section = f", section {self.section_name!r}" if self.section_name else ""
+        return (f"<ProgramSpec {self.name!r} {t}, {n} instruction{'s' if n != 1 else ''}"
+                f"{section}>")
 
 
 # --- collections ----------------------------------------------------------------------------------
@@ -145,6 +159,7 @@ def _map_key(m: MapSpec | None) -> object:
             m.freeze, str(m.key_type), str(m.value_type))
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class CollectionSpec:
     """The maps, programs, types and variables of an object file, before loading.
 
@@ -154,33 +169,33 @@ class CollectionSpec:
         maps: map specs by name; global-data maps are named after their section
             (``.data``, ``.rodata``, ``.bss``, ``.data.custom``, ``.kconfig``).
         programs: program specs by name (the function's symbol name).
-        types: the object's BTF (:class:`ebpf.btf.Spec`), or None.
+        types: the object's BTF, or None.
         byte_order: ``"little"`` or ``"big"``: the object's byte order.
-        variables: every global variable by name.
+        variables: every global variable by name; its value lives in the contents of the
+            map :attr:`~ebpf.VariableSpec.map_name` of :attr:`maps`.
+        weak_externs: the extern symbols declared ``__weak``: when the kernel lacks them they
+            read as zero instead of failing the load.
     """
 
-    def __init__(self, *, maps: dict[str, MapSpec] | None = None,
-                 programs: dict[str, ProgramSpec] | None = None, types: Any = None,
-                 byte_order: Literal["little", "big"] = "little",
-                 variables: dict[str, VariableSpec] | None = None) -> None:
-        self.maps: dict[str, MapSpec] = maps if maps is not None else {}
-        self.programs: dict[str, ProgramSpec] = programs if programs is not None else {}
-        self.types = types
-        self.byte_order: Literal["little", "big"] = byte_order
-        self.variables: dict[str, VariableSpec] = {
-            n: v._bind(self.maps) for n, v in (variables or {}).items()}
-        # Extern symbols declared __weak: missing in the kernel means zero, not an error.
-        self._weak_externs: frozenset[str] = frozenset()
+    maps: dict[str, MapSpec] = field(default_factory=dict)
+    programs: dict[str, ProgramSpec] = field(default_factory=dict)
+    types: Spec | None = None
+    byte_order: Literal["little", "big"] = "little"
+    variables: dict[str, VariableSpec] = field(default_factory=dict)
+    weak_externs: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        for v in self.variables.values():
+            v._bind(self.maps)
 
     def copy(self) -> CollectionSpec:
         """A copy sharing nothing mutable with this spec (BTF types are shared: immutable)."""
-        new = CollectionSpec(
+        return CollectionSpec(
             maps={n: _copy_map(m) for n, m in self.maps.items()},
             programs={n: p.copy() for n, p in self.programs.items()},
             types=self.types, byte_order=self.byte_order,
-            variables={n: v.copy() for n, v in self.variables.items()})
-        new._weak_externs = self._weak_externs
-        return new
+            variables={n: v.copy() for n, v in self.variables.items()},
+            weak_externs=self.weak_externs)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CollectionSpec):
@@ -214,53 +229,19 @@ class CollectionSpec:
 
     def assign(self, obj: T) -> T:
         """Assign map and program specs (:class:`~ebpf.MapSpec`, :class:`~ebpf.ProgramSpec`,
-        :class:`~ebpf.variables.VariableSpec`) to the tagged fields of ``obj``.
+        :class:`~ebpf.VariableSpec`) to the tagged fields of ``obj``; return ``obj``.
+
+        Same as :func:`ebpf.assign(self, obj) <ebpf.assign>`.
 
         Raises:
             EbpfError: a name is missing, assigned twice or of the wrong kind.
         """
-        from .collection import _SPEC_KINDS, _assign
+        return ebpf.assign(self, obj)
 
-        _assign(obj, _SPEC_KINDS, "the spec",
-                {"map": self.maps, "program": self.programs, "variable": self.variables})
-        return obj
-
-    def load_and_assign(self, obj: T, options: CollectionOptions | None = None) -> T:
+    def load_and_assign(self, obj: T, options: ebpf.CollectionOptions | None = None) -> T:
         """Load what the tagged fields of ``obj`` name (and what they need), assign it.
 
-        Programs bring the maps they use; program arrays and maps of maps bring the programs
-        and maps they are initialised with. ``obj`` then owns everything assigned; anything
-        loaded only as a dependency is closed before returning (the kernel keeps it alive
-        through its users). Returns ``obj``.
-
-        Raises:
-            EbpfError: a name is missing, assigned twice or of the wrong kind; or loading
-                failed (nothing stays open then).
+        Same as :func:`ebpf.load_and_assign(self, obj, options) <ebpf.load_and_assign>`: see
+        there.
         """
-        from .collection import Collection, CollectionOptions, _Loader, _wanted
-
-        wanted = _wanted(obj)
-        loader = _Loader(self, options or CollectionOptions())
-        try:
-            for kind, name in wanted:
-                if kind == "map":
-                    if name not in self.maps:
-                        raise EbpfError(f"load and assign: the spec has no map {name!r}")
-                    loader.map(name)
-                elif kind == "program":
-                    if name not in self.programs:
-                        raise EbpfError(f"load and assign: the spec has no program {name!r}")
-                    loader.program(name)
-                elif name not in self.variables:
-                    raise EbpfError(f"load and assign: the spec has no variable {name!r}")
-                else:
-                    loader.map(self.variables[name].map_name)
-            loader.finish()
-            coll = Collection._from_loader(loader)
-        except BaseException:
-            loader.close()
-            raise
-        with coll:
-            coll.assign(obj)
-        return obj
-
+        return ebpf.load_and_assign(self, obj, options)

@@ -6,13 +6,26 @@ Values come from the UAPI of Linux 6.18; the kernel that introduced a value is i
 
 from __future__ import annotations
 
-from ._enum import IntEnum, IntFlag, enum_class
+from enum import IntEnum, IntFlag
+from typing import TypeVar
 
 __all__ = ["AttachType", "LinkType", "MapFlags", "MapType", "ProgramFlags", "ProgramType",
-           "StatsType", "UpdateFlags"]
+           "StatsType", "UpdateFlags", "member_or_int"]
+
+_E = TypeVar("_E", bound=IntEnum)
 
 
-@enum_class
+def member_or_int(cls: type[_E], value: int) -> _E | int:
+    """The member of ``cls`` with ``value``, or ``value`` itself if ``cls`` has none.
+
+    For numbers the kernel reports: a newer kernel may know values this library does not.
+    """
+    try:
+        return cls(value)
+    except ValueError:
+        return value
+
+
 class MapType(IntEnum):
     """``enum bpf_map_type``: the kinds of map the kernel can create."""
 
@@ -52,7 +65,6 @@ class MapType(IntEnum):
     ARENA = 33
 
 
-@enum_class
 class ProgramType(IntEnum):
     """``enum bpf_prog_type``: what a program is for, which decides its context and helpers."""
 
@@ -91,7 +103,6 @@ class ProgramType(IntEnum):
     NETFILTER = 32
 
 
-@enum_class
 class AttachType(IntEnum):
     """``enum bpf_attach_type``: where a program of a given type attaches."""
 
@@ -155,7 +166,6 @@ class AttachType(IntEnum):
     TRACE_UPROBE_SESSION = 57
 
 
-@enum_class
 class LinkType(IntEnum):
     """``enum bpf_link_type``: the kinds of bpf_link."""
 
@@ -176,7 +186,6 @@ class LinkType(IntEnum):
     SOCKMAP = 14
 
 
-@enum_class
 class MapFlags(IntFlag):
     """``map_flags`` of ``BPF_MAP_CREATE`` (``BPF_F_*``)."""
 
@@ -201,7 +210,6 @@ class MapFlags(IntFlag):
     NO_USER_CONV = 1 << 18
 
 
-@enum_class
 class UpdateFlags(IntFlag):
     """Flags of map element updates: ``BPF_ANY``, ``BPF_NOEXIST``, ``BPF_EXIST``, ``BPF_F_LOCK``."""
 
@@ -211,7 +219,6 @@ class UpdateFlags(IntFlag):
     LOCK = 4
 
 
-@enum_class
 class ProgramFlags(IntFlag):
     """``prog_flags`` of ``BPF_PROG_LOAD`` (``BPF_F_*``)."""
 
@@ -225,7 +232,6 @@ class ProgramFlags(IntFlag):
     TEST_REG_INVARIANTS = 1 << 7
 
 
-@enum_class
 class StatsType(IntEnum):
     """``enum bpf_stats_type`` for ``BPF_ENABLE_STATS``."""
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from .btf import Array, Enum, Float, Int, IntEncoding, Pointer, Type, skip_qualifiers, underlying
 from .errors import BTFError, MarshalError
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ctypes
-    from typing import Any, Literal, TypeGuard
 
 __all__ = ["Variable", "VariableSpec"]
 
@@ -113,6 +113,7 @@ def decode_value(data: bytes, t: Type | None, order: Literal["little", "big"]) -
     return data
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class VariableSpec:
     """A global variable in a :class:`~ebpf.CollectionSpec`, before loading.
 
@@ -124,19 +125,17 @@ class VariableSpec:
         offset: its byte offset in that map's value.
         size: its size in bytes.
         type: its BTF type, if the object has BTF.
+        byte_order: the byte order of its value.
     """
 
-    __slots__ = ("_maps", "byte_order", "map_name", "name", "offset", "size", "type")
-
-    def __init__(self, *, name: str, map_name: str, offset: int, size: int,
-                 type: Type | None, byte_order: Literal["little", "big"]) -> None:
-        self.name = name
-        self.map_name = map_name
-        self.offset = offset
-        self.size = size
-        self.type = type
-        self.byte_order = byte_order
-        self._maps: dict[str, Any] | None = None
+    name: str
+    map_name: str
+    offset: int
+    size: int
+    type: Type | None
+    byte_order: Literal["little", "big"]
+    # The map specs of the collection spec it belongs to (set by that spec).
+    _maps: dict[str, Any] | None = field(default=None, init=False)
 
     @property
     def section(self) -> str:

@@ -128,9 +128,8 @@ helper may be called depends on the program type and on the kernel the program r
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Final
-
-from ebpf._enum import IntEnum, enum_class
 
 __all__ = ["HELPER_MAX_ID", "Helper"]
 
@@ -138,7 +137,6 @@ HELPER_MAX_ID: Final = {ids.max_id}
 """``__BPF_FUNC_MAX_ID`` of the kernel this was generated from: one more than the last id."""
 
 
-@enum_class
 class Helper(IntEnum):
     """A BPF helper function: its id is the constant of a helper call."""
 

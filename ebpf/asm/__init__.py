@@ -31,6 +31,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..internal.lazy import lazy_attributes
 from .instruction import (
     Instruction as Instruction,
@@ -57,7 +59,6 @@ from .register import (
 # The opcode enums, the builder, the disassembler and the helper enum (over 200 members) are
 # imported on first use (PEP 562): reading, linking and loading object files needs none of them
 # (that code compares the plain ints of ._raw).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .builder import (
         BinaryOp as BinaryOp,

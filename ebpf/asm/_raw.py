@@ -11,9 +11,7 @@ its enum member. The names follow the kernel's (``include/uapi/linux/bpf_common.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final
+from typing import Final
 
 # Instruction classes (the low three bits).
 CLASS_LD: Final = 0x00

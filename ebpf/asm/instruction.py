@@ -22,9 +22,19 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Iterable, Iterator, MutableSequence
+from dataclasses import KW_ONLY, dataclass, field, replace
+from typing import (
+    TYPE_CHECKING,
+    Final,
+    Literal,
+    NoReturn,
+    SupportsIndex,
+    TypeAlias,
+    final,
+    overload,
+)
 
 from ..errors import EbpfError, located
-from ..internal.record import KW_ONLY, dataclass, field, replace
 from ._raw import (
     CLASS_JMP,
     CLASS_JMP32,
@@ -47,29 +57,14 @@ from ._raw import (
 )
 from .register import REGISTERS, Register
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final, Literal, NoReturn, SupportsIndex, TypeAlias, final, overload
-
     from typing_extensions import Self
 
     from .helpers import Helper
     from .opcode import OpCode
 
-    ByteOrder: TypeAlias = Literal["little", "big"]
-    """The byte order of an encoded instruction stream."""
-else:
-    from ..internal.static_typing import final, overload
-
-    def __getattr__(name: str) -> object:
-        # ByteOrder, a typing.Literal, is made on first use: reading and loading objects do not
-        # otherwise import typing (see ebpf.internal.static_typing).
-        if name != "ByteOrder":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from typing import Literal
-
-        value = globals()["ByteOrder"] = Literal["little", "big"]
-        return value
+ByteOrder: TypeAlias = Literal["little", "big"]
+"""The byte order of an encoded instruction stream."""
 
 __all__ = [
     "ByteOrder",

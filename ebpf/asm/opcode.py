@@ -24,9 +24,8 @@ The numbers come from the kernel's UAPI headers (``linux/bpf_common.h``, ``linux
 from __future__ import annotations
 
 import enum
+from enum import IntEnum
 from typing import Final, TypeVar
-
-from .._enum import IntEnum, enum_class
 
 __all__ = [
     "ALUOp",
@@ -56,7 +55,6 @@ OP_MASK: Final = 0xF0
 """Bits of an ALU/jump opcode that hold the :class:`ALUOp` or :class:`JumpOp`."""
 
 
-@enum_class
 class Class(IntEnum):
     """The instruction class: the low three bits of every opcode."""
 
@@ -93,7 +91,6 @@ class Class(IntEnum):
         return self is Class.JMP or self is Class.JMP32
 
 
-@enum_class
 class Size(IntEnum):
     """The width of a memory access (load/store classes)."""
 
@@ -132,7 +129,6 @@ class Size(IntEnum):
 _SIZE_BYTES: Final[dict[Size, int]] = {Size.W: 4, Size.H: 2, Size.B: 1, Size.DW: 8}
 
 
-@enum_class
 class Mode(IntEnum):
     """How a load or store finds its memory (load/store classes)."""
 
@@ -154,7 +150,6 @@ LDIMM64: Final[int] = Class.LD | Mode.IMM | Size.DW
 """The opcode of the 64-bit immediate load, ``0x18``."""
 
 
-@enum_class
 class Source(IntEnum):
     """The operand of an ALU or jump instruction: the immediate or the source register."""
 
@@ -168,7 +163,6 @@ class Source(IntEnum):
     """Alias of :attr:`X`."""
 
 
-@enum_class
 class Endianness(IntEnum):
     """The byte order of ``ALU|END``, kept in the :class:`Source` bit.
 
@@ -186,7 +180,6 @@ class Endianness(IntEnum):
     """Alias of :attr:`TO_BE`."""
 
 
-@enum_class
 class ALUOp(IntEnum):
     """The operation of an ALU or ALU64 instruction."""
 
@@ -212,7 +205,6 @@ class ALUOp(IntEnum):
     """Byte order conversion; see :class:`Endianness`."""
 
 
-@enum_class
 class JumpOp(IntEnum):
     """The operation of a JMP or JMP32 instruction."""
 
@@ -246,7 +238,6 @@ class JumpOp(IntEnum):
     """Conditional pseudo jump (``may_goto``, Linux 6.9); the kind is in the src register."""
 
 
-@enum_class
 class AtomicOp(IntEnum):
     """The operation of an atomic instruction (``STX|ATOMIC``), kept in its immediate.
 
@@ -299,7 +290,6 @@ FETCH: Final = 0x01
 """The ``BPF_FETCH`` bit of an atomic operation."""
 
 
-@enum_class
 class PseudoLoad(IntEnum):
     """What a 64-bit immediate load (``LD|IMM|DW``) loads, kept in its src register field."""
 
@@ -319,7 +309,6 @@ class PseudoLoad(IntEnum):
     """As :attr:`MAP_VALUE`, but the low 32 bits index ``fd_array``."""
 
 
-@enum_class
 class PseudoCall(IntEnum):
     """What a call (``JMP|CALL``) calls, kept in its src register field."""
 
@@ -331,7 +320,6 @@ class PseudoCall(IntEnum):
     """A kernel function; the constant is its BTF id, the offset picks the module BTF."""
 
 
-@enum_class
 class PseudoJump(IntEnum):
     """The kind of a conditional pseudo jump (``JMP|JCOND``), kept in its src register field."""
 

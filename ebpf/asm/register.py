@@ -7,11 +7,8 @@ frame pointer: the stack lives just below it.
 
 from __future__ import annotations
 
-from .._enum import IntEnum, enum_class
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final
+from enum import IntEnum
+from typing import Final
 
 __all__ = [
     "R0",
@@ -30,7 +27,6 @@ __all__ = [
 ]
 
 
-@enum_class
 class Register(IntEnum):
     """An eBPF register, ``R0`` to ``R10``.
 

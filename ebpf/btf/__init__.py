@@ -15,6 +15,8 @@ and only :mod:`kernel` reads ``/sys``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ebpf.btf.spec import (
     NotFoundError as NotFoundError,
     Spec as Spec,
@@ -64,7 +66,6 @@ from ebpf.btf.types import (
 )
 from ebpf.internal.lazy import lazy_attributes
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ebpf.btf.ext_info import (
         CORERelo as CORERelo,

@@ -24,9 +24,11 @@ This module makes no system calls and reads no files.
 
 from __future__ import annotations
 
-import _thread
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Final, NamedTuple
 
 from ebpf.asm import Instruction, Instructions
 from ebpf.asm._raw import (
@@ -67,11 +69,6 @@ from ebpf.btf.types import (
     underlying,
 )
 from ebpf.errors import BTFError, COREError
-from ebpf.internal.record import dataclass, replace
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final
 
 __all__ = [
     "POISON_HELPER",
@@ -604,8 +601,7 @@ def _enum_value(a: _AccessSpec | None, kind: CORERelocKind) -> int:
     return v & _U64
 
 
-@dataclass(frozen=True, slots=True)
-class COREFixup:
+class COREFixup(NamedTuple):
     """The outcome of one CO-RE relocation.
 
     Attributes:
@@ -646,7 +642,7 @@ def _unsigned_or_ptr(a: Type | None, b: Type | None) -> bool:
 
 
 _FLAVORED: weakref.WeakKeyDictionary[Spec, dict[str, list[str]]] = weakref.WeakKeyDictionary()
-_FLAVORED_LOCK: Final = _thread.allocate_lock()
+_FLAVORED_LOCK: Final = threading.Lock()
 
 
 def _flavored_names(spec: Spec) -> dict[str, list[str]]:
@@ -890,8 +886,7 @@ def patch_instruction(ins: Instruction, fix: COREFixup, what: str) -> list[Instr
     raise COREError(f"{what}: cannot relocate instruction {ins}")
 
 
-@dataclass(frozen=True, slots=True)
-class AppliedRelocation:
+class AppliedRelocation(NamedTuple):
     """One relocation as applied to a program: the slot of its instruction and the fixup."""
 
     slot: int

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import os
 import struct
+from enum import IntEnum
+from typing import Final, NamedTuple
 
-from ebpf._enum import IntEnum, enum_class
 from ebpf.btf.spec import Spec, load_spec_from_bytes, spec_from_elf_btf
 from ebpf.btf.types import Type
 from ebpf.errors import BTFError
-from ebpf.internal.record import dataclass, field
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final
 
 __all__ = ["CORERelo", "CORERelocKind", "ExtInfo", "FuncInfo", "LineInfo", "load_elf_btf",
            "load_ext_info"]
@@ -38,7 +34,6 @@ _CORE_RELO_SIZE = 16
 INSN_SIZE = 8
 
 
-@enum_class
 class CORERelocKind(IntEnum):
     """``enum bpf_core_relo_kind``."""
 
@@ -84,8 +79,7 @@ _ENUMVAL_RELOCS: Final = frozenset(
     int(k) for k in (CORERelocKind.ENUMVAL_EXISTS, CORERelocKind.ENUMVAL_VALUE))
 
 
-@dataclass(frozen=True)
-class FuncInfo:
+class FuncInfo(NamedTuple):
     """``struct bpf_func_info``: the function starting at byte ``insn_off`` of a section."""
 
     insn_off: int
@@ -98,8 +92,7 @@ class FuncInfo:
         return self.insn_off // INSN_SIZE
 
 
-@dataclass(frozen=True)
-class LineInfo:
+class LineInfo(NamedTuple):
     """``struct bpf_line_info`` with its strings resolved.
 
     Attributes:
@@ -115,8 +108,8 @@ class LineInfo:
     line: str
     line_num: int
     column: int
-    file_name_off: int = field(default=0, repr=False)
-    line_off: int = field(default=0, repr=False)
+    file_name_off: int = 0
+    line_off: int = 0
 
     @property
     def insn_index(self) -> int:
@@ -127,8 +120,7 @@ class LineInfo:
         return f"{self.file_name}:{self.line_num}:{self.column} {self.line.strip()}"
 
 
-@dataclass(frozen=True)
-class CORERelo:
+class CORERelo(NamedTuple):
     """``struct bpf_core_relo``: a CO-RE relocation of the instruction at byte ``insn_off``.
 
     Attributes:
@@ -157,17 +149,30 @@ class CORERelo:
             raise BTFError(f"invalid CO-RE access string {self.access_str!r}") from None
 
 
-@dataclass
 class ExtInfo:
-    """Everything in a ``.BTF.ext`` section, per ELF section name."""
+    """Everything in a ``.BTF.ext`` section, per ELF section name.
 
-    func_infos: dict[str, list[FuncInfo]] = field(default_factory=dict)
-    line_infos: dict[str, list[LineInfo]] = field(default_factory=dict)
-    core_relos: dict[str, list[CORERelo]] = field(default_factory=dict)
-    #: Record sizes as found (newer compilers may emit larger records).
-    func_info_rec_size: int = _FUNC_INFO_SIZE
-    line_info_rec_size: int = _LINE_INFO_SIZE
-    core_relo_rec_size: int = _CORE_RELO_SIZE
+    Attributes:
+        func_infos, line_infos, core_relos: the records of each ELF section, by its name.
+        func_info_rec_size, line_info_rec_size, core_relo_rec_size: record sizes as found
+            (newer compilers may emit larger records).
+    """
+
+    __slots__ = ("core_relo_rec_size", "core_relos", "func_info_rec_size", "func_infos",
+                 "line_info_rec_size", "line_infos")
+
+    def __init__(self) -> None:
+        self.func_infos: dict[str, list[FuncInfo]] = {}
+        self.line_infos: dict[str, list[LineInfo]] = {}
+        self.core_relos: dict[str, list[CORERelo]] = {}
+        self.func_info_rec_size = _FUNC_INFO_SIZE
+        self.line_info_rec_size = _LINE_INFO_SIZE
+        self.core_relo_rec_size = _CORE_RELO_SIZE
+
+    def __repr__(self) -> str:
+        return (f"<ExtInfo {sum(map(len, self.func_infos.values()))} func, "
+                f"{sum(map(len, self.line_infos.values()))} line, "
+                f"{sum(map(len, self.core_relos.values()))} CO-RE records>")
 
 
 def _sections(data: bytes, order: str, start: int, length: int, min_rec: int, what: str,

@@ -11,6 +11,7 @@ import ctypes
 import errno
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import TracebackType
 
 from ebpf.btf.marshal import Builder, MarshalOptions, marshal_spec
@@ -19,7 +20,6 @@ from ebpf.btf.spec import Spec, load_spec_from_bytes
 from ebpf.btf.types import Type
 from ebpf.errors import BTFError, NotSupportedError, SyscallError
 from ebpf.internal.feature import feature_test
-from ebpf.internal.record import dataclass
 from ebpf.internal.sys import FD, BtfInfo, BtfLoadAttr, commands
 
 __all__ = ["BTFLoadError", "Handle", "HandleInfo", "detect_marshal_options", "have_btf",

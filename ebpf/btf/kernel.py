@@ -11,22 +11,19 @@ where the kernel allows it, and then so is the index, and the spec works in plac
 
 from __future__ import annotations
 
-import _thread
 import atexit
 import os
 import sys
+import threading
 import time
 import weakref
 import zlib
 from array import array
+from typing import Literal
 
 from ebpf.btf.parse import IntArray, RawBTF, RawIndex, parse_header
 from ebpf.btf.spec import Spec, load_spec_from_bytes, load_split_spec
 from ebpf.errors import NotSupportedError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Literal
 
 __all__ = ["flush_kernel_spec", "load_kernel_module_spec", "load_kernel_spec"]
 
@@ -43,7 +40,7 @@ _VMLINUX_PATHS = (
     "/usr/lib/debug/lib/modules/{release}/vmlinux",
 )
 
-_lock = _thread.allocate_lock()
+_lock = threading.Lock()
 _kernel: dict[str, Spec] = {}
 _modules: dict[str, Spec] = {}
 

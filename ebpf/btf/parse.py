@@ -17,6 +17,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable
 from itertools import compress
+from typing import Final, TypeAlias
 
 from ebpf.btf.types import (
     Array,
@@ -51,10 +52,6 @@ from ebpf.btf.types import (
     Volatile,
 )
 from ebpf.errors import BTFError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final, TypeAlias
 
 __all__ = ["BTF_MAGIC", "Header", "RawBTF", "RawIndex", "parse_header"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from itertools import compress
+from typing import IO, TYPE_CHECKING, Final, TypeVar, overload
 
 from ebpf.btf.parse import RawBTF, RawIndex
 from ebpf.btf.types import (
@@ -32,15 +33,11 @@ from ebpf.btf.types import (
 )
 from ebpf.errors import BTFError
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Final, TypeVar, overload
 
     from ebpf.internal.elf import ElfBTF
 
     T = TypeVar("T", bound=Type)
-else:
-    from ebpf.internal.static_typing import overload
 
 __all__ = ["NotFoundError", "Spec", "load_spec", "load_spec_from_bytes",
            "load_spec_from_reader", "load_split_spec", "fixup_datasecs"]

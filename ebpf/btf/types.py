@@ -11,15 +11,10 @@ The numeric constants follow the UAPI header ``linux/btf.h``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from enum import IntEnum, IntFlag
+from typing import ClassVar, Final, overload
 
-from ebpf._enum import IntEnum, IntFlag, enum_class
 from ebpf.errors import BTFError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import ClassVar, Final, overload
-else:
-    from ebpf.internal.static_typing import overload
 
 __all__ = [
     "Array", "Composite", "Const", "Datasec", "DeclTag", "Enum", "Enum64", "EnumValue",
@@ -36,7 +31,6 @@ MAX_RESOLVE_DEPTH: Final = 32
 POINTER_SIZE: Final = 8
 
 
-@enum_class
 class Kind(IntEnum):
     """BTF kinds (``BTF_KIND_*``)."""
 
@@ -62,7 +56,6 @@ class Kind(IntEnum):
     ENUM64 = 19
 
 
-@enum_class
 class IntEncoding(IntFlag):
     """Encoding bits of a BTF ``INT`` (``BTF_INT_SIGNED`` and friends)."""
 
@@ -72,7 +65,6 @@ class IntEncoding(IntFlag):
     BOOL = 4
 
 
-@enum_class
 class FuncLinkage(IntEnum):
     """Linkage of a ``FUNC`` (``BTF_FUNC_STATIC`` ...)."""
 
@@ -81,7 +73,6 @@ class FuncLinkage(IntEnum):
     EXTERN = 2
 
 
-@enum_class
 class VarLinkage(IntEnum):
     """Linkage of a ``VAR`` (``BTF_VAR_STATIC`` ...)."""
 
@@ -90,7 +81,6 @@ class VarLinkage(IntEnum):
     EXTERN = 2
 
 
-@enum_class
 class FwdKind(IntEnum):
     """What a forward declaration declares."""
 

@@ -20,14 +20,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from typing import Any, ClassVar, Final, Literal, final
 
 from ..errors import ELFError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, ClassVar, Final, Literal, final
-else:
-    from .static_typing import final
 
 __all__ = [
     "ElfBTF",

@@ -8,8 +8,8 @@ call probes again. Only conclusive answers are remembered.
 
 from __future__ import annotations
 
-import _thread
 import functools
+import threading
 from collections.abc import Callable
 
 from ..errors import NotSupportedError, UnsupportedFeatureError
@@ -26,7 +26,7 @@ def feature_test(name: str, min_version: str | None = None
     """
 
     def wrap(probe: Callable[[], None]) -> Callable[[], None]:
-        lock = _thread.allocate_lock()
+        lock = threading.Lock()
         result: list[NotSupportedError | None] = []
 
         @functools.wraps(probe)

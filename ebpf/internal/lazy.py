@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 __all__ = ["lazy_attributes"]
 

@@ -1,7 +1,8 @@
 """Pinning kernel objects in a bpffs: one place for the path rules and the two commands.
 
-Maps and programs (and later links) pin through these functions, so every object kind
-accepts the same paths and fails the same way.
+Every kernel object pins through these functions (by way of
+:class:`~ebpf.internal.kernel_object.KernelObject`), so every object kind accepts the same
+paths and fails the same way.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import contextlib
 import ctypes
 import os
 
-from .errors import EbpfError
-from .internal.sys import FD, ObjPinAttr, commands
+from ..errors import EbpfError
+from .sys import FD, ObjPinAttr, commands
 
 __all__ = ["open_pinned", "pin_fd", "remove_pin"]
 

@@ -15,14 +15,7 @@ from typing import Annotated, Optional
 
 import pytest
 
-from ebpf.collection import (
-    Collection,
-    CollectionOptions,
-    Name,
-    Objects,
-    field,
-    load_collection,
-)
+from ebpf import Collection, CollectionOptions, Name, Objects, field, load_collection
 from ebpf.elf_reader import load_collection_spec
 from ebpf.errors import COREError, EbpfError, SyscallError, VerifierError
 from ebpf.map import Map, MapSpec

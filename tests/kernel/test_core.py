@@ -15,10 +15,9 @@ from typing import TypeVar
 import pytest
 
 import ebpf
-from ebpf import btf
+from ebpf import Collection, CollectionOptions, Objects, btf
 from ebpf.btf import Array, Int, IntEncoding, Member, Pointer, Struct
 from ebpf.btf.marshal import marshal_types
-from ebpf.collection import Collection, CollectionOptions, Objects
 from ebpf.elf_reader import load_collection_spec
 from ebpf.errors import COREError
 from ebpf.program import Program

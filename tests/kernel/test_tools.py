@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ebpf.collection import Collection, CollectionSpec
+from ebpf import Collection, CollectionSpec
 from ebpf.elf_reader import load_collection_spec
 from ebpf.internal.kernel import kernel_version
 from ebpf.internal.sys import RawTracepointOpenAttr, commands

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import ebpf
 from ebpf import btf
 from ebpf.btf.marshal import Builder, MarshalOptions, marshal_spec, marshal_types
 from ebpf.errors import BTFError
@@ -271,15 +272,22 @@ _ADD_SPEC_OPTIONS = [
 ]
 
 
+def _ready(cs: ebpf.CollectionSpec) -> dict[int, btf.Type]:
+    """The loader's rewrites of ``cs``'s types, with its ``.kconfig`` layout."""
+    from ebpf.btf.kernel_ready import kernel_ready_types
+
+    assert cs.types is not None
+    kconfig = {v.name: v.offset for v in cs.variables.values() if v.map_name == ".kconfig"}
+    size = cs.maps[".kconfig"].value_size if ".kconfig" in cs.maps else 0
+    return kernel_ready_types(cs.types, kconfig_offsets=kconfig, kconfig_size=size)
+
+
 def _by_decoding(path: Path, opts: MarshalOptions) -> bytes:
     """What add_spec wrote before it copied records: every type decoded and encoded."""
-    import ebpf
-    from ebpf.collection import _kernel_ready_replacements
-
     cs = ebpf.load_collection_spec(path)
     types = cs.types
     assert types is not None
-    replace = _kernel_ready_replacements(types, cs)
+    replace = _ready(cs)
     b = Builder(opts)
     for tid in range(1, len(types) + 1):
         b.add(replace.get(tid) or types.type_by_id(tid))
@@ -288,15 +296,12 @@ def _by_decoding(path: Path, opts: MarshalOptions) -> bytes:
 
 @pytest.mark.parametrize("path", sorted(TESTDATA.glob("*.elf")), ids=lambda p: p.name)
 def test_add_spec_is_equivalent_to_encoding_decoded_types(path: Path) -> None:
-    import ebpf
-    from ebpf.collection import _kernel_ready_replacements
-
     for opts in _ADD_SPEC_OPTIONS:
         cs = ebpf.load_collection_spec(path)
         types = cs.types
         if types is None:
             return
-        replace = _kernel_ready_replacements(types, cs)
+        replace = _ready(cs)
         decoded = len(types._types)
         b = Builder(opts)
         b.add_spec(types, replace)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from ebpf.collection import _kallsyms_lookup
+from ebpf.internal.kallsyms import Kallsyms
+
+
+def _kallsyms_lookup(text: bytes, name: str) -> int | None:
+    return Kallsyms(text).address(name)
 
 KALLSYMS = (b"ffffffff81000000 T _stext\n"
             b"ffffffff81001000 T tcp_v4_connect\n"

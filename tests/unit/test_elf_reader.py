@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import pytest
 
+from ebpf import CollectionSpec, Name, field
 from ebpf.asm import PseudoLoad
-from ebpf.collection import CollectionSpec, Name, field
 from ebpf.elf_reader import load_collection_spec
 from ebpf.errors import EbpfError, ELFError
 from ebpf.linker import ProgramBTF
@@ -452,7 +452,7 @@ def test_externs(order: str) -> None:
     assert layout == {"CONFIG_HZ": (0, 4), "LINUX_KERNEL_VERSION": (4, 4),
                       "CONFIG_BPF_JIT": (8, 1), "CONFIG_BPF_SYSCALL": (9, 1),
                       "CONFIG_THIS_DOES_NOT_EXIST": (10, 1)}
-    assert spec._weak_externs == {"CONFIG_THIS_DOES_NOT_EXIST"}
+    assert spec.weak_externs == {"CONFIG_THIS_DOES_NOT_EXIST"}
     insns = spec.programs["read_kconfig"].instructions
     loads = {(i.reference, i.constant >> 32) for i in insns if i.is_load_from_map}
     assert (".kconfig", layout["CONFIG_HZ"][0]) in loads

@@ -3,18 +3,27 @@
 Every module under ``ebpf/`` is parsed (never imported) and each import is resolved to the
 ``ebpf`` module it names. Layers, lowest first::
 
-    base      ebpf.errors, ebpf.types, ebpf._enum
-    internal  ebpf.internal.*              (bpf(2), FDs, ELF, kernel facts)
+    base      ebpf.errors, ebpf.types
+    internal  ebpf.internal.*              (bpf(2), FDs, the kernel-object base, kernel facts)
     asm       ebpf.asm.*
     btf       ebpf.btf.*
-    core      ebpf, ebpf.map, ebpf.program, ebpf.collection, ... (everything not named here)
-    leaf      ebpf.link, ebpf.ringbuf, ebpf.perf, ebpf.features
+    core      ebpf, ebpf.specs, ebpf.map, ebpf.loader, ebpf.collection, ... (CORE_ORDER)
+    leaf      ebpf.link, ebpf.ringbuf, ebpf.perf, ebpf.features, ebpf.testing
     cli       ebpf.cli
 
 A module may import only from its own layer and the layers its rule lists. Imports inside
 functions and under ``TYPE_CHECKING`` count too: a type-only dependency on a higher layer is
 still one. Importing a submodule also runs its parent packages' ``__init__``; that is Python's
 doing and is not counted.
+
+Inside the core the modules are ordered too (``CORE_ORDER``): the specs and the ELF reader sit
+below the kernel objects, which sit below the loader, so reading an object never depends on
+loading one. The package namespace ``ebpf`` itself imports nothing (its names are imported on
+first use), so any module may call a public function through it; that is how the two loading
+methods of a spec reach the loader above them.
+
+Separately, the package has no import cycles, function-level imports included (imports under
+``TYPE_CHECKING`` do not run, so they cannot form one).
 """
 
 from __future__ import annotations
@@ -36,7 +45,18 @@ CORE = "core"
 LEAF = "leaf"
 CLI = "cli"
 
-LEAF_PACKAGES = ("ebpf.link", "ebpf.ringbuf", "ebpf.perf", "ebpf.features")
+LEAF_PACKAGES = ("ebpf.link", "ebpf.ringbuf", "ebpf.perf", "ebpf.features", "ebpf.testing")
+
+# The core, lowest first: a core module may import core modules of its own rank or below.
+CORE_ORDER: tuple[tuple[str, ...], ...] = (
+    ("ebpf.marshal", "ebpf.variables", "ebpf.section_names", "ebpf.linker", "ebpf.specs"),
+    ("ebpf.elf_reader",),                                    # reading makes specs
+    ("ebpf.map", "ebpf.program", "ebpf.info", "ebpf.rlimit"),  # kernel objects
+    ("ebpf.externs", "ebpf.loader"),                         # the load transaction
+    ("ebpf.assignment", "ebpf.collection"),                  # what holds loaded objects
+)
+CORE_RANK = {name: rank for rank, names in enumerate(CORE_ORDER) for name in names}
+FACADE = "ebpf"
 
 # layer -> the layers it may import from (its own is always allowed)
 ALLOWED: dict[str, frozenset[str]] = {
@@ -59,7 +79,7 @@ SYSCALL_NAMES = ("SYS_bpf", "__NR_bpf")
 
 
 def layer_of(module: str) -> str:
-    if module in ("ebpf.errors", "ebpf.types", "ebpf._enum"):
+    if module in ("ebpf.errors", "ebpf.types"):
         return BASE
     for prefix, layer in (("ebpf.internal", INTERNAL), ("ebpf.asm", ASM), ("ebpf.btf", BTF),
                           ("ebpf.cli", CLI)):
@@ -165,6 +185,16 @@ def violations(modules: dict[str, Module]) -> list[str]:
                 out.append(f"{where}: {src_layer} module {mod.name} imports {imp.target} "
                            f"({dst_layer} layer)")
                 continue
+            if (src_layer == CORE and dst_layer == CORE and imp.target != FACADE
+                    and mod.name != FACADE):
+                src_rank, dst_rank = CORE_RANK.get(mod.name), CORE_RANK.get(imp.target)
+                if src_rank is None or dst_rank is None:
+                    missing = mod.name if src_rank is None else imp.target
+                    out.append(f"{where}: core module {missing} has no place in CORE_ORDER "
+                               "(tests/unit/test_layering.py)")
+                elif dst_rank > src_rank:
+                    out.append(f"{where}: {mod.name} imports {imp.target}, which sits above it "
+                               "in the core (CORE_ORDER)")
             if src_layer == BTF and imp.target in BTF_FORBIDDEN_BASE:
                 out.append(f"{where}: btf module {mod.name} imports {imp.target}; btf may use "
                            f"only ebpf.asm, ebpf.internal and ebpf.errors")
@@ -190,6 +220,79 @@ def violations(modules: dict[str, Module]) -> list[str]:
 
 
 # --- the tests -------------------------------------------------------------------------------
+
+def _runtime_imports(mod: Module, tree: ast.AST, known: Iterable[str]) -> Iterator[Import]:
+    """The imports of ``mod`` that run: every one but those under ``if TYPE_CHECKING:``."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skip.update(id(n) for n in ast.walk(child))
+    kept = ast.Module(body=[], type_ignores=[])
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skip:
+            kept.body.append(node)
+    yield from imports_of(mod, kept, known)
+
+
+def cycles(modules: dict[str, Module]) -> list[list[str]]:
+    """The import cycles among ``modules`` (strongly connected components of two or more)."""
+    known = set(modules)
+    graph: dict[str, set[str]] = {}
+    for mod in modules.values():
+        tree = ast.parse(mod.source, filename=mod.path)
+        graph[mod.name] = {i.target for i in _runtime_imports(mod, tree, known)
+                           if i.target != mod.name and i.target != FACADE}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in graph:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(discover())
+    assert not found, "import cycles (function-level imports count):\n  " + "\n  ".join(
+        " <-> ".join(c) for c in found)
+
+
+def test_cycle_checker_finds_function_level_cycles() -> None:
+    fake = _fake({**FAKE_BASE, "ebpf.specs": "def f():\n    from . import loader\n",
+                  "ebpf.loader": "from .specs import MapSpec\n"})
+    assert cycles(fake) == [["ebpf.loader", "ebpf.specs"]]
+    fake = _fake({**FAKE_BASE, "ebpf.specs": "from typing import TYPE_CHECKING\n"
+                  "if TYPE_CHECKING:\n    from .loader import X\n",
+                  "ebpf.loader": "from .specs import MapSpec\n"})
+    assert cycles(fake) == []
+
 
 def test_package_is_found() -> None:
     modules = discover()
@@ -217,6 +320,12 @@ FAKE_BASE = {
     "ebpf.errors": "",
     "ebpf.types": "",
     "ebpf.map": "",
+    "ebpf.specs": "",
+    "ebpf.variables": "",
+    "ebpf.elf_reader": "",
+    "ebpf.loader": "",
+    "ebpf.collection": "",
+    "ebpf.newthing": "",
     "ebpf.link.__init__": "",
     "ebpf.cli.__init__": "",
     "ebpf.internal.__init__": "",
@@ -242,6 +351,10 @@ FAKE_BASE = {
     ("ebpf.map", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                  "    from .link import Link\n", "imports ebpf.link"),
     ("ebpf.collection", "import ebpf.ringbuf\n", "imports ebpf.ringbuf"),
+    ("ebpf.specs", "def f():\n    from .loader import load\n", "sits above it in the core"),
+    ("ebpf.elf_reader", "from .map import Map\n", "sits above it in the core"),
+    ("ebpf.map", "from .collection import Collection\n", "sits above it in the core"),
+    ("ebpf.map", "from .newthing import X\n", "has no place in CORE_ORDER"),
     ("ebpf.link.kprobe", "from ebpf import cli\n", "imports ebpf.cli"),
     ("ebpf.map", "import ctypes\nctypes.CDLL(None).syscall(321)\n", "calls syscall()"),
     ("ebpf.program", "SYS_bpf = 321\n", "mentions 'SYS_bpf'"),
@@ -261,6 +374,8 @@ def test_checker_catches(module: str, source: str, expected: str) -> None:
     ("ebpf.asm.builder", "from ..internal import endian\nfrom ebpf.types import MapType\n"),
     ("ebpf.btf.core", "from ebpf.asm import opcode\nfrom ..errors import COREError\n"),
     ("ebpf.map", "from .btf import handle\nfrom .internal.sys import commands\n"),
+    ("ebpf.specs", "import ebpf\nfrom .variables import VariableSpec\n"),
+    ("ebpf.loader", "from .map import Map\nfrom .specs import MapSpec\n"),
     ("ebpf.link.kprobe", "from .. import map\nfrom ..features import misc\n"),
     ("ebpf.cli.main", "import ebpf.link\nimport ebpf.ringbuf\n"),
 ])

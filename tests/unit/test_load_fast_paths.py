@@ -11,7 +11,6 @@ from ebpf import btf
 from ebpf.btf.ext_info import load_elf_btf, load_ext_info
 from ebpf.btf.marshal import Builder, MarshalOptions, _refs_any
 from ebpf.errors import BTFError
-from ebpf.internal import record
 from ebpf.internal.elf import read_btf_sections
 
 TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
@@ -110,34 +109,3 @@ def test_struct_with_a_bad_member_type_reports_the_first() -> None:
     assert isinstance(s, btf.Struct)
     assert [(m.name, m.type.name, m.offset) for m in s.members] == [("a", "int", 0),
                                                                      ("b", "int", 32)]
-
-
-@record.dataclass(frozen=True)
-class _Point:
-    x: int
-    y: int = 2
-    tags: list[int] = record.field(default_factory=list)
-
-
-@record.dataclass
-class _Checked:
-    a: int
-    b: str = "b"
-
-    def __post_init__(self) -> None:
-        if self.a < 0:
-            raise ValueError("negative")
-
-
-def test_generic_init_positional_arguments() -> None:
-    p = _Point(1)
-    assert (p.x, p.y, p.tags) == (1, 2, [])
-    assert _Point(1, 3, [4]) == _Point(x=1, y=3, tags=[4])
-    assert _Point(1).tags is not _Point(1).tags
-    with pytest.raises(TypeError, match="missing required argument: 'x'"):
-        _Point()  # type: ignore[call-arg]
-    with pytest.raises(TypeError, match="takes 4 positional arguments but 5 were given"):
-        _Point(1, 2, [], 4)  # type: ignore[call-arg]
-    assert _Checked(1).b == "b"
-    with pytest.raises(ValueError, match="negative"):
-        _Checked(-1)

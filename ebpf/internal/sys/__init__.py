@@ -10,6 +10,8 @@ works as before but a process that only loads objects never builds them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..lazy import lazy_attributes
 from . import commands as commands
 from ._types import (
@@ -37,7 +39,6 @@ from .syscall import (
     trampoline_available as trampoline_available,
 )
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._types_attach import (
         IterCreateAttr as IterCreateAttr,
@@ -55,6 +56,15 @@ if TYPE_CHECKING:
         MapInfo as MapInfo,
         ProgInfo as ProgInfo,
     )
+
+__all__ = [
+    "BPF_OBJ_NAME_LEN", "BtfInfo", "BtfLoadAttr", "Cmd", "EnableStatsAttr", "FD", "FastCall",
+    "GetIdAttr", "IterCreateAttr", "LinkCreateAttr", "LinkDetachAttr", "LinkInfo",
+    "LinkUpdateAttr", "MapBatchAttr", "MapCreateAttr", "MapElemAttr", "MapFreezeAttr", "MapInfo",
+    "ObjGetInfoAttr", "ObjPinAttr", "ProgAttachAttr", "ProgBindMapAttr", "ProgInfo",
+    "ProgLoadAttr", "ProgQueryAttr", "ProgRunAttr", "RawTracepointOpenAttr", "TaskFdQueryAttr",
+    "bpf", "bpf_raw", "command_name", "commands", "trampoline_available",
+]
 
 # The modules that hold kernel ABI layouts, each the only owner of its layouts.
 LAYOUT_MODULES = ("_types", "_types_attach", "_types_info")

@@ -19,10 +19,7 @@ running kernel's BTF where it is available.
 from __future__ import annotations
 
 import ctypes
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final
+from typing import Final
 
 __all__ = [
     "BPF_OBJ_NAME_LEN", "BPF_TAG_SIZE", "BtfGetFdByIdAttr", "BtfInfo", "BtfLoadAttr", "Cmd",

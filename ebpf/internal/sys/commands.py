@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+from typing import TYPE_CHECKING, TypeVar
 
 from ...errors import SyscallError
 from ._types import (
@@ -29,9 +30,7 @@ from ._types import (
 from .fd import FD
 from .syscall import bpf
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import TypeVar
 
     # Only annotations here: the modules are imported when a caller builds one of these.
     from ._types_attach import (

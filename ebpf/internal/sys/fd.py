@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import _thread
 import os
+import threading
 import warnings
 import weakref
 from types import TracebackType
@@ -47,7 +47,7 @@ class FD:
             raw = moved
         self._raw = raw
         self.what = what
-        self._lock = _thread.allocate_lock()
+        self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _close_leaked, raw, what)
 
     @property

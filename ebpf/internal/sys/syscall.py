@@ -18,12 +18,12 @@ kernel result: a non-negative value, or ``-errno``. The trampoline keeps the GIL
 
 from __future__ import annotations
 
-import _thread
 import ctypes
 import errno
 import mmap
 import os
 import struct
+import threading
 import weakref
 from collections.abc import Callable
 
@@ -168,7 +168,7 @@ class _TrampolinePage:
 
 
 _pages: list[_TrampolinePage] = []
-_pages_lock = _thread.allocate_lock()
+_pages_lock = threading.Lock()
 _trampoline_ok: bool | None = None
 
 

@@ -1,0 +1,273 @@
+"""Externs: what an object leaves for the loader to fill in from the running kernel.
+
+* ``.kconfig`` variables (``extern int CONFIG_HZ __kconfig``): values from the kernel's
+  configuration, plus the ones libbpf defines itself (``LINUX_KERNEL_VERSION``,
+  ``LINUX_HAS_SYSCALL_WRAPPER``, ``LINUX_HAS_BPF_COOKIE``);
+* ``__ksym`` variables and kfuncs: BTF ids from the kernel's BTF (typed ksyms, kfuncs) or
+  addresses from ``/proc/kallsyms`` (typeless ksyms);
+* the BTF id of the attach target of tracing and LSM programs.
+
+A ``__weak`` extern the kernel lacks reads as zero instead of failing the load; a call of a
+missing ``__weak`` kfunc becomes a call of an invalid helper, which only dead code may contain.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+from collections.abc import Callable
+from typing import Final
+
+from .asm import Instruction, Instructions
+from .asm._raw import PSEUDO_BTF_ID
+from .btf import (
+    Array,
+    Enum,
+    Func,
+    Int,
+    IntEncoding,
+    NotFoundError,
+    Spec,
+    Typedef,
+    Var,
+    Void,
+    underlying,
+)
+from .errors import EbpfError, NotSupportedError, SyscallError
+from .internal.feature import feature_test
+from .internal.kallsyms import Kallsyms, read_kallsyms
+from .internal.kconfig import KernelConfig, read_kernel_config
+from .internal.kernel import kernel_version
+from .internal.platform import SYSCALL_PREFIXES
+from .internal.sys import ProgLoadAttr, commands
+from .specs import CollectionSpec, MapSpec, ProgramSpec
+from .types import AttachType, ProgramType
+from .variables import VariableSpec
+
+__all__ = ["ExternResolver"]
+
+#: The helper id libbpf gives the call of a missing __weak kfunc (plus the extern's index), so
+#: that the verifier names it if the call is reachable.
+_POISON_KFUNC_BASE: Final = 2002000000
+
+_BPF_FUNC_GET_ATTACH_COOKIE: Final = 174
+
+# r1 = ctx (already); call bpf_get_attach_cookie; r0 = 0; exit
+_COOKIE_PROBE: Final = bytes.fromhex("85000000ae000000" "b700000000000000" "9500000000000000")
+
+
+@feature_test("bpf_get_attach_cookie", "5.15")
+def _have_bpf_cookie() -> None:
+    insns = ctypes.create_string_buffer(_COOKIE_PROBE, len(_COOKIE_PROBE))
+    lic = ctypes.create_string_buffer(b"GPL")
+    attr = ProgLoadAttr(prog_type=int(ProgramType.TRACEPOINT), insn_cnt=3,
+                        insns=ctypes.addressof(insns), license=ctypes.addressof(lic))
+    try:
+        commands.prog_load(attr, "probe bpf_get_attach_cookie").close()
+    except SyscallError as e:
+        if e.errno in (errno.EINVAL, errno.EACCES):
+            raise NotSupportedError(str(e)) from e
+        raise
+
+
+class ExternResolver:
+    """Fills in the externs of one :class:`~ebpf.CollectionSpec` during one load; reads the
+    kernel's configuration, symbols and BTF at most once each."""
+
+    def __init__(self, spec: CollectionSpec, kernel_spec: Callable[[], Spec]) -> None:
+        self.spec = spec
+        self._kernel_spec = kernel_spec
+        self._config: KernelConfig | None = None
+        self._kallsyms: Kallsyms | None = None
+
+    # .kconfig --------------------------------------------------------------------------------
+
+    def kconfig_value(self, map_spec: MapSpec) -> bytes:
+        """The ``.kconfig`` map's value: each extern from the running kernel.
+
+        Raises:
+            EbpfError: an extern that is not ``__weak`` is not set in the configuration, or
+                its value does not fit its type.
+        """
+        buf = bytearray(map_spec.value_size)
+        for var in self.spec.variables.values():
+            if var.map_name != ".kconfig":
+                continue
+            raw = self._kconfig_raw(var)
+            if raw is None:
+                continue
+            buf[var.offset:var.offset + var.size] = _kconfig_value(var, raw)
+        return bytes(buf)
+
+    def _kconfig_raw(self, var: VariableSpec) -> str | int | None:
+        name = var.name
+        if name == "LINUX_KERNEL_VERSION":
+            major, minor, patch = kernel_version()
+            return (major << 16) | (minor << 8) | min(patch, 255)
+        if name == "LINUX_HAS_SYSCALL_WRAPPER":
+            return int(self._has_syscall_wrapper())
+        if name == "LINUX_HAS_BPF_COOKIE":
+            try:
+                _have_bpf_cookie()
+            except NotSupportedError:
+                return 0
+            return 1
+        if name.startswith("CONFIG_"):
+            if self._config is None:
+                self._config = read_kernel_config()
+            value = self._config.get(name)
+            if value is None:
+                if name in self.spec.weak_externs:
+                    return None
+                raise EbpfError(f"kconfig extern {name!r} is not set in the kernel's "
+                                "configuration (declare it __weak to default to 0)")
+            return value
+        raise EbpfError(f"kconfig extern {name!r} is not known to the loader (known: "
+                        "CONFIG_*, LINUX_KERNEL_VERSION, LINUX_HAS_SYSCALL_WRAPPER, "
+                        "LINUX_HAS_BPF_COOKIE)")
+
+    def _has_syscall_wrapper(self) -> bool:
+        """Whether syscalls enter through arch wrappers (``__x64_sys_*`` and friends), as
+        libbpf's ``LINUX_HAS_SYSCALL_WRAPPER`` tells ``BPF_KSYSCALL`` programs."""
+        kspec = self._kernel_spec()
+        return any(kspec.types_by_name_and_class(f"{prefix}sys_bpf", Func)
+                   for prefix in SYSCALL_PREFIXES)
+
+    # kernel symbols ---------------------------------------------------------------------------
+
+    def resolve_kernel_symbols(self, insns: Instructions, context: str) -> Instructions:
+        """``insns`` with kernel BTF ids (kfuncs, typed ksyms) and addresses (typeless ksyms)
+        written into the instructions that use ``__ksym`` externs.
+
+        Raises:
+            EbpfError: a symbol that is not ``__weak`` is missing from the kernel.
+        """
+        out: Instructions | None = None
+        weak = self.spec.weak_externs
+        for i, ins in enumerate(insns):
+            ref = ins.reference
+            if ref is None:
+                continue
+            if ins.is_kfunc_call and ins.constant == -1:
+                cls: type = Func
+            elif ins.is_ldimm64 and int(ins.src) == PSEUDO_BTF_ID and ins.constant == 0:
+                cls = self._extern_kind(ref, context)
+            else:
+                continue
+            if out is None:
+                out = insns.copy()
+            if cls is Void:
+                addr = self._ksym_address(ref)
+                if addr is None and ref not in weak:
+                    raise EbpfError(f"{context}: kernel symbol {ref!r} is not in "
+                                    "/proc/kallsyms (declare it __weak to read 0)")
+                out[i] = Instruction(ins.opcode, ins.dst, constant=addr or 0,
+                                     symbol=ins.symbol, source=ins.source)
+                continue
+            kspec = self._kernel_spec()
+            try:
+                tid = kspec.type_id(kspec.type_by_name(ref, cls))
+            except NotFoundError:
+                if ref not in weak:
+                    raise EbpfError(f"{context}: kernel symbol {ref!r} is not in the kernel's "
+                                    "BTF") from None
+                if ins.is_call:
+                    out[i] = Instruction(ins.opcode, constant=_POISON_KFUNC_BASE
+                                         + self._extern_index(ref), symbol=ins.symbol,
+                                         source=ins.source)
+                else:
+                    out[i] = Instruction(ins.opcode, ins.dst, constant=0, symbol=ins.symbol,
+                                         source=ins.source)
+                continue
+            out[i] = ins.with_constant(tid)
+        return insns if out is None else out
+
+    def _extern_kind(self, name: str, context: str) -> type:
+        """``Func`` for a kfunc, ``Void`` for a typeless ksym, else ``Var``."""
+        types = self.spec.types
+        if types is None:
+            raise EbpfError(f"{context}: the kernel symbol extern {name!r} needs the object's "
+                            "BTF to say what it is, and the object has no usable .BTF")
+        for t in types.types_by_name(name):
+            if isinstance(t, Func):
+                return Func
+            if isinstance(t, Var):
+                return Void if isinstance(underlying(t.type), Void) else Var
+        return Var
+
+    def _extern_index(self, name: str) -> int:
+        names = sorted({n for p in self.spec.programs.values()
+                        for n in (ins.reference for ins in p.instructions
+                                  if ins.is_kfunc_call) if n is not None})
+        return names.index(name) if name in names else 0
+
+    def _ksym_address(self, name: str) -> int | None:
+        if self._kallsyms is None:
+            self._kallsyms = read_kallsyms()
+        return self._kallsyms.address(name)
+
+    # attach targets ---------------------------------------------------------------------------
+
+    def attach_btf_id(self, spec: ProgramSpec, context: str) -> int:
+        """The kernel BTF id of the attach target of a tracing or LSM program.
+
+        Raises:
+            EbpfError: the section names no target, or the kernel's BTF lacks it.
+        """
+        target = spec.attach_to
+        if not target:
+            raise EbpfError(f"{context}: {spec.type.name} programs need an attach target "
+                            "in the section name (e.g. SEC(\"tp_btf/sched_switch\"))")
+        at = spec.attach_type
+        kspec = self._kernel_spec()
+        name = target
+        cls: type = Func
+        if at == AttachType.TRACE_RAW_TP:
+            name, cls = f"btf_trace_{target}", Typedef
+        elif at == AttachType.TRACE_ITER:
+            name = f"bpf_iter_{target}"
+        elif spec.type == ProgramType.LSM:
+            name = f"bpf_lsm_{target}"
+        try:
+            return int(kspec.type_id(kspec.type_by_name(name, cls)))
+        except NotFoundError:
+            raise EbpfError(f"{context}: attach target {target!r} ({name}) is not in the "
+                            "kernel's BTF") from None
+
+
+def _kconfig_value(var: VariableSpec, raw: str | int) -> bytes:
+    """Encode a Kconfig value for an extern of ``var``'s type, as libbpf's conventions say:
+    ``bool`` takes y/n, ``char`` the letter, ``enum libbpf_tristate`` y=1/n=0/m=2, integers
+    the number, ``char[]`` the string."""
+    order = var.byte_order
+    t = underlying(var.type) if var.type is not None else None
+    what = f"kconfig extern {var.name!r}"
+    if isinstance(raw, int):
+        return raw.to_bytes(var.size, order)
+    if isinstance(t, Int) and t.encoding & IntEncoding.BOOL:
+        if raw not in ("y", "n"):
+            raise EbpfError(f"{what}: a bool takes y or n, the kernel has {raw!r}")
+        return (1 if raw == "y" else 0).to_bytes(var.size, order)
+    if isinstance(t, Int) and var.size == 1 and (t.encoding & IntEncoding.CHAR
+                                                 or t.name == "char"):
+        if raw not in ("y", "n", "m"):
+            raise EbpfError(f"{what}: a char takes y, n or m, the kernel has {raw!r}")
+        return raw.encode()
+    if isinstance(t, Enum) and raw in ("y", "n", "m"):
+        return {"n": 0, "y": 1, "m": 2}[raw].to_bytes(var.size, order)
+    if isinstance(t, Array):
+        if not (raw.startswith('"') and raw.endswith('"')):
+            raise EbpfError(f"{what}: a char array takes a string, the kernel has {raw!r}")
+        text = raw[1:-1].encode()[: var.size - 1]
+        return text + bytes(var.size - len(text))
+    if isinstance(t, (Int, Enum)):
+        try:
+            value = int(raw, 0)
+        except ValueError:
+            raise EbpfError(f"{what}: {raw!r} is not a number") from None
+        signed = isinstance(t, Int) and bool(t.encoding & IntEncoding.SIGNED)
+        try:
+            return value.to_bytes(var.size, order, signed=signed)
+        except OverflowError:
+            raise EbpfError(f"{what}: {value} does not fit in {var.size} bytes") from None
+    raise EbpfError(f"{what}: unsupported type {t}")
