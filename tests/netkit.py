@@ -15,9 +15,13 @@ The links are kept quiet so that a program counting packets counts exactly the t
 traffic: IPv6 is disabled in both namespaces (no neighbour discovery, router solicitations or
 MLD reports) and each end has a permanent neighbour entry for the other (no ARP).
 
-Fixtures (import them into a test module to use them)::
+Fixtures: bind them to a name in a test module to use them there (a plain assignment, so that
+linters do not take the test's parameter of the same name for a redefined import)::
 
-    from tests.netkit import veth_pair  # noqa: F401
+    from tests import netkit
+    from tests.netkit import VethPair, udp_delivered
+
+    veth_pair = netkit.veth_pair
 
     def test_x(veth_pair: VethPair) -> None:
         assert udp_delivered(veth_pair.a, veth_pair.b, count=5) == 5
@@ -48,6 +52,7 @@ T = TypeVar("T")
 REQUIRE_KERNEL = os.environ.get("EBPF_REQUIRE_KERNEL") == "1"
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = "/run/netns"
+IF_OPER_UP = 6
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -235,8 +240,8 @@ def _quiet(ns: Netns) -> None:
 
 
 @contextlib.contextmanager
-def make_veth_pair(prefix: str = "ebpf", *, addr_a: str = "192.0.2.1",
-              addr_b: str = "192.0.2.2") -> Iterator[VethPair]:
+def make_veth_pair(prefix: str = "ebpf", *, addr_a: str = "203.0.113.1",
+              addr_b: str = "203.0.113.2") -> Iterator[VethPair]:
     """Two new namespaces joined by a veth pair (``veth-a`` in one, ``veth-b`` in the
     other), both ends up with an address in a /24, a permanent neighbour entry for the other
     end, and IPv6 off. Everything is deleted on exit, also on error."""
@@ -261,7 +266,23 @@ def make_veth_pair(prefix: str = "ebpf", *, addr_a: str = "192.0.2.1",
                        "nud", "permanent")
         for end in (a, b):
             end.ns.ip("link", "set", end.ifname, "up")
+        for end in (a, b):
+            wait_until_up(end)
         yield VethPair(a, b)
+
+
+def wait_until_up(end: Endpoint, timeout: float = 10.0) -> None:
+    """Wait until ``end``'s interface is operationally up.
+
+    Until the kernel's link watcher has run after ``ip link set up`` (it may wait up to a
+    second), the interface still has the "noop" qdisc, which drops whatever is sent.
+    """
+    deadline = time.monotonic() + timeout
+    with end.ns.netlink() as nl:
+        while nl.link(end.ifindex).operstate != IF_OPER_UP:
+            if time.monotonic() > deadline:
+                raise NetkitError(f"{end.ifname} in {end.ns.name} is not up after {timeout} s")
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -121,6 +121,7 @@ TCA_CHAIN = 11
 
 IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
+IFLA_OPERSTATE = 16
 IFLA_XDP = 43
 
 IFLA_XDP_FD = 1
@@ -239,6 +240,7 @@ class LinkInfo:
         name: the interface name.
         flags: ``IFF_*`` flags (``IFF_UP`` is 1).
         address: the link-layer address (the MAC address of an Ethernet device), or ``b""``.
+        operstate: the RFC 2863 operational state (``IF_OPER_UP`` is 6, ``UNKNOWN`` 0).
         xdp: its XDP programs.
     """
 
@@ -246,6 +248,7 @@ class LinkInfo:
     name: str
     flags: int
     address: bytes
+    operstate: int
     xdp: XdpState
 
 
@@ -479,7 +482,7 @@ def parse_link(msg: Message) -> LinkInfo:
     if name is None:
         raise EbpfError(f"netlink RTM_NEWLINK: interface {index} has no IFLA_IFNAME")
     return LinkInfo(index, name, flags, attrs.get(IFLA_ADDRESS, b""),
-                    parse_xdp_state(attrs.get(IFLA_XDP)))
+                    _u8(attrs, IFLA_OPERSTATE, "RTM_NEWLINK"), parse_xdp_state(attrs.get(IFLA_XDP)))
 
 
 def parse_tcmsg(msg: Message) -> tuple[int, int, int, int, dict[int, bytes]]:
