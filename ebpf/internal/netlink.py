@@ -58,12 +58,17 @@ __all__ = [
     "XdpState",
     "attr",
     "attr_nested",
+    "attr_s32",
     "attr_str",
     "attr_u32",
     "decode_error",
     "decode_messages",
     "encode_message",
     "parse_attrs",
+    "parse_filter",
+    "parse_link",
+    "parse_tcmsg",
+    "parse_xdp_state",
     "tc_handle",
 ]
 
@@ -628,7 +633,6 @@ class RtNetlink:
                         raise
             sock.bind((0, 0))
             sock.settimeout(timeout)
-            self._pid = int(sock.getsockname()[0])
         except OSError as e:
             sock.close()
             raise SyscallError(e.errno or errno.EINVAL, "setsockopt/bind",
@@ -676,8 +680,9 @@ class RtNetlink:
                 context: str = "") -> list[Message]:
         """Send one request and return the kernel's replies to it (not the final ack).
 
-        ``flags`` are added to ``NLM_F_REQUEST | NLM_F_ACK``. With ``NLM_F_DUMP`` every part of
-        the dump is returned (an interrupted dump is restarted).
+        ``flags`` are added to ``NLM_F_REQUEST``, and ``NLM_F_ACK`` unless they ask for a dump
+        (``NLM_F_DUMP``), which ends with ``NLMSG_DONE`` instead. Every part of a dump is
+        returned; a dump the kernel flags as inconsistent is asked for again.
 
         Raises:
             NetlinkError: the kernel refused the request (``errno`` and ``extack`` say why).
@@ -716,6 +721,7 @@ class RtNetlink:
             size = sock.recv_into(self._buf, 0, socket.MSG_PEEK | socket.MSG_TRUNC)
             if size > len(self._buf):
                 if size > _MAX_DATAGRAM:
+                    sock.recv_into(self._buf, 1)            # drop it, or it stays first
                     raise EbpfError(f"{context or _name(type)}: netlink datagram of {size} "
                                     f"bytes is too large")
                 self._buf = bytearray(size)

@@ -24,9 +24,10 @@ from ebpf.internal.netlink import (
     XdpAttached,
     XdpFlags,
 )
+from ebpf.internal.sys import LinkCreateAttr, commands
 from ebpf.map import Map, MapSpec
 from ebpf.program import Program, ProgramSpec
-from ebpf.types import MapType, ProgramType
+from ebpf.types import AttachType, MapType, ProgramType
 from tests import netkit
 from tests.netkit import Endpoint, VethPair, icmp_echo, tcp_exchange, udp_delivered
 
@@ -255,6 +256,34 @@ def test_xdp_generic_and_native_exclude_each_other(veth_pair: VethPair, nl_b: Rt
             assert info.value.errno == errno.EEXIST
         finally:
             nl_b.xdp_detach(b.ifindex, flags=XdpFlags.SKB_MODE)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_xdp_query_sees_a_bpf_link_and_netlink_cannot_replace_it(
+        mode: str, veth_pair: VethPair, nl_b: RtNetlink, counts: Map) -> None:
+    """What ``query`` of an interface reports includes XDP programs attached by bpf_link,
+    which the netlink way can neither replace nor detach."""
+    a, b = veth_pair.a, veth_pair.b
+    flags = MODES[mode]
+    with counter_program(counts, XDP_PASS, ProgramType.XDP, "xdp_link") as prog, \
+            counter_program(counts, XDP_DROP, ProgramType.XDP, "xdp_drop") as other:
+        attr = LinkCreateAttr(prog_fd=prog.fd, target_ifindex=b.ifindex,
+                              attach_type=AttachType.XDP, flags=int(flags))
+        # bpf(2) reads target_ifindex in the calling thread's namespace.
+        link = b.ns.run(commands.link_create, attr)
+        try:
+            state = nl_b.xdp_query(b.ifindex)
+            assert state.attached is ATTACHED[mode] and state.prog_id == prog.info().id
+            for attempt in (lambda: nl_b.xdp_attach(b.ifindex, other.fd, flags=flags),
+                            lambda: nl_b.xdp_detach(b.ifindex, flags=flags)):
+                with pytest.raises(NetlinkError, match="Can't replace active BPF XDP link") \
+                        as info:
+                    attempt()
+                assert info.value.errno == errno.EBUSY
+            assert udp_delivered(a, b, 3) == 3 and count(counts) == 3
+        finally:
+            link.close()
+        assert nl_b.xdp_query(b.ifindex).attached is XdpAttached.NONE
 
 
 def test_xdp_errors(veth_pair: VethPair, nl_b: RtNetlink, counts: Map) -> None:
