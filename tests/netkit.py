@@ -126,9 +126,10 @@ class Netns:
             raise
 
     @classmethod
-    def create(cls, prefix: str = "ebpf") -> Netns:
-        """A new, empty namespace with a unique name and its loopback up."""
-        name = unique_name(prefix)
+    def create(cls, prefix: str = "ebpf", *, name: str | None = None) -> Netns:
+        """A new, empty namespace with its loopback up, named ``name`` or else uniquely
+        after ``prefix``."""
+        name = name or unique_name(prefix)
         run_ip("netns", "add", name)
         try:
             ns = cls(name)
@@ -241,14 +242,14 @@ def _quiet(ns: Netns) -> None:
 
 @contextlib.contextmanager
 def make_veth_pair(prefix: str = "ebpf", *, addr_a: str = "203.0.113.1",
-              addr_b: str = "203.0.113.2") -> Iterator[VethPair]:
+                   addr_b: str = "203.0.113.2") -> Iterator[VethPair]:
     """Two new namespaces joined by a veth pair (``veth-a`` in one, ``veth-b`` in the
     other), both ends up with an address in a /24, a permanent neighbour entry for the other
     end, and IPv6 off. Everything is deleted on exit, also on error."""
     with contextlib.ExitStack() as stack:
         base = unique_name(prefix)
-        ns_a = stack.enter_context(_named(f"{base}-a"))
-        ns_b = stack.enter_context(_named(f"{base}-b"))
+        ns_a = stack.enter_context(Netns.create(name=f"{base}-a"))
+        ns_b = stack.enter_context(Netns.create(name=f"{base}-b"))
         for ns in (ns_a, ns_b):
             _quiet(ns)
         ns_a.ip("link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b",
@@ -283,20 +284,6 @@ def wait_until_up(end: Endpoint, timeout: float = 10.0) -> None:
             if time.monotonic() > deadline:
                 raise NetkitError(f"{end.ifname} in {end.ns.name} is not up after {timeout} s")
             time.sleep(0.01)
-
-
-@contextlib.contextmanager
-def _named(name: str) -> Iterator[Netns]:
-    run_ip("netns", "add", name)
-    try:
-        ns = Netns(name)
-    except BaseException:
-        with contextlib.suppress(NetkitError):
-            run_ip("netns", "delete", name)
-        raise
-    with ns:
-        ns.ip("link", "set", "lo", "up")
-        yield ns
 
 
 # --- traffic ---------------------------------------------------------------------------------
