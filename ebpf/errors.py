@@ -11,6 +11,10 @@ import errno as _errno
 import os
 from collections.abc import Iterable, Sequence
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import SupportsIndex
+
 __all__ = [
     "BTFError",
     "COREError",
@@ -20,6 +24,7 @@ __all__ = [
     "KeyExistsError",
     "KeyNotFoundError",
     "MarshalError",
+    "NetlinkError",
     "NotSupportedError",
     "SyscallError",
     "UnsupportedFeatureError",
@@ -91,6 +96,28 @@ class KeyExistsError(SyscallError):
     def __init__(self, err: int = _errno.EEXIST, cmd: str = "BPF_MAP_UPDATE_ELEM",
                  context: str = "") -> None:
         super().__init__(err, cmd, context)
+
+
+class NetlinkError(SyscallError):
+    """A netlink request failed: ``errno`` says why, ``extack`` is the kernel's own explanation.
+
+    Attributes:
+        extack: the message of the kernel's extended acknowledgement, or ``""`` if it sent none.
+    """
+
+    extack: str
+
+    def __init__(self, err: int, cmd: str, context: str = "", extack: str = "") -> None:
+        super().__init__(err, cmd, context)
+        self.extack = extack
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text}: {self.extack}" if self.extack else text
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[type[NetlinkError],
+                                                              tuple[int, str, str, str]]:
+        return (type(self), (self.errno or 0, self.cmd, self.context, self.extack))
 
 
 class NotSupportedError(EbpfError):
