@@ -10,10 +10,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 from collections.abc import Iterable, Sequence
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import SupportsIndex
+from typing import SupportsIndex
 
 __all__ = [
     "BTFError",

@@ -32,15 +32,15 @@ is in network order). The layouts are those of ``linux/netlink.h``, ``rtnetlink.
 
 from __future__ import annotations
 
-import _thread
 import enum
 import errno
 import socket
 import struct
+import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ..errors import ClosedError, EbpfError, NetlinkError, SyscallError
-from .record import dataclass
 
 __all__ = [
     "ETH_P_ALL",
@@ -644,7 +644,7 @@ class RtNetlink:
         self._timeout = timeout
         self._seq = 0
         self._buf = bytearray(65536)
-        self._lock = _thread.allocate_lock()
+        self._lock = threading.Lock()
 
     # -- ownership
 
