@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from . import asm as asm, btf as btf
+    from . import asm as asm, btf as btf, link as link
     from .assignment import (
         Name as Name,
         Objects as Objects,
@@ -57,6 +57,10 @@ if TYPE_CHECKING:
         link_ids as link_ids,
         map_ids as map_ids,
         program_ids as program_ids,
+    )
+    from .internal.kernel import (
+        online_cpus as online_cpus,
+        possible_cpus as possible_cpus,
     )
     from .internal.kernel_object import (
         KernelObject as KernelObject,
@@ -108,6 +112,7 @@ _PUBLIC: dict[str, str] = {
     "Name": ".assignment",
     "Objects": ".assignment",
     "btf": ".btf",
+    "link": ".link",
     "Collection": ".collection",
     "load_and_assign": ".collection",
     "load_collection": ".collection",
@@ -132,6 +137,8 @@ _PUBLIC: dict[str, str] = {
     "MapInfo": ".info",
     "program_ids": ".info",
     "ProgramInfo": ".info",
+    "online_cpus": ".internal.kernel",
+    "possible_cpus": ".internal.kernel",
     "KernelObject": ".internal.kernel_object",
     "CollectionOptions": ".loader",
     "Map": ".map",

@@ -7,7 +7,7 @@ import os
 
 from ..errors import EbpfError
 
-__all__ = ["KernelVersion", "kernel_version", "parse_cpu_list", "possible_cpus"]
+__all__ = ["KernelVersion", "kernel_version", "online_cpus", "parse_cpu_list", "possible_cpus"]
 
 
 class KernelVersion(tuple[int, int, int]):
@@ -62,18 +62,41 @@ def parse_cpu_list(text: str) -> list[int]:
     return cpus
 
 
+def _cpu_list(name: str) -> list[int]:
+    path = f"/sys/devices/system/cpu/{name}"
+    try:
+        with open(path) as f:
+            cpus = parse_cpu_list(f.read())
+    except OSError as e:
+        raise EbpfError(f"cannot read {path}: {e.strerror}") from e
+    if not cpus:
+        raise EbpfError(f"{path} lists no CPU")
+    return cpus
+
+
 @functools.cache
 def possible_cpus() -> int:
-    """The number of possible CPUs: the size of a per-CPU map value array.
+    """The number of possible CPUs: the size of a per-CPU map value array, and of a perf
+    event array indexed by CPU.
 
     The kernel sizes per-CPU values by the highest possible CPU + 1, which can be more than the
-    number of online CPUs.
+    number of online CPUs (and than :func:`os.cpu_count`) on machines with CPUs offline or
+    hot-pluggable.
+
+    Raises:
+        EbpfError: ``/sys/devices/system/cpu/possible`` cannot be read.
     """
-    with open("/sys/devices/system/cpu/possible") as f:
-        cpus = parse_cpu_list(f.read())
-    if not cpus:
-        raise EbpfError("/sys/devices/system/cpu/possible lists no CPU")
-    return max(cpus) + 1
+    return max(_cpu_list("possible")) + 1
+
+
+def online_cpus() -> list[int]:
+    """The CPUs online now, in order (read afresh each call: CPUs come and go). A perf event
+    buffer needs one ring per online CPU.
+
+    Raises:
+        EbpfError: ``/sys/devices/system/cpu/online`` cannot be read.
+    """
+    return _cpu_list("online")
 
 
 def map_file(path: str) -> memoryview | None:

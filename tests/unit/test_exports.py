@@ -18,7 +18,7 @@ import pytest
 import ebpf
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["ebpf", "ebpf.asm", "ebpf.btf", "ebpf.internal.sys"]
+PACKAGES = ["ebpf", "ebpf.asm", "ebpf.btf", "ebpf.internal.sys", "ebpf.link"]
 
 
 def _absolute(package: str, level: int, module: str | None) -> str:
@@ -80,7 +80,7 @@ def test_the_root_table_is_the_runtime_view() -> None:
     assert sorted(table) == ebpf.__all__
     for name, module in table.items():
         assert static_exports("ebpf")[name] == _absolute("ebpf", 1, module.lstrip(".")) or (
-            module in (".asm", ".btf"))
+            module in (".asm", ".btf", ".link"))
 
 
 def test_star_import_gives_every_public_name() -> None:
