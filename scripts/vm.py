@@ -134,8 +134,10 @@ mnt tmpfs /tmp mode=1777
 mnt tmpfs /var/tmp mode=1777
 mnt tmpfs /dev/shm mode=1777
 mnt devpts /dev/pts
+# cache=loose: every stat and open is a round trip to the host otherwise, and this guest is
+# the repository's only writer while it runs (its writes reach the host by the sync below).
 $BB mkdir -p "$REPO" &&
-    $BB mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=mmap repo "$REPO" ||
+    $BB mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose repo "$REPO" ||
     fail "cannot mount the repository at $REPO (9p)"
 mnt bpf /sys/fs/bpf
 mnt tracefs /sys/kernel/tracing
@@ -535,7 +537,8 @@ def cmdline(kernel: Kernel, extra: str, verbose: bool) -> str:
     return " ".join(args)
 
 
-def guest_environment(python: str, release: str, extra: list[str]) -> dict[str, str]:
+def guest_environment(python: str, release: str, extra: list[str], plugins: bool
+                      ) -> dict[str, str]:
     path = [str(Path(python).parent), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
             "/usr/bin", "/sbin", "/bin"]
     env = {
@@ -549,6 +552,10 @@ def guest_environment(python: str, release: str, extra: list[str]) -> dict[str, 
     for k, v in os.environ.items():  # the project's own knobs and pytest's
         if k.startswith(("EBPF_", "PYTEST_")):
             env[k] = v
+    if not plugins:
+        # Third-party plugins cost the guest seconds per start (pytest-benchmark runs git at
+        # start-up); the suite uses none of them.
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["EBPF_REQUIRE_KERNEL"] = "1"
     env["EBPF_VM_KERNEL"] = release
     for item in extra:
@@ -634,7 +641,7 @@ class Outcome:
 
 def boot(kernel: Kernel, args: argparse.Namespace, command: list[str] | None) -> Outcome:
     python = resolve_python(args.python)
-    env = guest_environment(python, kernel.release, args.env)
+    env = guest_environment(python, kernel.release, args.env, args.plugins)
     with tempfile.TemporaryDirectory(prefix="ebpf-vm-") as tmp:
         ctl = Path(tmp)
         write_stage2(ctl, kernel, env, command)
@@ -646,7 +653,11 @@ def boot(kernel: Kernel, args: argparse.Namespace, command: list[str] | None) ->
         qemu = [
             "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max",
             "-smp", str(args.smp), "-m", args.memory,
-            "-nographic", "-no-reboot", "-nic", "none",
+            # Like -nographic, without SeaBIOS's banner and the monitor on the console
+            # (an interactive shell keeps them: Ctrl-A X quits).
+            *(["-nographic"] if command is None else
+              ["-display", "none", "-vga", "none", "-serial", "stdio", "-monitor", "none"]),
+            "-no-reboot", "-nic", "none",
             "-kernel", str(kernel.vmlinuz), "-initrd", str(kernel.initramfs),
             "-append", cmdline(kernel, args.append, args.verbose),
             *share("hostroot", "/", "readonly=on", "multidevs=remap"),
@@ -722,6 +733,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--append", default="", help="extra kernel command line")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="set an environment variable in the guest (repeatable)")
+    p.add_argument("--plugins", action="store_true",
+                   help="let pytest load installed third-party plugins (off by default: slow)")
     p.add_argument("--verbose", "-v", action="store_true",
                    help="show the kernel's boot messages and the qemu command")
     p.add_argument("--prepare-only", action="store_true",

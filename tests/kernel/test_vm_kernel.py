@@ -227,7 +227,7 @@ def test_module_btf() -> None:
     with open("/proc/modules") as f:
         loaded = {line.split()[0] for line in f}
     if MODULE not in loaded:
-        pytest.skip(f"kernel module {MODULE!r} is not loaded")
+        unavailable(f"kernel module {MODULE!r} is not loaded")
     if not os.path.exists(f"/sys/kernel/btf/{MODULE}"):
         unavailable(f"kernel module BTF: no /sys/kernel/btf/{MODULE} (modules without BTF)")
 
