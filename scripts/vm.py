@@ -150,7 +150,8 @@ $BB mkdir -p "/lib/modules/$RELEASE" &&
     $BB mount --bind "$MODULES" "/lib/modules/$RELEASE" || fail "cannot bind the modules"
 $BB ip link set lo up || fail "cannot bring lo up"
 $BB hostname ebpf-vm
-echo "ebpf-vm: ready after $($BB cut -d' ' -f1 /proc/uptime)s; lsm=$($BB cat /sys/kernel/security/lsm)"
+lsm=$($BB cat /sys/kernel/security/lsm)
+echo "ebpf-vm: ready after $($BB cut -d' ' -f1 /proc/uptime)s; lsm=$lsm"
 cd "$REPO" || fail "no $REPO"
 if [ "$MODE" = shell ]; then
     echo "ebpf-vm: shell in $REPO (exit to power off)"
@@ -176,8 +177,7 @@ def log(msg: str) -> None:
 
 def run(cmd: list[str], *, cwd: Path | None = None, check: bool = True,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, text=True, capture_output=True, check=False)
     if check and proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         raise RunnerError(f"{shlex.join(cmd)} exited with status {proc.returncode}:\n{tail}")
@@ -211,7 +211,7 @@ def ensure_host_tools() -> None:
         missing.append("busybox-static")
     if not missing:
         return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
+    if not _may_use_apt():
         raise RunnerError(f"missing host packages: {' '.join(missing)} (install them as root)")
     log(f"installing {' '.join(missing)}")
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
@@ -266,9 +266,16 @@ def _cached_releases(series: str) -> list[str]:
     return sorted(out, key=_version_key, reverse=True)
 
 
+def _may_use_apt() -> bool:
+    """Whether this process may install packages and refresh the package lists."""
+    return (os.geteuid() == 0 and shutil.which("apt-get") is not None
+            and os.environ.get("EBPF_SKIP_APT") != "1")
+
+
 def _apt_update() -> None:
-    if os.geteuid() != 0:
-        raise RunnerError("the package lists need `apt-get update`, which needs root")
+    if not _may_use_apt():
+        raise RunnerError("the package lists need `apt-get update`, which needs root (and "
+                          "EBPF_SKIP_APT unset)")
     log("apt-get update")
     run(["apt-get", "update", "-q"])
 
@@ -276,7 +283,7 @@ def _apt_update() -> None:
 def resolve(series: list[str]) -> dict[str, str]:
     """The release to use for each series: the newest the lists hold, else the newest cached."""
     found = _available(series)
-    if any(not found[s] for s in series) and os.geteuid() == 0 and shutil.which("apt-get"):
+    if any(not found[s] for s in series) and _may_use_apt():
         _apt_update()
         found = _available(series)
     out = {}
@@ -300,7 +307,7 @@ def _download(name: str, into: Path) -> Path:
         return run(["apt-get", "download", name], cwd=into, check=False)
 
     proc = attempt()
-    if proc.returncode != 0:
+    if proc.returncode != 0 and _may_use_apt():
         # Missing or stale lists are the usual cause: refresh once and retry.
         log(f"apt-get download {name} failed; refreshing the package lists")
         _apt_update()
@@ -308,7 +315,7 @@ def _download(name: str, into: Path) -> Path:
     debs = list(into.glob("*.deb"))
     if proc.returncode != 0 or len(debs) != 1:
         err = "\n".join(proc.stderr.strip().splitlines()[-10:])
-        raise RunnerError(f"cannot download the kernel package {name}:\n{err}")
+        raise RunnerError(f"cannot download the kernel package {name} (apt-get download):\n{err}")
     return debs[0]
 
 
@@ -332,7 +339,7 @@ def _decompressed_module(path: Path) -> bytes:
 
 
 def run_bytes(cmd: list[str]) -> bytes:
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
         raise RunnerError(f"{shlex.join(cmd)} failed: {proc.stderr.decode(errors='replace')}")
     return proc.stdout
@@ -430,12 +437,16 @@ def prepare(release: str) -> Kernel:
             name = f"linux-image-{release}-unsigned"
             shutil.rmtree(kdir, ignore_errors=True)
             kdir.mkdir(parents=True)
-            with tempfile.TemporaryDirectory(dir=CACHE, prefix="download-") as tmp:
-                log(f"downloading {name}")
-                deb = _download(name, Path(tmp))
-                log(f"unpacking {deb.name}")
-                run(["dpkg", "-x", str(deb), str(root)])
-            run(["depmod", "-b", str(root), release])
+            try:
+                with tempfile.TemporaryDirectory(dir=CACHE, prefix="download-") as tmp:
+                    log(f"downloading {name}")
+                    deb = _download(name, Path(tmp))
+                    log(f"unpacking {deb.name}")
+                    run(["dpkg", "-x", str(deb), str(root)])
+                run(["depmod", "-b", str(root), release])
+            except BaseException:
+                shutil.rmtree(kdir, ignore_errors=True)
+                raise
             (kdir / "ready").write_text(json.dumps({"package": name}) + "\n")
             log(f"{release} unpacked and indexed in {time.monotonic() - t0:.1f}s")
         modules = _modules_dir(root, release)
@@ -639,8 +650,8 @@ class Outcome:
     reason: str = ""
 
 
-def boot(kernel: Kernel, args: argparse.Namespace, command: list[str] | None) -> Outcome:
-    python = resolve_python(args.python)
+def boot(kernel: Kernel, args: argparse.Namespace, python: str, command: list[str] | None
+         ) -> Outcome:
     env = guest_environment(python, kernel.release, args.env, args.plugins)
     with tempfile.TemporaryDirectory(prefix="ebpf-vm-") as tmp:
         ctl = Path(tmp)
@@ -745,6 +756,18 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, rest
 
 
+def prune(keep: list[str]) -> None:
+    """Remove cached releases of the series in ``keep`` that a newer package replaced."""
+    for release in keep:
+        for s, pattern in SERIES.items():
+            if not pattern.match(f"linux-image-{release}-unsigned"):
+                continue
+            for old in _cached_releases(s):
+                if old not in keep and _version_key(old) < _version_key(release):
+                    log(f"removing {old} from the cache (replaced by {release})")
+                    shutil.rmtree(CACHE / old, ignore_errors=True)
+
+
 def kernels_wanted(spec: str) -> list[str]:
     """Releases for ``--kernel``."""
     if spec == "all":
@@ -752,9 +775,8 @@ def kernels_wanted(spec: str) -> list[str]:
     elif spec in SERIES:
         series = [spec]
     else:
-        for s, pattern in SERIES.items():
-            if pattern.match(f"linux-image-{spec}-unsigned"):
-                return [spec]
+        if any(p.match(f"linux-image-{spec}-unsigned") for p in SERIES.values()):
+            return [spec]
         raise RunnerError(f"--kernel {spec!r}: want {', '.join(SERIES)}, all, or a release "
                           "such as 6.1.0-57-amd64")
     releases = resolve(series)
@@ -766,32 +788,29 @@ def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     try:
         ensure_host_tools()
-        kernels = [prepare(r) for r in kernels_wanted(args.kernel)]
+        releases = kernels_wanted(args.kernel)
+        kernels = [prepare(r) for r in releases]
+        with cache_lock():
+            prune(releases)
+        python = resolve_python(args.python)
     except RunnerError as e:
         log(f"error: {e}")
         return EXIT_RUNNER
     log(f"kernels ready in {time.monotonic() - t0:.1f}s: {', '.join(k.release for k in kernels)}")
     if args.prepare_only:
         return 0
+    command: list[str] | None
     if args.shell:
         command = None
     elif args.cmd is not None:
         command = ["/bin/sh", "-c", args.cmd]
     else:
-        command = []  # filled in per kernel below
+        command = [python, "-m", "pytest", "-p", "no:cacheprovider", *rest]
     outcomes = []
     for kernel in kernels:
-        cmd = command
-        if cmd == []:
-            try:
-                python = resolve_python(args.python)
-            except RunnerError as e:
-                log(f"error: {e}")
-                return EXIT_RUNNER
-            cmd = [python, "-m", "pytest", "-p", "no:cacheprovider", *rest]
         log(f"{kernel.release}: booting")
         try:
-            outcome = boot(kernel, args, cmd)
+            outcome = boot(kernel, args, python, command)
         except RunnerError as e:
             outcome = Outcome(kernel.release, EXIT_RUNNER, 0.0, str(e))
         outcomes.append(outcome)
