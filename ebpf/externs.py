@@ -40,6 +40,7 @@ from .internal.kconfig import KernelConfig, read_kernel_config
 from .internal.kernel import kernel_version
 from .internal.platform import SYSCALL_PREFIXES
 from .internal.sys import ProgLoadAttr, commands
+from .program import Program
 from .specs import CollectionSpec, MapSpec, ProgramSpec
 from .types import AttachType, ProgramType
 from .variables import VariableSpec
@@ -233,6 +234,45 @@ class ExternResolver:
         except NotFoundError:
             raise EbpfError(f"{context}: attach target {target!r} ({name}) is not in the "
                             "kernel's BTF") from None
+
+    def program_attach_btf_id(self, spec: ProgramSpec, target: Program, context: str) -> int:
+        """The BTF id, in the BTF of the loaded program ``target``, of the function an
+        extension (or tracing) program attaches to: the one its section names.
+
+        Raises:
+            EbpfError: the section names no function, or ``target`` lacks it.
+        """
+        if spec.type not in (ProgramType.EXT, ProgramType.TRACING):
+            raise EbpfError(f"{context}: only extension (freplace) and tracing programs "
+                            f"attach to another program, not {spec.type.name} programs")
+        if not spec.attach_to:
+            raise EbpfError(f"{context}: the section names no function of the target "
+                            "program (e.g. SEC(\"freplace/handle_packet\"))")
+        return program_function_btf_id(target, spec.attach_to, context)
+
+
+def program_function_btf_id(target: Program, function: str, context: str) -> int:
+    """The BTF id of global function ``function`` in the BTF the loaded program ``target``
+    was loaded with: what an extension program, or a tracing program on a BPF program,
+    attaches to.
+
+    Raises:
+        EbpfError: ``target`` has no BTF, or its BTF has no such function.
+    """
+    from .btf.handle import Handle  # not at import: only extension programs need it
+    from .info import program_info
+
+    info = program_info(target.fd)
+    if not info.btf_id:
+        raise EbpfError(f"{context}: target program {target.name!r} was loaded without BTF, "
+                        f"so its function {function!r} cannot be found")
+    with Handle.from_id(info.btf_id) as handle:
+        types = handle.spec()
+    try:
+        return int(types.type_id(types.type_by_name(function, Func)))
+    except NotFoundError:
+        raise EbpfError(f"{context}: target program {target.name!r} has no function "
+                        f"{function!r} in its BTF") from None
 
 
 def _kconfig_value(var: VariableSpec, raw: str | int) -> bytes:

@@ -65,6 +65,11 @@ class CollectionOptions:
             kfuncs and attach targets are still resolved against the running kernel, which
             is what the kernel checks them against. Without it, CO-RE uses the kernel's
             vmlinux BTF and then its module BTF.
+        attach_targets: loaded programs by the name of a spec's program that attaches to
+            them: an extension program (``SEC("freplace/func")``) replaces the global function
+            ``func`` of its target; a tracing program (``SEC("fentry/func")``, ``fexit``)
+            traces function ``func`` of its target instead of a kernel function. The target's
+            BTF gives the function's id. The targets stay the caller's.
     """
 
     pin_path: str | os.PathLike[str] | None = None
@@ -73,6 +78,7 @@ class CollectionOptions:
     log_size: int | None = None
     program_options: ProgramOptions | None = None
     kernel_types: Spec | None = None
+    attach_targets: Mapping[str, Program] = field(default_factory=dict)
 
     def _program_options(self) -> ProgramOptions:
         if self.program_options is not None:
@@ -384,16 +390,26 @@ class _Transaction:
                              if n in self.maps else None, context)
         insns = self.externs.resolve_kernel_symbols(insns, context)
         attach_btf_id = spec.attach_btf_id
-        if not attach_btf_id and spec.type in (ProgramType.TRACING, ProgramType.LSM):
+        target = self.options.attach_targets.get(spec.name)
+        if target is not None:
+            # A function of a loaded BPF program (freplace, or fentry/fexit on a program).
+            if not attach_btf_id:
+                attach_btf_id = self.externs.program_attach_btf_id(spec, target, context)
+        elif spec.type == ProgramType.EXT:
+            raise EbpfError(f"{context}: an extension (freplace) program needs the program "
+                            "whose function it replaces: pass it in "
+                            f"CollectionOptions(attach_targets={{{spec.name!r}: program}})")
+        elif not attach_btf_id and spec.type in (ProgramType.TRACING, ProgramType.LSM):
             attach_btf_id = self.externs.attach_btf_id(spec, context)
         loadable = replace(spec, instructions=insns, attach_btf_id=attach_btf_id)
-        extras = _LoadExtras()
+        target_fd = target.fd if target is not None else 0
+        extras = _LoadExtras(attach_prog_fd=target_fd)
         if pbtf is not None and pbtf.functions:
             obj = self._object_btf()
             ext = marshal_ext_infos(insns, pbtf, obj.strings.__getitem__, spec.byte_order)
             extras = _LoadExtras(btf_fd=obj.handle.fd, func_info=ext.func_info,
                                  func_info_cnt=ext.func_info_cnt, line_info=ext.line_info,
-                                 line_info_cnt=ext.line_info_cnt)
+                                 line_info_cnt=ext.line_info_cnt, attach_prog_fd=target_fd)
         try:
             return Program._load_with(loadable, self.prog_options, extras)
         except VerifierError as e:

@@ -44,7 +44,7 @@ from .internal.sys import (
     commands,
 )
 from .specs import ProgramSpec as ProgramSpec
-from .types import ProgramFlags, ProgramType, member_or_int
+from .types import AttachType, ProgramFlags, ProgramType, member_or_int
 
 if TYPE_CHECKING:
     from .btf.spec import Spec
@@ -322,6 +322,7 @@ class _LoadExtras(NamedTuple):
     line_info_cnt: int = 0
     attach_btf_obj_fd: int = 0
     fd_array: tuple[int, ...] = ()
+    attach_prog_fd: int = 0  # the program an extension or tracing program attaches to
 
 
 def _load(spec: ProgramSpec, options: ProgramOptions, *,
@@ -388,6 +389,8 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
             attr.line_info_rec_size = len(extras.line_info) // extras.line_info_cnt
         if extras.attach_btf_obj_fd:
             attr.attach_btf_obj_fd = extras.attach_btf_obj_fd
+        elif extras.attach_prog_fd:  # the same field of the attr
+            attr.attach_prog_fd = extras.attach_prog_fd
         if extras.fd_array:
             fds = (ctypes.c_int32 * len(extras.fd_array))(*extras.fd_array)
             keep.append(fds)
@@ -502,7 +505,7 @@ class Program(KernelObject):
     method raises :class:`~ebpf.errors.ClosedError` after :meth:`close`.
     """
 
-    __slots__ = ("_name", "_run_calls", "_type", "_verifier_log")
+    __slots__ = ("_attach_type", "_name", "_run_calls", "_type", "_verifier_log")
 
     kind = "program"
     _pinnable = True
@@ -526,12 +529,15 @@ class Program(KernelObject):
             EbpfError: the spec or options are invalid.
         """
         fd, log = _load(spec, options if options is not None else ProgramOptions())
-        self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
+        self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log,
+                    spec.attach_type)
 
-    def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str) -> None:
+    def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str,
+               attach_type: AttachType | int | None = None) -> None:
         self._own(fd)
         self._name = name
         self._type = type
+        self._attach_type = attach_type
         self._verifier_log = log
         # Pre-bound buffers for the common test_run (bytes in, defaults), one set per thread
         # in use; only program types that take packet data use it.
@@ -544,7 +550,8 @@ class Program(KernelObject):
         """Internal: load ``spec`` with BTF, func/line info and fds from a collection loader."""
         fd, log = _load(spec, options, extras=extras)
         prog = cls.__new__(cls)
-        prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
+        prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log,
+                    spec.attach_type)
         return prog
 
     # --- ownership (the rules are KernelObject's) ----------------------------------------------
@@ -580,6 +587,13 @@ class Program(KernelObject):
         return self._type
 
     @property
+    def attach_type(self) -> AttachType | int | None:
+        """The expected attach type the program was loaded with (the spec's), which the
+        attach functions of :mod:`ebpf.link` need for some families; None if the spec had
+        none, or if the program was opened by fd, id or pin (the kernel does not report it)."""
+        return self._attach_type
+
+    @property
     def verifier_log(self) -> str:
         """The verifier's log of the load (empty unless :attr:`ProgramOptions.log_level` > 0)."""
         return self._verifier_log
@@ -591,7 +605,7 @@ class Program(KernelObject):
 
     def _cloned(self, fd: FD) -> Program:
         prog = Program.__new__(Program)
-        prog._setup(fd, self._name, self._type, self._verifier_log)
+        prog._setup(fd, self._name, self._type, self._verifier_log, self._attach_type)
         return prog
 
     def _describe(self) -> str:

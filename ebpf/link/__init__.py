@@ -22,6 +22,19 @@ from typing import TYPE_CHECKING
 from ..internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from .iterators import (
+        CgroupIterOrder as CgroupIterOrder,
+        IterLink as IterLink,
+        iter as iter,
+    )
+    from .kprobes import (
+        kprobe as kprobe,
+        kprobe_multi as kprobe_multi,
+        kretprobe as kretprobe,
+        kretsyscall as kretsyscall,
+        ksyscall as ksyscall,
+        syscall_symbol as syscall_symbol,
+    )
     from .link import (
         BPFLink as BPFLink,
         Link as Link,
@@ -31,16 +44,41 @@ if TYPE_CHECKING:
         from_id as from_id,
         load_pinned as load_pinned,
     )
+    from .perf_events import (
+        PerfType as PerfType,
+        SoftwareEvent as SoftwareEvent,
+        perf_event as perf_event,
+        perf_event_on_cpus as perf_event_on_cpus,
+    )
+    from .tracepoints import raw_tracepoint as raw_tracepoint, tracepoint as tracepoint
+    from .trampolines import lsm as lsm, tracing as tracing
 
 #: Every public name of the package, with the module that defines it.
 _PUBLIC: dict[str, str] = {
     "BPFLink": ".link",
+    "CgroupIterOrder": ".iterators",
+    "IterLink": ".iterators",
     "Link": ".link",
     "LinkInfo": ".link",
     "Mechanism": ".link",
+    "PerfType": ".perf_events",
+    "SoftwareEvent": ".perf_events",
     "from_fd": ".link",
     "from_id": ".link",
+    "iter": ".iterators",
+    "kprobe": ".kprobes",
+    "kprobe_multi": ".kprobes",
+    "kretprobe": ".kprobes",
+    "kretsyscall": ".kprobes",
+    "ksyscall": ".kprobes",
     "load_pinned": ".link",
+    "lsm": ".trampolines",
+    "perf_event": ".perf_events",
+    "perf_event_on_cpus": ".perf_events",
+    "raw_tracepoint": ".tracepoints",
+    "syscall_symbol": ".kprobes",
+    "tracepoint": ".tracepoints",
+    "tracing": ".trampolines",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -53,7 +53,9 @@ __all__ = [
     "load_pinned",
 ]
 
-_LINK_INODE: Final = "anon_inode:bpf_link"
+# What /proc/self/fd shows for a bpf_link: "bpf_link" up to Linux 6.x, "bpf-link" since the
+# anon inode names were unified.
+_LINK_INODES: Final = ("anon_inode:bpf_link", "anon_inode:bpf-link")
 
 
 class Mechanism(enum.Enum):
@@ -338,10 +340,20 @@ class BPFLink(Link):
         try:
             commands.link_update(attr, f"update link to program {program.name!r}")
         except SyscallError as e:
-            if e.errno in (errno.EOPNOTSUPP, 524):
+            # Links without an update operation answer EINVAL (EOPNOTSUPP on some kernels).
+            if e.errno in (errno.EOPNOTSUPP, 524) or (
+                    e.errno == errno.EINVAL and self._fixed_program()):
                 raise NotSupportedError(f"this {self._describe()} cannot change its program "
                                         f"in place ({e.strerror})") from e
             raise
+
+    def _fixed_program(self) -> bool:
+        """Whether the kernel offers no in-place program update for this kind of link."""
+        try:
+            kind = self.info().type
+        except EbpfError:
+            return False
+        return kind in _NO_UPDATE
 
     def detach(self) -> None:
         """Detach the program now (``BPF_LINK_DETACH``, Linux 5.9+), pinned or not, then close
@@ -370,13 +382,19 @@ class BPFLink(Link):
         return f"bpf_link {kind} id={info.id} prog={info.program_id}"
 
 
+# The kinds of bpf_link whose program cannot be replaced with BPF_LINK_UPDATE.
+_NO_UPDATE: Final = frozenset({LinkType.RAW_TRACEPOINT, LinkType.TRACING, LinkType.PERF_EVENT,
+                               LinkType.KPROBE_MULTI, LinkType.UPROBE_MULTI,
+                               LinkType.STRUCT_OPS})
+
+
 def _check_link_fd(fd: int) -> None:
     """Raise unless ``fd`` is a bpf_link (where ``/proc`` can tell)."""
     try:
         target = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return
-    if target != _LINK_INODE:
+    if target not in _LINK_INODES:
         raise EbpfError(f"fd {fd} is not a BPF link ({target})")
 
 

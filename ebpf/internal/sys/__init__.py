@@ -42,6 +42,7 @@ from .syscall import (
 if TYPE_CHECKING:
     from ._types_attach import (
         IterCreateAttr as IterCreateAttr,
+        IterLinkInfo as IterLinkInfo,
         LinkCreateAttr as LinkCreateAttr,
         LinkDetachAttr as LinkDetachAttr,
         LinkUpdateAttr as LinkUpdateAttr,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BPF_OBJ_NAME_LEN", "BtfInfo", "BtfLoadAttr", "Cmd", "EnableStatsAttr", "FD", "FastCall",
-    "GetIdAttr", "IterCreateAttr", "LinkCreateAttr", "LinkDetachAttr", "LinkInfo",
+    "GetIdAttr", "IterCreateAttr", "IterLinkInfo", "LinkCreateAttr", "LinkDetachAttr", "LinkInfo",
     "LinkUpdateAttr", "MapBatchAttr", "MapCreateAttr", "MapElemAttr", "MapFreezeAttr", "MapInfo",
     "ObjGetInfoAttr", "ObjPinAttr", "ProgAttachAttr", "ProgBindMapAttr", "ProgInfo",
     "ProgLoadAttr", "ProgQueryAttr", "ProgRunAttr", "RawTracepointOpenAttr", "TaskFdQueryAttr",
@@ -73,6 +74,7 @@ LAYOUT_MODULES = ("_types", "_types_attach", "_types_info")
 _LAZY: dict[str, str] = {
     "EnableStatsAttr": "._types_info",
     "IterCreateAttr": "._types_attach",
+    "IterLinkInfo": "._types_attach",
     "LinkCreateAttr": "._types_attach",
     "LinkDetachAttr": "._types_attach",
     "LinkInfo": "._types_info",

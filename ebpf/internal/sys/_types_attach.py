@@ -9,8 +9,8 @@ from __future__ import annotations
 import ctypes
 
 __all__ = [
-    "IterCreateAttr", "LinkCreateAttr", "LinkDetachAttr", "LinkUpdateAttr", "ProgAttachAttr",
-    "ProgQueryAttr", "RawTracepointOpenAttr", "TaskFdQueryAttr",
+    "IterCreateAttr", "IterLinkInfo", "LinkCreateAttr", "LinkDetachAttr", "LinkUpdateAttr",
+    "ProgAttachAttr", "ProgQueryAttr", "RawTracepointOpenAttr", "TaskFdQueryAttr",
 ]
 
 _u32 = ctypes.c_uint32
@@ -166,6 +166,28 @@ class LinkDetachAttr(ctypes.Structure):
     """``BPF_LINK_DETACH`` (5.9)."""
 
     _fields_ = [("link_fd", _u32)]
+
+
+class _IterLinkInfoMap(ctypes.Structure):
+    _fields_ = [("map_fd", _u32)]
+
+
+class _IterLinkInfoCgroup(ctypes.Structure):
+    _fields_ = [("order", _u32), ("cgroup_fd", _u32), ("cgroup_id", _u64)]
+
+
+class _IterLinkInfoTask(ctypes.Structure):
+    _fields_ = [("tid", _u32), ("pid", _u32), ("pid_fd", _u32)]
+
+
+class IterLinkInfo(ctypes.Union):
+    """``union bpf_iter_link_info``: what an iterator link walks (``link_create.iter_info``)."""
+
+    _fields_ = [
+        ("map", _IterLinkInfoMap),              # 5.9
+        ("cgroup", _IterLinkInfoCgroup),        # 6.1
+        ("task", _IterLinkInfoTask),            # 6.1
+    ]
 
 
 class IterCreateAttr(ctypes.Structure):
