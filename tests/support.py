@@ -3,9 +3,13 @@ tests can compare them with what BPF programs report) and about this process."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import os
+from collections.abc import Iterator
+
+import pytest
 
 
 def kernel_config() -> dict[str, str]:
@@ -33,3 +37,29 @@ def fd_is_open(raw: int) -> bool:
         assert e.errno == errno.EBADF
         return False
     return True
+
+
+#: The release of the VM runner's guest kernel when the tests run inside one (scripts/vm.py).
+VM_KERNEL = os.environ.get("EBPF_VM_KERNEL", "")
+
+
+@contextlib.contextmanager
+def feature_or_skip() -> Iterator[None]:
+    """Skip a test whose kernel lacks a feature (an :class:`UnsupportedFeatureError` from a
+    conclusive probe), as ``conftest.skip_if_unsupported`` does; but in a VM runner guest
+    whose kernel is new enough for the feature, its absence fails the test. (A feature the
+    kernel was built without has no minimum version: it skips everywhere.)"""
+    from ebpf.errors import UnsupportedFeatureError
+    from ebpf.internal.kernel import KernelVersion, kernel_version
+
+    from .conftest import skip_if_unsupported
+
+    try:
+        yield
+    except UnsupportedFeatureError as e:
+        if VM_KERNEL and e.min_version is not None and (
+                kernel_version() >= KernelVersion.parse(e.min_version)):
+            pytest.fail(f"the VM kernel {VM_KERNEL} should offer {e.feature}: {e}",
+                        pytrace=False)
+        with skip_if_unsupported():
+            raise

@@ -233,7 +233,11 @@ def _probe_program(attach_type: AttachType) -> Program:
         raise
 
 
-def _probe_multi_attach(attach_type: AttachType) -> None:
+_MULTI = "kprobe_multi (BPF_TRACE_KPROBE_MULTI)"
+_SESSION = "kprobe_multi session (BPF_TRACE_KPROBE_SESSION)"
+
+
+def _probe_multi_attach(attach_type: AttachType, feature: str) -> None:
     with _probe_program(attach_type) as prog:
         sym = ctypes.create_string_buffer(b"vprintk")
         syms = (ctypes.c_uint64 * 1)(ctypes.addressof(sym))
@@ -244,21 +248,24 @@ def _probe_multi_attach(attach_type: AttachType) -> None:
         try:
             commands.link_create(attr, f"probe {attach_type.name}").close()
         except SyscallError as e:
-            # EINVAL: unknown attach type; EOPNOTSUPP: a kernel built without fprobe.
-            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, _ENOTSUPP):
+            if e.errno in (errno.EOPNOTSUPP, _ENOTSUPP):
+                # No kernel version helps: it was built without fprobe.
+                raise UnsupportedFeatureError(feature, None, "the kernel is built without "
+                                              f"fprobe (CONFIG_FPROBE): {e}") from e
+            if e.errno == errno.EINVAL:  # the attach type is newer than the kernel
                 raise NotSupportedError(str(e)) from e
             raise
 
 
-@feature_test("kprobe_multi (BPF_TRACE_KPROBE_MULTI)", "5.18")
+@feature_test(_MULTI, "5.18")
 def _have_kprobe_multi() -> None:
-    _probe_multi_attach(AttachType.TRACE_KPROBE_MULTI)
+    _probe_multi_attach(AttachType.TRACE_KPROBE_MULTI, _MULTI)
 
 
-@feature_test("kprobe_multi session (BPF_TRACE_KPROBE_SESSION)", "6.10")
+@feature_test(_SESSION, "6.10")
 def _have_kprobe_session() -> None:
     _have_kprobe_multi()
-    _probe_multi_attach(AttachType.TRACE_KPROBE_SESSION)
+    _probe_multi_attach(AttachType.TRACE_KPROBE_SESSION, _SESSION)
 
 
 def _attachable_functions(pattern: str) -> tuple[list[str], str]:

@@ -134,10 +134,13 @@ class PerfEventLink(BPFLink):
     def _release(self) -> None:
         event, self._event = self._event, None
         probe, self._probe = self._probe, None
+        # The link holds the perf event, and the perf event the tracefs probe event: release
+        # them in that order (KernelObject.close closes the link's FD again: a no-op).
         try:
+            self._fd.close()
+        finally:
             if event is not None:
                 event.close()
-        finally:
             if probe is not None:
                 _remove_probe(probe)
 

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import errno
 
-from ..errors import EbpfError, SyscallError, UnsupportedFeatureError
+from .. import asm
+from ..btf import Func, NotFoundError, load_kernel_spec
+from ..errors import (
+    EbpfError,
+    NotSupportedError,
+    SyscallError,
+    UnsupportedFeatureError,
+    VerifierError,
+)
 from ..externs import program_function_btf_id
 from ..info import program_info
+from ..internal.feature import feature_test
 from ..internal.sys import LinkCreateAttr, RawTracepointOpenAttr, commands
-from ..program import Program
+from ..program import Program, ProgramSpec
 from ..types import AttachType, ProgramType
 from .link import BPFLink
 from .perf_events import check_cookie, check_program_type
@@ -26,6 +35,38 @@ _TRACING_TYPES = (ProgramType.TRACING, ProgramType.EXT, ProgramType.LSM)
 # Attach types tracing() handles; iterators and cgroup LSM programs have their own families.
 _OWN = frozenset({AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT, AttachType.MODIFY_RETURN,
                   AttachType.TRACE_RAW_TP, AttachType.LSM_MAC})
+
+
+#: A kernel function that exists for BPF's own tests (net/bpf/test_run.c), in every kernel
+#: with trampolines: what the probe below attaches to.
+_PROBE_TARGET = "bpf_fentry_test1"
+
+
+@feature_test("trampoline programs (fentry, fexit, fmod_ret, lsm, freplace, struct_ops)", "5.5")
+def _have_trampolines() -> None:
+    """Whether the kernel loads trampoline programs: an fentry program on a function made for
+    BPF's tests. Some kernels refuse them outright (``EPERM`` although ``bpf(2)`` works)."""
+    kernel = load_kernel_spec()
+    try:
+        btf_id = kernel.type_id(kernel.type_by_name(_PROBE_TARGET, Func))
+    except NotFoundError:
+        raise NotSupportedError(f"the kernel's BTF has no {_PROBE_TARGET}") from None
+    spec = ProgramSpec(name="probe_fentry", type=ProgramType.TRACING, license="GPL",
+                       attach_type=AttachType.TRACE_FENTRY, attach_btf_id=btf_id,
+                       attach_to=_PROBE_TARGET,
+                       instructions=asm.Instructions([asm.mov.imm(asm.R0, 0), asm.exit()]))
+    try:
+        Program(spec).close()
+    except (SyscallError, VerifierError) as e:
+        if e.errno not in (errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP, _ENOTSUPP):
+            raise
+        # Only a refusal of this family is conclusive: a plain program must load.
+        plain = ProgramSpec(name="probe_plain", type=ProgramType.SOCKET_FILTER, license="GPL",
+                            instructions=spec.instructions)
+        Program(plain).close()
+        raise NotSupportedError(f"the kernel refuses an fentry program on {_PROBE_TARGET} "
+                                f"({errno.errorcode.get(e.errno or 0, e.errno)}), while it "
+                                "loads other programs") from e
 
 
 def _loaded_function(program: Program, context: str) -> str:
