@@ -505,7 +505,7 @@ class Program(KernelObject):
     method raises :class:`~ebpf.errors.ClosedError` after :meth:`close`.
     """
 
-    __slots__ = ("_attach_type", "_name", "_run_calls", "_type", "_verifier_log")
+    __slots__ = ("_attach_to", "_attach_type", "_name", "_run_calls", "_type", "_verifier_log")
 
     kind = "program"
     _pinnable = True
@@ -530,14 +530,15 @@ class Program(KernelObject):
         """
         fd, log = _load(spec, options if options is not None else ProgramOptions())
         self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log,
-                    spec.attach_type)
+                    spec.attach_type, spec.attach_to)
 
     def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str,
-               attach_type: AttachType | int | None = None) -> None:
+               attach_type: AttachType | int | None = None, attach_to: str = "") -> None:
         self._own(fd)
         self._name = name
         self._type = type
         self._attach_type = attach_type
+        self._attach_to = attach_to
         self._verifier_log = log
         # Pre-bound buffers for the common test_run (bytes in, defaults), one set per thread
         # in use; only program types that take packet data use it.
@@ -551,7 +552,7 @@ class Program(KernelObject):
         fd, log = _load(spec, options, extras=extras)
         prog = cls.__new__(cls)
         prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log,
-                    spec.attach_type)
+                    spec.attach_type, spec.attach_to)
         return prog
 
     # --- ownership (the rules are KernelObject's) ----------------------------------------------
@@ -594,6 +595,13 @@ class Program(KernelObject):
         return self._attach_type
 
     @property
+    def attach_to(self) -> str:
+        """The attach target the program was loaded for, by name (the spec's: the function of
+        an fentry or freplace program, the tracepoint of a tp_btf program ...); ``""`` if the
+        spec named none, or if the program was opened by fd, id or pin."""
+        return self._attach_to
+
+    @property
     def verifier_log(self) -> str:
         """The verifier's log of the load (empty unless :attr:`ProgramOptions.log_level` > 0)."""
         return self._verifier_log
@@ -605,7 +613,8 @@ class Program(KernelObject):
 
     def _cloned(self, fd: FD) -> Program:
         prog = Program.__new__(Program)
-        prog._setup(fd, self._name, self._type, self._verifier_log, self._attach_type)
+        prog._setup(fd, self._name, self._type, self._verifier_log, self._attach_type,
+                    self._attach_to)
         return prog
 
     def _describe(self) -> str:

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 // Trampoline programs for ebpf.link.tracing and ebpf.link.lsm (proven in the VM guests: the
 // development kernel refuses them): fentry/fexit count the test process's opens and see their
-// results, fmod_ret changes what a kernel function returns, and an LSM program denies the
-// test process the opening of one file (by inode number).
+// results; fmod_ret changes what a kernel function returns and an LSM program denies, each
+// for the test process and one file (by inode number) only.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
 #define EPERM 1
+#define EACCES 13
 
 const volatile __u32 target_tgid = 0;
 const volatile __u64 target_ino = 0;
@@ -58,13 +59,18 @@ int BPF_PROG(fexit_open, int dfd, const char *filename, struct open_how *how, lo
 	return 0;
 }
 
-// Run by BPF_PROG_TEST_RUN of a tracing program: bpf_modify_return_test(1, &b) returns
-// 1 + ++b = 3 unless this program makes it return 1234 without running.
-SEC("fmod_ret/bpf_modify_return_test")
-int BPF_PROG(fmod_ret_test, int a, int *b, int ret)
+// security_file_open() returns 0 for the file, unless this program makes it return -EACCES
+// without running (fmod_ret: a non-zero return replaces the function's).
+SEC("fmod_ret/security_file_open")
+int BPF_PROG(fmod_ret_open, struct file *file, int ret)
 {
-	hit(FMOD_RET, ret);
-	return 1234;
+	if (ret)
+		return ret;
+	if (mine() && file->f_inode->i_ino == target_ino) {
+		hit(FMOD_RET, -EACCES);
+		return -EACCES;
+	}
+	return 0;
 }
 
 SEC("lsm/file_open")

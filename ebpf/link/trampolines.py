@@ -70,13 +70,16 @@ def _have_trampolines() -> None:
 
 
 def _loaded_function(program: Program, context: str) -> str:
-    """The name of the function ``program`` was loaded to attach to (Linux 6.0+ reports it)."""
+    """The name of the function ``program`` was loaded to attach to: the spec's target, or
+    what the kernel says (Linux 6.0+, for targets in kernel BTF)."""
+    if program.attach_to:
+        return program.attach_to
     from ..btf import Handle  # not at import: only retargeting needs BTF
 
     info = program_info(program.fd)
     if not info.attach_btf_obj_id or not info.attach_btf_id:
-        raise EbpfError(f"{context}: the kernel does not say which function the program was "
-                        "loaded for (Linux 6.0+); give target_function")
+        raise EbpfError(f"{context}: the function the program was loaded for is unknown (it "
+                        "was opened by fd, id or pin); give target_function")
     with Handle.from_id(info.attach_btf_obj_id) as handle:
         name = handle.spec().type_by_id(info.attach_btf_id).name
     if not name:
@@ -93,8 +96,8 @@ def tracing(program: Program, *, cookie: int = 0, target: Program | None = None,
     ``cookie`` (Linux 5.19+; tp_btf 6.10+) is what ``bpf_get_attach_cookie`` returns in the
     program. ``target`` attaches a freplace program (or an fentry/fexit program that traces
     a BPF program) to another loaded program than the one it was loaded for: its function
-    ``target_function`` (by default the one the program was loaded for, which Linux 6.0+
-    reports), found in the target's BTF. Without ``target`` the program attaches to what it
+    ``target_function`` (by default the one the program was loaded for), found in the
+    target's BTF. Without ``target`` the program attaches to what it
     was loaded for.
 
     The returned Link owns a new bpf_link descriptor; closing it detaches. ``program`` (and
