@@ -14,6 +14,9 @@ What is read:
 * global data: ``.data``, ``.rodata``, ``.bss`` and their named variants become array maps
   named after their section, with the section's bytes as contents; ``.rodata*`` maps are
   frozen after loading. Their variables are listed in ``CollectionSpec.variables``;
+* struct_ops maps: each variable of ``.struct_ops`` and ``.struct_ops.link`` (registered by a
+  bpf_link) becomes a ``STRUCT_OPS`` map whose value is a :class:`~ebpf.specs.StructOpsValue`;
+  each program a function pointer member points at gets ``attach_to = "<struct>:<member>"``;
 * ``.BTF`` and ``.BTF.ext``: func info, line info and CO-RE records stay with each function.
 
 Reading makes no system calls and depends on nothing but the file: the same object gives an
@@ -48,7 +51,7 @@ from .linker import (
     link_program,
 )
 from .section_names import parse_section_name
-from .specs import CollectionSpec, MapSpec, PinType, ProgramSpec
+from .specs import CollectionSpec, MapSpec, PinType, ProgramSpec, StructOpsValue
 from .types import MapFlags, MapType, ProgramType
 from .variables import VariableSpec
 
@@ -61,6 +64,8 @@ _R_BPF_64_NODYLD32: Final = 4
 _R_BPF_64_32: Final = 10
 
 _DATA_PREFIXES: Final = (".data", ".rodata", ".bss")
+_STRUCT_OPS: Final = ".struct_ops"
+_STRUCT_OPS_LINK: Final = ".struct_ops.link"
 _KCONFIG: Final = ".kconfig"
 _KSYMS: Final = ".ksyms"
 # Far beyond what the kernel takes as one map value (KMALLOC_MAX_SIZE); refuse before
@@ -140,6 +145,7 @@ class _Reader:
         self._global_data()
         functions, programs = self._functions(license, version)
         self._static_init(functions)
+        self._struct_ops(programs)
         progs: dict[str, ProgramSpec] = {}
         for name, spec in programs.items():
             try:
@@ -629,6 +635,84 @@ class _Reader:
                 raise ELFError(f"map {name!r}: slot {index} is beyond max_entries "
                                f"{spec.max_entries}", section=".maps", offset=r.offset)
             spec.contents.append((index, target))
+
+    # --- struct_ops ----------------------------------------------------------------------------
+
+    def _struct_ops(self, programs: dict[str, ProgramSpec]) -> None:
+        for sec in self.elf.sections:
+            if sec.name in (_STRUCT_OPS, _STRUCT_OPS_LINK) and sec.size:
+                self._struct_ops_section(sec, programs)
+
+    def _struct_ops_section(self, sec: _elf.Section, programs: dict[str, ProgramSpec]) -> None:
+        name = sec.name
+        if self.btf is None:
+            raise ELFError("struct_ops maps need BTF", section=name)
+        if sec.type != _elf.SHT_PROGBITS:
+            raise ELFError("a struct_ops section must hold data", section=name)
+        try:
+            ds = self.btf.type_by_name(name, _btf.Datasec)
+        except _btf.NotFoundError:
+            raise ELFError(f"no DATASEC for {name} in BTF", section=name) from None
+        relocs = {r.offset: r for r in self.elf.relocations.get(sec.index, ())}
+        for vs in ds.vars:
+            var = vs.type
+            if not isinstance(var, _btf.Var):
+                raise ELFError(f"DATASEC entry {var!r} is not a variable", section=name)
+            struct = _btf.underlying(var.type)
+            if not isinstance(struct, _btf.Struct) or not struct.name:
+                raise ELFError(f"struct_ops map {var.name!r}: not a named struct",
+                               section=name, offset=vs.offset)
+            start, size = vs.offset, struct.size
+            if start + size > len(sec.data):
+                raise ELFError(f"struct_ops map {var.name!r}: {size} bytes do not fit",
+                               section=name, offset=start)
+            data = bytearray(sec.data[start:start + size])
+            members: dict[str, str] = {}
+            for m in struct.members:
+                if m.bitfield_size or m.offset % 8:
+                    continue
+                r = relocs.pop(start + m.offset // 8, None)
+                if r is None:
+                    continue
+                at = start + m.offset // 8
+                prog = self._struct_ops_program(sec, r, at, programs,
+                                                f"struct_ops map {var.name!r} member "
+                                                f"{m.name!r}")
+                target = f"{struct.name}:{m.name}"
+                if ":" in prog.attach_to and prog.attach_to != target:
+                    raise ELFError(f"program {prog.name!r} is used as {prog.attach_to} and as "
+                                   f"{target}: a struct_ops program serves one member",
+                                   section=name, offset=at)
+                prog.attach_to = target
+                members[m.name] = prog.name
+                data[m.offset // 8:m.offset // 8 + 8] = bytes(8)
+            flags = MapFlags.LINK if name == _STRUCT_OPS_LINK else MapFlags(0)
+            spec = MapSpec(name=var.name, type=MapType.STRUCT_OPS, key_size=4,
+                           value_size=size, max_entries=1, flags=int(flags),
+                           value_type=struct,
+                           contents=[(0, StructOpsValue(bytes(data), members))])
+            self._add_map(spec, name)
+        if relocs:
+            off = min(relocs)
+            raise ELFError("relocation outside the function pointers of any struct_ops map",
+                           section=name, offset=off)
+
+    def _struct_ops_program(self, sec: _elf.Section, r: _elf.Relocation, at: int,
+                            programs: dict[str, ProgramSpec], what: str) -> ProgramSpec:
+        sym = self.elf.symbol(r.symbol, context=sec.name)
+        fn = sym.name
+        if sym.type == _elf.STT_SECTION and 0 < sym.section < len(self.elf.sections):
+            # A static function: the section's symbol, the offset stored in the slot.
+            addend = int.from_bytes(sec.data[at:at + 8], self.order)
+            fn = self._function_at(self.elf.sections[sym.section], addend)
+        prog = programs.get(fn)
+        if prog is None:
+            raise ELFError(f"{what} points at {fn!r}, which is not a program", section=sec.name,
+                           offset=at)
+        if prog.type != ProgramType.STRUCT_OPS:
+            raise ELFError(f"{what} points at program {fn!r}, which is not in a struct_ops "
+                           "section", section=sec.name, offset=at)
+        return prog
 
     # --- variables ---------------------------------------------------------------------------
 

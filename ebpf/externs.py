@@ -5,7 +5,9 @@
   ``LINUX_HAS_SYSCALL_WRAPPER``, ``LINUX_HAS_BPF_COOKIE``);
 * ``__ksym`` variables and kfuncs: BTF ids from the kernel's BTF (typed ksyms, kfuncs) or
   addresses from ``/proc/kallsyms`` (typeless ksyms);
-* the BTF id of the attach target of tracing and LSM programs.
+* the BTF id of the attach target of tracing and LSM programs;
+* struct_ops: the kernel's type and member of each struct_ops program, and the value of each
+  struct_ops map laid out as the kernel's ``bpf_struct_ops_<name>``.
 
 A ``__weak`` extern the kernel lacks reads as zero instead of failing the load; a call of a
 missing ``__weak`` kfunc becomes a call of an invalid helper, which only dead code may contain.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import sys
 from collections.abc import Callable
 from typing import Final
 
@@ -27,10 +30,13 @@ from .btf import (
     Int,
     IntEncoding,
     NotFoundError,
+    Pointer,
     Spec,
+    Struct,
     Typedef,
     Var,
     Void,
+    sizeof,
     underlying,
 )
 from .errors import EbpfError, NotSupportedError, SyscallError
@@ -41,7 +47,7 @@ from .internal.kernel import kernel_version
 from .internal.platform import SYSCALL_PREFIXES
 from .internal.sys import ProgLoadAttr, commands
 from .program import Program
-from .specs import CollectionSpec, MapSpec, ProgramSpec
+from .specs import CollectionSpec, MapSpec, ProgramSpec, StructOpsValue
 from .types import AttachType, ProgramType
 from .variables import VariableSpec
 
@@ -234,6 +240,97 @@ class ExternResolver:
         except NotFoundError:
             raise EbpfError(f"{context}: attach target {target!r} ({name}) is not in the "
                             "kernel's BTF") from None
+
+    # struct_ops ---------------------------------------------------------------------------
+
+    def _struct_ops_types(self, name: str, context: str) -> tuple[Struct, Struct, int]:
+        """The kernel's struct ``name``, its ``bpf_struct_ops_<name>`` value type, and the
+        byte offset of the struct in that value."""
+        kspec = self._kernel_spec()
+        try:
+            struct = kspec.type_by_name(name, Struct)
+            value = kspec.type_by_name(f"bpf_struct_ops_{name}", Struct)
+        except NotFoundError:
+            raise EbpfError(f"{context}: the kernel has no struct_ops type {name!r} (no "
+                            f"struct {name} and bpf_struct_ops_{name} in its BTF)") from None
+        for m in value.members:
+            if m.name == "data":
+                return struct, value, m.offset // 8
+        raise EbpfError(f"{context}: bpf_struct_ops_{name} in the kernel's BTF has no 'data'")
+
+    def struct_ops_target(self, spec: ProgramSpec, context: str) -> tuple[int, int]:
+        """The kernel BTF id of the struct a struct_ops program serves and the index of its
+        member (the program's ``attach_btf_id`` and expected attach type), from
+        ``attach_to = "<struct>:<member>"``.
+
+        Raises:
+            EbpfError: no struct_ops map uses the program, or the kernel lacks the struct or
+                member.
+        """
+        name, sep, member = spec.attach_to.partition(":")
+        if not sep:
+            raise EbpfError(f"{context}: no struct_ops map of the object uses this program, so "
+                            "the struct and member it implements are unknown")
+        struct, _, _ = self._struct_ops_types(name, context)
+        for index, m in enumerate(struct.members):
+            if m.name == member:
+                return int(self._kernel_spec().type_id(struct)), index
+        raise EbpfError(f"{context}: the kernel's struct {name} has no member {member!r}")
+
+    def struct_ops_map_type(self, spec: MapSpec, context: str) -> tuple[int, int]:
+        """The kernel BTF id and size of the value of struct_ops map ``spec``
+        (``bpf_struct_ops_<name>``: what ``btf_vmlinux_value_type_id`` names).
+
+        Raises:
+            EbpfError: the kernel has no such struct_ops type.
+        """
+        local = spec.value_type
+        if not isinstance(local, Struct) or not local.name:
+            raise EbpfError(f"{context}: a struct_ops map needs its struct as the value type")
+        _, vtype, _ = self._struct_ops_types(local.name, context)
+        return int(self._kernel_spec().type_id(vtype)), vtype.size
+
+    def struct_ops_value(self, spec: MapSpec, value: StructOpsValue,
+                         programs: dict[str, Program], context: str) -> bytes:
+        """The value of struct_ops map ``spec`` in the kernel's layout: the object's data
+        members copied by name, and each program's descriptor in its function pointer member.
+
+        Raises:
+            EbpfError: a member set in the object is missing from the kernel's struct or has
+                another size there.
+        """
+        local = spec.value_type
+        if not isinstance(local, Struct):
+            raise EbpfError(f"{context}: a struct_ops map needs its struct as the value type")
+        struct, vtype, base = self._struct_ops_types(local.name, context)
+        kernel_members = {m.name: m for m in struct.members}
+        out = bytearray(vtype.size)
+        for m in local.members:
+            km = kernel_members.get(m.name)
+            if m.name in value.programs:
+                if km is None or not isinstance(underlying(km.type), Pointer):
+                    raise EbpfError(f"{context}: the kernel's struct {local.name} has no "
+                                    f"function pointer {m.name!r}")
+                fd = programs[value.programs[m.name]].fd
+                at = base + km.offset // 8
+                out[at:at + 8] = fd.to_bytes(8, sys.byteorder)  # a map value: host order
+                continue
+            start = m.offset // 8
+            size = sizeof(m.type)
+            raw = value.data[start:start + size]
+            if m.bitfield_size or not any(raw):
+                continue  # zero in the object: nothing to carry over
+            if km is None:
+                raise EbpfError(f"{context}: member {m.name!r} is set, but the kernel's struct "
+                                f"{local.name} has no such member")
+            if km.bitfield_size or sizeof(km.type) != size:
+                raise EbpfError(f"{context}: member {m.name!r} is {size} bytes in the object "
+                                f"and {sizeof(km.type)} in the kernel")
+            if isinstance(underlying(km.type), Pointer):
+                raise EbpfError(f"{context}: pointer member {m.name!r} can only hold a program")
+            at = base + km.offset // 8
+            out[at:at + size] = raw
+        return bytes(out)
 
     def program_attach_btf_id(self, spec: ProgramSpec, target: Program, context: str) -> int:
         """The BTF id, in the BTF of the loaded program ``target``, of the function an

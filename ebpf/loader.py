@@ -24,27 +24,78 @@ import contextlib
 import copy
 import errno
 import os
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NoReturn, final
+from typing import Any, Literal, NoReturn, cast, final
 
 from .btf import Int, Spec, load_kernel_spec
 from .btf.core import COREResolver, poisoned_relocation, relocate
 from .btf.kernel_ready import load_object_btf
-from .errors import COREError, EbpfError, SyscallError, VerifierError
+from .errors import COREError, EbpfError, SyscallError, UnsupportedFeatureError, VerifierError
 from .externs import ExternResolver
 from .internal.kernel import possible_cpus
+from .internal.sys import MapCreateAttr, commands
 from .linker import core_relocations, map_references, marshal_ext_infos, resolve_maps
-from .map import _NO_KERNEL_BTF, Map
+from .map import _NO_KERNEL_BTF, Map, sanitize_name
 from .program import Program, ProgramOptions, _LoadExtras
-from .specs import CollectionSpec, MapSpec, PinType, ProgramSpec
-from .types import MapFlags, MapType, ProgramType
+from .specs import CollectionSpec, MapSpec, PinType, ProgramSpec, StructOpsValue
+from .types import AttachType, MapFlags, MapType, ProgramType
 
-__all__ = ["CollectionOptions", "Loaded", "load"]
+__all__ = ["CollectionOptions", "Loaded", "PreparedStructOps", "keep_prepared_struct_ops", "load",
+           "take_prepared_struct_ops"]
 
 _MAP_IN_MAP = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 
 Kind = Literal["map", "program", "variable"]
+
+@final
+class PreparedStructOps:
+    """The value the loader laid out for a struct_ops map without ``BPF_F_LINK``, which
+    writing registers (:func:`ebpf.link.struct_ops` does), and duplicate descriptors of the
+    programs it names, kept open until then: the value holds their numbers.
+
+    Attributes:
+        value: the map's value, as the kernel takes it.
+    """
+
+    __slots__ = ("__weakref__", "_finalizer", "value")
+
+    def __init__(self, value: bytes, programs: list[Program]) -> None:
+        self.value = value
+        self._finalizer = weakref.finalize(self, _close_all, programs)
+
+    def release(self) -> None:
+        """Close the programs' descriptors (the kernel holds the programs once registered)."""
+        self._finalizer()
+
+
+def _close_all(programs: list[Program]) -> None:
+    for p in programs:
+        p.close()
+
+
+# Struct_ops maps loaded without BPF_F_LINK and not registered yet; an entry lives as long as
+# its Map object (the programs' descriptors are closed with it).
+_PREPARED: weakref.WeakKeyDictionary[Map, PreparedStructOps] = weakref.WeakKeyDictionary()
+
+
+def take_prepared_struct_ops(m: Map) -> PreparedStructOps | None:
+    """Hand over what the loader prepared for struct_ops map ``m`` (loaded in this process
+    without ``BPF_F_LINK``), if anything: the caller registers it and releases it, or gives
+    it back with :func:`keep_prepared_struct_ops`."""
+    return _PREPARED.pop(m, None)
+
+
+def keep_prepared_struct_ops(m: Map, prepared: PreparedStructOps) -> None:
+    """Give back what :func:`take_prepared_struct_ops` handed over (registering failed)."""
+    _PREPARED[m] = prepared
+
+
+def _unused_struct_ops(p: ProgramSpec) -> bool:
+    """A struct_ops program that no struct_ops map of its object uses (libbpf does not load
+    those either: the kernel needs the member a program implements)."""
+    return p.type == ProgramType.STRUCT_OPS and ":" not in p.attach_to
 
 
 @final
@@ -136,7 +187,7 @@ def load(spec: CollectionSpec, options: CollectionOptions | None = None, *,
             for name in spec.maps:
                 tx.map(name)
             for name, p in spec.programs.items():
-                if not p.section_name.startswith("?"):
+                if not p.section_name.startswith("?") and not _unused_struct_ops(p):
                     tx.program(name)
         else:
             for kind, name in only:
@@ -285,6 +336,8 @@ class _Transaction:
                 if isinstance(v, str):
                     kind = "program" if spec.type == MapType.PROG_ARRAY else "map"
                     self.pending.append((kind, v))
+                elif isinstance(v, StructOpsValue):
+                    self.pending += [("program", p) for p in v.programs.values()]
         return m
 
     def _make_map(self, name: str, spec: MapSpec) -> Map:
@@ -314,6 +367,10 @@ class _Transaction:
                                     f"with the spec: {why}")
                 self.reused.add(name)
                 return pinned
+        if spec.type == MapType.STRUCT_OPS:
+            m = self._make_struct_ops_map(name, spec)
+            self.deferred.append(name)  # the value needs the programs
+            return m
         if spec.type == MapType.PERF_EVENT_ARRAY and spec.max_entries == 0:
             spec = replace(spec, max_entries=possible_cpus())
         plain = [(k, v) for k, v in spec.contents if not isinstance(v, str)]
@@ -327,6 +384,34 @@ class _Transaction:
         if pin_file is not None:
             self.to_pin.append((m, pin_file))
         return m
+
+    def _make_struct_ops_map(self, name: str, spec: MapSpec) -> Map:
+        """A struct_ops map: its value is the kernel's ``bpf_struct_ops_<name>``."""
+        context = f"create map {name!r}"
+        if spec.pinning != PinType.NONE:
+            raise EbpfError(f"{context}: struct_ops maps cannot be pinned by name")
+        type_id, size = self.externs.struct_ops_map_type(spec, context)
+
+        # The kernel wants the object's BTF with it, though it reads only its own type.
+        btf_fd = self._object_btf().handle.fd
+
+        def create(flags: int) -> Any:
+            attr = MapCreateAttr(map_type=int(MapType.STRUCT_OPS), key_size=4,
+                                 value_size=size, max_entries=1, map_flags=flags,
+                                 map_name=sanitize_name(name).encode(), btf_fd=btf_fd,
+                                 btf_vmlinux_value_type_id=type_id)
+            return commands.map_create(attr, context)
+
+        try:
+            fd = create(int(spec.flags))
+        except SyscallError as e:
+            if e.errno != errno.EINVAL or not spec.flags & MapFlags.LINK:
+                raise
+            create(int(spec.flags) & ~MapFlags.LINK).close()  # the flag is what the kernel lacks
+            raise UnsupportedFeatureError(
+                "struct_ops maps registered by a bpf_link (.struct_ops.link, BPF_F_LINK)",
+                "6.4", str(e)) from e
+        return Map._take(fd)
 
     def _map_btf(self, spec: MapSpec) -> Any:
         """The object's BTF handle if it describes the key and value types of ``spec`` (and of
@@ -401,7 +486,13 @@ class _Transaction:
                             f"CollectionOptions(attach_targets={{{spec.name!r}: program}})")
         elif not attach_btf_id and spec.type in (ProgramType.TRACING, ProgramType.LSM):
             attach_btf_id = self.externs.attach_btf_id(spec, context)
-        loadable = replace(spec, instructions=insns, attach_btf_id=attach_btf_id)
+        attach_type = spec.attach_type
+        if spec.type == ProgramType.STRUCT_OPS and not attach_btf_id:
+            # The struct it serves, and the member's index as its expected attach type.
+            attach_btf_id, member = self.externs.struct_ops_target(spec, context)
+            attach_type = cast(AttachType, member)
+        loadable = replace(spec, instructions=insns, attach_btf_id=attach_btf_id,
+                           attach_type=attach_type)
         target_fd = target.fd if target is not None else 0
         extras = _LoadExtras(attach_prog_fd=target_fd)
         if pbtf is not None and pbtf.functions:
@@ -486,6 +577,9 @@ class _Transaction:
             spec = self.spec.maps[name]
             m = self.maps[name]
             try:
+                if spec.type == MapType.STRUCT_OPS:
+                    self._write_struct_ops(name, spec, m)
+                    continue
                 for k, v in spec.contents:
                     if isinstance(v, str):
                         obj: object = (self.programs[v] if spec.type == MapType.PROG_ARRAY
@@ -502,6 +596,27 @@ class _Transaction:
                 _reraise(f"map {m.name!r}", e)
         self.to_pin.clear()
         self._release_btf()
+
+    def _write_struct_ops(self, name: str, spec: MapSpec, m: Map) -> None:
+        """Lay out a struct_ops map's value for this kernel. A map with ``BPF_F_LINK`` gets
+        it now (the kernel registers it only when a link is made). Writing the value of one
+        without registers it at once: that is left to ``ebpf.link.struct_ops``, with
+        duplicates of the programs, which the value names, kept open for it."""
+        for _, v in spec.contents:
+            if not isinstance(v, StructOpsValue):
+                raise EbpfError(f"struct_ops map {name!r}: its value must be a StructOpsValue")
+            context = f"map {name!r}"
+            if spec.flags & MapFlags.LINK:
+                m.update(0, self.externs.struct_ops_value(spec, v, self.programs, context))
+                continue
+            kept = {n: self.programs[n].clone() for n in set(v.programs.values())}
+            prepared = PreparedStructOps(b"", list(kept.values()))
+            try:
+                prepared.value = self.externs.struct_ops_value(spec, v, kept, context)
+            except BaseException:
+                prepared.release()
+                raise
+            _PREPARED[m] = prepared
 
     def _release_btf(self) -> None:
         if self.object_btf is not None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["CollectionSpec", "MapSpec", "PinType", "ProgramSpec"]
+__all__ = ["CollectionSpec", "MapSpec", "PinType", "ProgramSpec", "StructOpsValue"]
 
 _NO_FLAGS: Final = ProgramFlags(0)
 
@@ -41,6 +41,23 @@ class PinType(IntEnum):
 
     NONE = 0
     BY_NAME = 1
+
+
+@dataclass(frozen=True)
+class StructOpsValue:
+    """The value of a struct_ops map as an object file defines it (``SEC(".struct_ops")``).
+
+    The loader lays it out as the running kernel's struct (``bpf_struct_ops_<name>``), copying
+    the data members by name and writing the descriptor of each program into its member.
+
+    Attributes:
+        data: the struct's bytes in the object's layout (the map spec's ``value_type``), with
+            the function pointer members zero.
+        programs: the program (by name) each function pointer member (by name) points at.
+    """
+
+    data: bytes
+    programs: dict[str, str]
 
 
 @dataclass(repr=False)
@@ -56,7 +73,8 @@ class MapSpec:
         pinning: :attr:`PinType.BY_NAME` pins the map under the collection's pin path.
         numa_node: NUMA node to allocate on (needs ``MapFlags.NUMA_NODE``).
         map_extra: type-specific (bloom filter hash count, arena start address).
-        contents: ``(key, value)`` pairs written right after creation.
+        contents: ``(key, value)`` pairs written right after creation. A struct_ops map has
+            one, whose value is a :class:`StructOpsValue`.
         freeze: freeze the map after ``contents`` are written.
         key_type, value_type: BTF types of key and value, when known. Maps whose values
             hold a ``bpf_spin_lock`` or timer, and the local-storage types, need them.

@@ -57,9 +57,31 @@ def feature_or_skip() -> Iterator[None]:
     try:
         yield
     except UnsupportedFeatureError as e:
-        if VM_KERNEL and e.min_version is not None and (
-                kernel_version() >= KernelVersion.parse(e.min_version)):
-            pytest.fail(f"the VM kernel {VM_KERNEL} should offer {e.feature}: {e}",
-                        pytrace=False)
+        if VM_KERNEL:
+            # The guests' kernels are known: a feature is missing for its version, or it was
+            # built out.
+            if e.min_version is not None and (
+                    kernel_version() >= KernelVersion.parse(e.min_version)):
+                pytest.fail(f"the VM kernel {VM_KERNEL} should offer {e.feature}: {e}",
+                            pytrace=False)
+            pytest.skip(f"kernel {VM_KERNEL} lacks {e.feature}: {e}")
         with skip_if_unsupported():
             raise
+
+
+@contextlib.contextmanager
+def trampolines_or_skip() -> Iterator[None]:
+    """Around loading trampoline programs (fentry ... struct_ops): a refusal with ``EPERM``
+    is explained by the conclusive trampoline probe of :mod:`ebpf.link.trampolines` (a skip
+    where the kernel refuses the family, a failure in a VM guest); other errors propagate."""
+    from ebpf.errors import SyscallError, VerifierError
+    from ebpf.link import trampolines
+
+    try:
+        yield
+    except (SyscallError, VerifierError) as e:
+        if e.errno != errno.EPERM:
+            raise
+        with feature_or_skip():
+            trampolines._have_trampolines()
+        raise

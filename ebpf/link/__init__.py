@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         perf_event as perf_event,
         perf_event_on_cpus as perf_event_on_cpus,
     )
+    from .structops import struct_ops as struct_ops
     from .tracepoints import raw_tracepoint as raw_tracepoint, tracepoint as tracepoint
     from .trampolines import lsm as lsm, tracing as tracing
 
@@ -76,6 +77,7 @@ _PUBLIC: dict[str, str] = {
     "perf_event": ".perf_events",
     "perf_event_on_cpus": ".perf_events",
     "raw_tracepoint": ".tracepoints",
+    "struct_ops": ".structops",
     "syscall_symbol": ".kprobes",
     "tracepoint": ".tracepoints",
     "tracing": ".trampolines",

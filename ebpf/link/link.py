@@ -69,6 +69,9 @@ class Mechanism(enum.Enum):
     """``BPF_PROG_ATTACH`` to a cgroup, map or namespace: detached with ``BPF_PROG_DETACH``."""
     NETLINK = "netlink"
     """A legacy XDP program or tc filter, attached and detached through rtnetlink."""
+    MAP_UPDATE = "map_update"
+    """A struct_ops map registered by writing its value (no ``BPF_F_LINK``, or kernels
+    before 6.4): unregistered by deleting it."""
 
 
 @dataclass(frozen=True)

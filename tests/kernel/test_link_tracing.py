@@ -22,31 +22,16 @@ import pytest
 
 import ebpf
 from ebpf import btf, link
-from ebpf.errors import EbpfError, SyscallError, VerifierError
-from ebpf.link import trampolines
+from ebpf.errors import EbpfError
 from ebpf.types import AttachType, LinkType
 
-from ..support import feature_or_skip
+from ..support import trampolines_or_skip
 
 pytestmark = [pytest.mark.kernel, pytest.mark.vm]
 
 TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 FENTRY, FEXIT, FMOD_RET, LSM = range(4)
 N = 20
-
-
-@contextlib.contextmanager
-def trampolines_or_skip() -> Iterator[None]:
-    """Loading a trampoline program: a refusal with EPERM is explained by the probe (a skip
-    on the development kernel, a failure in a guest); other errors propagate."""
-    try:
-        yield
-    except (SyscallError, VerifierError) as e:
-        if e.errno != errno.EPERM:
-            raise
-        with feature_or_skip():
-            trampolines._have_trampolines()
-        raise
 
 
 @dataclass
