@@ -21,7 +21,7 @@ from ebpf.errors import COREError, EbpfError, SyscallError, VerifierError
 from ebpf.map import Map, MapSpec
 from ebpf.marshal import MarshalError
 from ebpf.program import Program
-from ebpf.types import MapType, ProgramType
+from ebpf.types import MapFlags, MapType, ProgramType
 
 pytestmark = pytest.mark.kernel
 
@@ -433,7 +433,10 @@ def test_names_agree_with_bpftool_skeleton(path: Path) -> None:
     maps = re.findall(r"struct bpf_map \*(\w+);", maps_block)
     progs = re.findall(r"struct bpf_program \*(\w+);", progs_block)
     assert progs == list(spec.programs)
-    assert sorted(maps) == sorted(_ident(n) for n in spec.maps)
+    # libbpf 1.1 predates .struct_ops.link (1.2): it does not see those maps.
+    ours = [n for n, m in spec.maps.items()
+            if not (m.type == MapType.STRUCT_OPS and m.flags & MapFlags.LINK)]
+    assert sorted(maps) == sorted(_ident(n) for n in ours)
 
 
 @pytest.mark.skipif(BPFTOOL is None, reason="bpftool is not installed")
