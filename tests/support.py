@@ -71,7 +71,7 @@ def feature_or_skip() -> Iterator[None]:
 
 @contextlib.contextmanager
 def trampolines_or_skip() -> Iterator[None]:
-    """Around loading trampoline programs (fentry ... struct_ops): a refusal with ``EPERM``
+    """Around loading trampoline programs (fentry, ..., struct_ops): a refusal with ``EPERM``
     is explained by the conclusive trampoline probe of :mod:`ebpf.link.trampolines` (a skip
     where the kernel refuses the family, a failure in a VM guest); other errors propagate."""
     from ebpf.errors import SyscallError, VerifierError

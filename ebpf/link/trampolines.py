@@ -42,7 +42,7 @@ _OWN = frozenset({AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT, AttachType.MO
 _PROBE_TARGET = "bpf_fentry_test1"
 
 
-@feature_test("trampoline programs (fentry, fexit, fmod_ret, lsm, freplace, struct_ops)", "5.5")
+@feature_test("trampoline programs (fentry, fexit, fmod_ret, lsm, freplace)", "5.5")
 def _have_trampolines() -> None:
     """Whether the kernel loads trampoline programs: an fentry program on a function made for
     BPF's tests. Some kernels refuse them outright (``EPERM`` although ``bpf(2)`` works)."""
