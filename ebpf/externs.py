@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from collections.abc import Callable
 from typing import Final
 
 from .asm import Instruction, Instructions
@@ -31,6 +30,7 @@ from .btf import (
     Typedef,
     Var,
     Void,
+    load_kernel_spec,
     underlying,
 )
 from .errors import EbpfError, NotSupportedError, SyscallError
@@ -74,11 +74,17 @@ class ExternResolver:
     """Fills in the externs of one :class:`~ebpf.CollectionSpec` during one load; reads the
     kernel's configuration, symbols and BTF at most once each."""
 
-    def __init__(self, spec: CollectionSpec, kernel_spec: Callable[[], Spec]) -> None:
+    def __init__(self, spec: CollectionSpec) -> None:
         self.spec = spec
-        self._kernel_spec = kernel_spec
+        self._kernel: Spec | None = None
         self._config: KernelConfig | None = None
         self._kallsyms: Kallsyms | None = None
+
+    def kernel_spec(self) -> Spec:
+        """The running kernel's BTF (vmlinux), loaded on first use."""
+        if self._kernel is None:
+            self._kernel = load_kernel_spec()
+        return self._kernel
 
     # .kconfig --------------------------------------------------------------------------------
 
@@ -129,7 +135,7 @@ class ExternResolver:
     def _has_syscall_wrapper(self) -> bool:
         """Whether syscalls enter through arch wrappers (``__x64_sys_*`` and friends), as
         libbpf's ``LINUX_HAS_SYSCALL_WRAPPER`` tells ``BPF_KSYSCALL`` programs."""
-        kspec = self._kernel_spec()
+        kspec = self.kernel_spec()
         return any(kspec.types_by_name_and_class(f"{prefix}sys_bpf", Func)
                    for prefix in SYSCALL_PREFIXES)
 
@@ -164,7 +170,7 @@ class ExternResolver:
                 out[i] = Instruction(ins.opcode, ins.dst, constant=addr or 0,
                                      symbol=ins.symbol, source=ins.source)
                 continue
-            kspec = self._kernel_spec()
+            kspec = self.kernel_spec()
             try:
                 tid = kspec.type_id(kspec.type_by_name(ref, cls))
             except NotFoundError:
@@ -219,7 +225,7 @@ class ExternResolver:
             raise EbpfError(f"{context}: {spec.type.name} programs need an attach target "
                             "in the section name (e.g. SEC(\"tp_btf/sched_switch\"))")
         at = spec.attach_type
-        kspec = self._kernel_spec()
+        kspec = self.kernel_spec()
         name = target
         cls: type = Func
         if at == AttachType.TRACE_RAW_TP:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NoReturn, final
 
-from .btf import Int, Spec, load_kernel_spec
+from .btf import Int, Spec
 from .btf.core import COREResolver, poisoned_relocation, relocate
 from .btf.kernel_ready import load_object_btf
 from .errors import COREError, EbpfError, SyscallError, VerifierError
@@ -139,7 +139,7 @@ def load(spec: CollectionSpec, options: CollectionOptions | None = None, *,
     except BaseException:
         tx.close()
         raise
-    return Loaded(spec, tx.maps, tx.programs)
+    return Loaded(spec, dict(tx.maps), dict(tx.programs))
 
 
 def _wrap(what: str, e: BaseException) -> BaseException:
@@ -221,8 +221,7 @@ class _Transaction:
         self.object_btf: Any = None         # the object's BTF in the kernel (ObjectBTF)
         self.object_btf_failed = False      # it could not be loaded for a map
         self.core_resolver: COREResolver | None = None
-        self.kernel_btf: Spec | None = None
-        self.externs = ExternResolver(spec, self._kernel_spec)
+        self.externs = ExternResolver(spec)
 
     # what a caller asks for ----------------------------------------------------------------------
 
@@ -420,12 +419,7 @@ class _Transaction:
                 raise EbpfError("kernel_types must be an ebpf.btf.Spec, not "
                                 f"{type(override).__name__}")
             return [override], None
-        return [self._kernel_spec()], _module_specs
-
-    def _kernel_spec(self) -> Spec:
-        if self.kernel_btf is None:
-            self.kernel_btf = load_kernel_spec()
-        return self.kernel_btf
+        return [self.externs.kernel_spec()], _module_specs
 
     def _object_btf(self) -> Any:
         if self.object_btf is None:
