@@ -221,12 +221,21 @@ class LdCacheError(EbpfError, ValueError):
         offset: the byte offset concerned, if known.
     """
 
+    message: str
     path: str
     offset: int | None
 
     def __init__(self, message: str, *, path: str = "", offset: int | None = None) -> None:
+        self.message = message
         self.path = path
         self.offset = offset
         where = ", ".join(p for p in (repr(path) if path else "",
                                       f"offset {offset:#x}" if offset is not None else "") if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_make_ld_cache_error, (self.message, self.path, self.offset))
+
+
+def _make_ld_cache_error(message: str, path: str, offset: int | None) -> LdCacheError:
+    return LdCacheError(message, path=path, offset=offset)
