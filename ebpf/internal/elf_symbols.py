@@ -775,6 +775,34 @@ class ElfImage:
                                           ".gopclntab")
         return None
 
+    def symbol_address(self, src: BinaryFile, name: str) -> int | None:
+        """The value of the defined symbol ``name`` of any type (a variable, for USDT
+        arguments such as ``-4@counter(%rip)``), from ``.symtab`` then ``.dynsym``; None if
+        absent or if several symbols of that name have different values."""
+        want = name.encode("utf-8", "surrogateescape")
+        for stype in (SHT_SYMTAB, SHT_DYNSYM):
+            table = self.symbol_table(src, stype)
+            if table is None:
+                continue
+            strtab = table.strtab
+            offsets = set()
+            pos = strtab.find(want + b"\0")
+            while pos >= 0:
+                offsets.add(pos)
+                pos = strtab.find(want + b"\0", pos + 1)
+            if not offsets:
+                continue
+            values = set()
+            for i in range(table.nsyms):
+                st_name, value, _size, _bind, styp, shndx = table.symbol(i)
+                if st_name in offsets and shndx != SHN_UNDEF and styp not in (3, 4):
+                    values.add(value)     # not STT_SECTION / STT_FILE
+            if len(values) == 1:
+                return values.pop()
+            if values:
+                return None
+        return None
+
     def function_names(self, src: BinaryFile) -> list[str]:
         """Every function name (without versions) of the symbol tables, then Go's."""
         out: list[str] = []
