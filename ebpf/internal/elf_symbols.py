@@ -769,6 +769,9 @@ class ElfImage:
             go = self.go_functions(src)
             if go is not None:
                 entry = go.entry(name)
+                if entry is None and name.endswith(".abi0"):
+                    # The symbol table's name of an assembly function; the pclntab has none.
+                    entry = go.entry(name[:-5])
                 if entry is not None:
                     offset = self.file_offset(entry, f"Go function {name!r}", executable=True)
                     return SymbolLocation(name, entry, 0, offset, STB_GLOBAL, STT_FUNC,
