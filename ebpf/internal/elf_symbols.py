@@ -595,8 +595,8 @@ class ElfImage:
         seg = self.segment_of(address)
         if seg is not None:
             if executable is not None and seg.executable != executable:
-                raise ELFError(f"{what} at {address:#x} is in a"
-                               f"{'' if seg.executable else ' non'}-executable segment "
+                kind = "an executable" if seg.executable else "a non-executable"
+                raise ELFError(f"{what} at {address:#x} is in {kind} segment "
                                f"[{seg.vaddr:#x}, {seg.vaddr + seg.memsz:#x}) [{self.path}]")
             return address - seg.vaddr + seg.offset
         if not self.segments:

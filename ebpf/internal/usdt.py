@@ -21,7 +21,7 @@ Each argument ``[-]SIZE@LOCATION`` becomes a :class:`USDTArg`, and a probe site'
 
     struct __bpf_usdt_arg_spec {      /* 16 bytes */
         __u64 val_off;                /* constant, or memory offset from the register */
-        enum __bpf_usdt_arg_type arg_type;  /* CONST 0, REG 1, REG_DEREF 2 (SIB 3) */
+        enum __bpf_usdt_arg_type arg_type;  /* CONST 0, REG 1, REG_DEREF 2 */
         short reg_off;                /* offsetof(struct pt_regs, reg) */
         bool arg_signed;
         char arg_bitshift;            /* 64 - 8 * size */
@@ -43,10 +43,16 @@ Location forms understood (x86-64, AT&T syntax as GCC and clang emit it):
 ``sym(%rip)``        REG_DEREF     memory at symbol ``sym`` (+/- N): read relative to
 ``sym+8(%rip)``                    ``%rip``, which is the probe's address when it fires;
 ``sym``                            needs the symbol in ``.symtab``/``.dynsym``
-``-8(%rbp,%rax,8)``  SIB           base + index * scale + displacement: only for BPF code
-                                   built with the ``usdt.bpf.h`` of libbpf 1.7 or later
-                                   (``sib=True``); the header on older systems has no SIB
+``sym(%rax)``        REG_DEREF     a symbol as displacement, only in a non-PIE executable
+``$sym``             CONST         (``absolute``): it runs at its link-time addresses
 ===================  ============  ========================================================
+
+Base + index * scale operands (``-8(%rbp,%rax,8)``, which GCC emits for array elements) are
+refused: the installed header (libbpf 1.1) has no way to express them. libbpf 1.7 added
+``BPF_USDT_ARG_SIB``, but its header's bit-fields make ``struct __bpf_usdt_arg_spec`` 24
+bytes (``reg_off`` at 14, the spec 304 bytes; checked by compiling it with clang for
+bpfel, bpfeb and x86-64), so BPF code built against it needs a different encoding; this
+module writes the 16-byte layout above only.
 
 aarch64: ``x0``-``x30``, ``w0``-``w30``, ``sp`` (REG), ``[x1]``, ``[sp, 16]``, ``[x2, #-8]``
 (REG_DEREF), ``5``, ``#5`` (CONST). Anything else raises
@@ -70,6 +76,7 @@ from .elf_symbols import (
     EM_386,
     EM_AARCH64,
     EM_X86_64,
+    ET_EXEC,
     SHT_NOTE,
     BinaryFile,
     ElfImage,
@@ -117,7 +124,6 @@ class USDTArgKind(IntEnum):
     CONST = 0
     REG = 1
     REG_DEREF = 2
-    SIB = 3
 
 
 def _x86_64_pt_regs() -> dict[str, int]:
@@ -165,10 +171,9 @@ class USDTArg:
         size: its size in bytes (1, 2, 4 or 8).
         signed: whether it is sign-extended (a negative size in the note).
         kind: :class:`USDTArgKind`.
-        val_off: the constant (CONST) or the memory displacement (REG_DEREF, SIB), signed.
+        val_off: the constant (CONST) or the memory displacement (REG_DEREF), signed.
         reg: the register name (``rbp``; ``""`` for CONST).
         reg_off: its offset in ``struct pt_regs`` (0 for CONST).
-        idx_reg, idx_reg_off, scale: the index register and scale of a SIB argument.
     """
 
     text: str
@@ -178,17 +183,12 @@ class USDTArg:
     val_off: int = 0
     reg: str = ""
     reg_off: int = 0
-    idx_reg: str = ""
-    idx_reg_off: int = 0
-    scale: int = 1
 
     @property
     def bitshift(self) -> int:
         """``arg_bitshift``: ``64 - 8 * size``."""
         return 64 - 8 * self.size
 
-
-_SCALE_SHIFT: Final = {1: 0, 2: 1, 4: 2, 8: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +203,6 @@ class USDTSpec:
         ``byte_order`` (default: this host's, the BPF program's), for the
         ``__bpf_usdt_specs`` map.
 
-        A SIB argument uses the bit-field layout of libbpf 1.7's header (``arg_type:8``,
-        ``idx_reg_off:12``, ``scale_bitshift:4`` in the word after ``val_off``).
-
         Raises:
             ValueError: more than 12 arguments, or ``cookie`` outside 64 bits.
         """
@@ -218,15 +215,8 @@ class USDTSpec:
         arg = struct.Struct(prefix + "QIhBb")
         out = bytearray(USDT_SPEC_SIZE)
         for i, a in enumerate(self.args):
-            word = int(a.kind)
-            if a.kind == USDTArgKind.SIB:
-                shift = _SCALE_SHIFT[a.scale]
-                if order == "little":
-                    word |= (a.idx_reg_off << 8) | (shift << 20)
-                else:
-                    word |= (a.idx_reg_off << 12) | (shift << 8)
-            arg.pack_into(out, i * USDT_ARG_SPEC_SIZE, a.val_off & 0xFFFFFFFFFFFFFFFF, word,
-                          a.reg_off, int(a.signed), a.bitshift)
+            arg.pack_into(out, i * USDT_ARG_SPEC_SIZE, a.val_off & 0xFFFFFFFFFFFFFFFF,
+                          int(a.kind), a.reg_off, int(a.signed), a.bitshift)
         struct.pack_into(prefix + "Qh", out, USDT_MAX_ARGS * USDT_ARG_SPEC_SIZE,
                          cookie & 0xFFFFFFFFFFFFFFFF, len(self.args))
         return bytes(out)
@@ -239,7 +229,8 @@ _SYM = r"[A-Za-z_.$][\w.$@]*"
 _X86_REG = r"%([a-z0-9]+)"
 _X86_DEREF = re.compile(rf"^(?P<disp>{_NUM}|{_SYM}(?:[-+]{_NUM})?)?"
                         rf"\(\s*{_X86_REG}\s*\)$")
-_X86_SIB = re.compile(rf"^(?P<disp>{_NUM})?\(\s*(?:{_X86_REG})?\s*,\s*{_X86_REG}\s*"
+_X86_SIB = re.compile(rf"^(?P<disp>{_NUM}|{_SYM}(?:[-+]{_NUM})?)?"
+                      rf"\(\s*(?:{_X86_REG})?\s*,\s*{_X86_REG}\s*"
                       r"(?:,\s*(?P<scale>\d+)\s*)?\)$")
 _X86_ABS = re.compile(rf"^(?P<sym>{_SYM})(?P<add>[-+]{_NUM})?$")
 _A64_DEREF = re.compile(rf"^\[\s*([a-z0-9]+)\s*(?:,\s*#?(?P<off>{_NUM})\s*)?\]$")
@@ -281,29 +272,24 @@ def _symbol_refs(text: str, arch: str) -> set[str]:
         return set()
     out = set()
     for arg in _split_args(text):
-        loc = arg.partition("@")[2]
-        if loc.startswith(("%", "$")) or not loc:
-            continue
-        m = _X86_DEREF.match(loc)
-        disp = m.group("disp") if m else loc
-        if disp:
-            s = re.match(rf"^({_SYM})", disp)
-            if s and not re.fullmatch(_NUM, disp):
-                out.add(s.group(1))
+        loc = arg.partition("@")[2].lstrip("$")
+        m = re.match(rf"^({_SYM})", loc.partition("(")[0])
+        if m and not loc.startswith("%"):
+            out.add(m.group(1))
     return out
 
 
 class _ArgParser:
-    __slots__ = ("arch", "index", "pc", "probe", "regs", "sib", "symbols", "text")
+    __slots__ = ("absolute", "arch", "index", "pc", "probe", "regs", "symbols", "text")
 
     def __init__(self, arch: str, probe: str, pc: int, symbols: Mapping[str, int],
-                 sib: bool) -> None:
+                 absolute: bool) -> None:
+        self.absolute = absolute
         self.arch = arch
         self.regs = _ARCHES[arch]
         self.probe = probe
         self.pc = pc
         self.symbols = symbols
-        self.sib = sib
         self.index = 0
         self.text = ""
 
@@ -339,24 +325,24 @@ class _ArgParser:
         loc = loc.strip()
         if not loc:
             raise self.fail("empty location")
-        kind, val, reg, ireg, scale = (self.x86(loc) if self.arch == "x86_64"
-                                       else self.aarch64(loc))
-        return USDTArg(text, abs(size), size < 0, kind, val, reg,
-                       self.reg(reg) if reg else 0, ireg, self.reg(ireg) if ireg else 0,
-                       scale)
+        kind, val, reg = self.x86(loc) if self.arch == "x86_64" else self.aarch64(loc)
+        return USDTArg(text, abs(size), size < 0, kind, val, reg, self.reg(reg) if reg else 0)
 
-    def x86(self, loc: str) -> tuple[USDTArgKind, int, str, str, int]:
+    def x86(self, loc: str) -> tuple[USDTArgKind, int, str]:
         if loc.startswith("%"):
             name = loc[1:]
             if ":" in name:
                 raise self.fail("segment-relative memory (thread-local variables) is not "
                                 "supported")
-            return USDTArgKind.REG, 0, name, "", 1
+            return USDTArgKind.REG, 0, name
         if loc.startswith("$"):
             value = loc[1:]
-            if not re.fullmatch(_NUM, value):
-                raise self.fail("a symbolic constant (an address) is not supported")
-            return USDTArgKind.CONST, _int(value), "", "", 1
+            if re.fullmatch(_NUM, value):
+                return USDTArgKind.CONST, _int(value), ""
+            if not self.absolute:
+                raise self.fail("a symbolic constant (an address) is not supported in a "
+                                "position-independent binary")
+            return USDTArgKind.CONST, self.sym_disp(value), ""
         if ":" in loc:
             raise self.fail("segment-relative memory (thread-local variables) is not supported")
         m = _X86_DEREF.match(loc)
@@ -366,30 +352,29 @@ class _ArgParser:
                 if base in ("rip", "eip"):
                     raise self.fail("a numeric displacement from %rip is relative to an "
                                     "instruction the note does not identify")
-                return USDTArgKind.REG_DEREF, _int(disp), base, "", 1
-            if base not in ("rip", "eip"):
-                raise self.fail("a symbol-relative address with a base register is not "
-                                "supported")
-            return USDTArgKind.REG_DEREF, self.sym_disp(disp) - self.pc, "rip", "", 1
+                return USDTArgKind.REG_DEREF, _int(disp), base
+            if base in ("rip", "eip"):
+                return USDTArgKind.REG_DEREF, self.sym_disp(disp) - self.pc, "rip"
+            return USDTArgKind.REG_DEREF, self.absolute_disp(disp), base
         m = _X86_SIB.match(loc)
         if m:
-            disp, base, index, scale_text = m.group("disp"), m.group(2), m.group(3), m.group(
-                "scale")
-            if base is None:
-                raise self.fail("an index without a base register is not supported")
-            scale = int(scale_text) if scale_text else 1
-            if scale not in _SCALE_SHIFT:
-                raise self.fail(f"scale {scale} is not 1, 2, 4 or 8")
-            if not self.sib:
-                raise self.fail("base+index*scale addressing (BPF_USDT_ARG_SIB) needs the "
-                                "usdt.bpf.h of libbpf 1.7 or later; this header has no SIB")
-            return USDTArgKind.SIB, _int(disp) if disp else 0, base, index, scale
+            raise self.fail("base+index*scale addressing cannot be expressed in this "
+                            "usdt.bpf.h (BPF_USDT_ARG_SIB needs libbpf 1.7's header, whose "
+                            "record layout differs)")
         m = _X86_ABS.match(loc)
         if m:   # memory at an absolute (link-time) address: read it relative to %rip
-            return USDTArgKind.REG_DEREF, self.sym_disp(loc) - self.pc, "rip", "", 1
+            return USDTArgKind.REG_DEREF, self.sym_disp(loc) - self.pc, "rip"
         if re.fullmatch(_NUM, loc):
-            return USDTArgKind.REG_DEREF, _int(loc) - self.pc, "rip", "", 1
+            return USDTArgKind.REG_DEREF, _int(loc) - self.pc, "rip"
         raise self.fail("unrecognised x86-64 location")
+
+    def absolute_disp(self, disp: str) -> int:
+        """A symbol used as a displacement from a register: its absolute address, which
+        only a non-PIE executable (loaded where it was linked) has."""
+        if not self.absolute:
+            raise self.fail("a symbol-relative address with a base register is not "
+                            "supported in a position-independent binary")
+        return self.sym_disp(disp)
 
     def sym_disp(self, disp: str) -> int:
         m = _X86_ABS.match(disp)
@@ -397,29 +382,31 @@ class _ArgParser:
             raise self.fail("unrecognised symbol expression")
         return self.symbol(m.group("sym")) + (_int(m.group("add")) if m.group("add") else 0)
 
-    def aarch64(self, loc: str) -> tuple[USDTArgKind, int, str, str, int]:
+    def aarch64(self, loc: str) -> tuple[USDTArgKind, int, str]:
         m = _A64_DEREF.match(loc)
         if m:
-            return USDTArgKind.REG_DEREF, _int(m.group("off") or "0"), m.group(1), "", 1
+            return USDTArgKind.REG_DEREF, _int(m.group("off") or "0"), m.group(1)
         if loc.startswith("["):
             raise self.fail("register-offset or pre/post-indexed addressing is not supported")
         m = _A64_CONST.match(loc)
         if m:
-            return USDTArgKind.CONST, _int(m.group(1)), "", "", 1
+            return USDTArgKind.CONST, _int(m.group(1)), ""
         if re.fullmatch(r"[a-z][a-z0-9]*", loc):
-            return USDTArgKind.REG, 0, loc, "", 1
+            return USDTArgKind.REG, 0, loc
         raise self.fail("unrecognised aarch64 location")
 
 
 def parse_usdt_args(text: str, *, arch: str = "x86_64", pc: int = 0,
                     symbols: Mapping[str, int] | None = None, probe: str = "",
-                    sib: bool = False) -> tuple[USDTArg, ...]:
+                    absolute: bool = False) -> tuple[USDTArg, ...]:
     """Parse a note's argument specification (``-4@%edi 8@-8(%rbp)``).
 
     ``arch`` is ``"x86_64"`` or ``"aarch64"``. ``pc`` is the address the probe is attached at
     (link-time; rip-relative arguments are computed from it), ``symbols`` the addresses of
-    the symbols the arguments name, ``probe`` names the probe in errors, ``sib`` allows
-    base+index*scale arguments (libbpf 1.7+ ``usdt.bpf.h`` only).
+    the symbols the arguments name, ``probe`` names the probe in errors. ``absolute`` says the
+    binary runs at its link-time addresses (a non-PIE executable, ``ET_EXEC``), where a
+    symbol may also be a constant (``$sym``) or a displacement from a register
+    (``sym(%rax)``, ``sym(%r9,%r9)``).
 
     Raises:
         USDTArgumentError: an argument cannot be expressed (naming probe, index and text),
@@ -434,7 +421,7 @@ def parse_usdt_args(text: str, *, arch: str = "x86_64", pc: int = 0,
         raise USDTArgumentError(probe, USDT_MAX_ARGS, parts[USDT_MAX_ARGS],
                                 f"{len(parts)} arguments; usdt.bpf.h holds at most "
                                 f"{USDT_MAX_ARGS}")
-    parser = _ArgParser(arch, probe, pc, symbols or {}, sib)
+    parser = _ArgParser(arch, probe, pc, symbols or {}, absolute)
     return tuple(parser.parse(i, p) for i, p in enumerate(parts))
 
 
@@ -457,6 +444,7 @@ class USDTProbe:
         arch: ``"x86_64"``, ``"aarch64"``, or ``""`` for an architecture whose arguments
             are not supported.
         symbols: the addresses of the symbols the arguments name, as (name, address) pairs.
+        absolute: the binary runs at its link-time addresses (``ET_EXEC``).
     """
 
     path: str
@@ -470,12 +458,13 @@ class USDTProbe:
     args: str
     arch: str
     symbols: tuple[tuple[str, int], ...] = ()
+    absolute: bool = False
 
     @property
     def qualified_name(self) -> str:
         return f"{self.provider}:{self.name}"
 
-    def arguments(self, *, sib: bool = False) -> tuple[USDTArg, ...]:
+    def arguments(self) -> tuple[USDTArg, ...]:
         """The parsed arguments (see :func:`parse_usdt_args`).
 
         Raises:
@@ -487,15 +476,16 @@ class USDTProbe:
             raise USDTArgumentError(where, 0, self.args, "USDT arguments of this binary's "
                                     "architecture are not supported")
         return parse_usdt_args(self.args, arch=self.arch, pc=self.address,
-                               symbols=dict(self.symbols), probe=where, sib=sib)
+                               symbols=dict(self.symbols), probe=where,
+                               absolute=self.absolute)
 
-    def spec(self, *, sib: bool = False) -> USDTSpec:
+    def spec(self) -> USDTSpec:
         """The site's :class:`USDTSpec` (encode it with the cookie for the specs map).
 
         Raises:
             USDTArgumentError: as :meth:`arguments`.
         """
-        return USDTSpec(self.arguments(sib=sib))
+        return USDTSpec(self.arguments())
 
 
 def _note_probes(img: ElfImage, src: BinaryFile) -> tuple[USDTProbe, ...]:
@@ -577,7 +567,7 @@ def parse_usdt_notes(data: bytes, img: ElfImage, src: BinaryFile | None = None, 
             found = [(s, img.symbol_address(src, s)) for s in sorted(refs)]
             symbols = tuple((s, a) for s, a in found if a is not None)
         out.append(USDTProbe(path, provider, pname, pc, offset, sema_addr, sema_off, base,
-                             args, arch, symbols))
+                             args, arch, symbols, img.elf_type == ET_EXEC))
     return tuple(out)
 
 
