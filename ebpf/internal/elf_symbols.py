@@ -125,6 +125,11 @@ _BIND_NAMES: Final = {STB_LOCAL: "LOCAL", STB_GLOBAL: "GLOBAL", STB_WEAK: "WEAK"
 
 # How many files the cache keeps (each holds its symbol tables and their name index).
 _CACHE_SIZE: Final = 16
+# Lookups answered by scanning a symbol table before its name index is built, and the limits
+# past which a scan gives up for the index (names ending in the looked-up one, 4-byte hits).
+_SCAN_LOOKUPS: Final = 8
+_SCAN_NAMES: Final = 32
+_SCAN_STEPS: Final = 256
 
 
 # --- reading the file ----------------------------------------------------------------------
@@ -319,8 +324,8 @@ def _decode(name: bytes) -> str:
 class _SymbolTable:
     """One symbol table (``.dynsym`` or ``.symtab``) and, once built, its function index."""
 
-    __slots__ = ("_index", "_lock", "entsize", "fmt", "name", "nsyms", "raw", "strtab",
-                 "versions", "versym")
+    __slots__ = ("_index", "_lock", "_scans", "entsize", "fmt", "name", "nsyms", "raw",
+                 "strtab", "versions", "versym")
 
     def __init__(self, name: str, raw: bytes, entsize: int, strtab: bytes, fmt: _Formats,
                  versym: bytes | None, versions: dict[int, bytes]) -> None:
@@ -334,6 +339,60 @@ class _SymbolTable:
         self.versions = versions
         self._index: dict[bytes, int | list[int]] | None = None
         self._lock = allocate_lock()
+        self._scans = 0
+
+    def hits(self, base: bytes, path: str, *, many: bool = False) -> int | list[int] | None:
+        """The functions called ``base`` (with any version): a symbol index, a list of them,
+        or None.
+
+        The first few lookups of a table scan it (C-speed searches of the string table and
+        of the symbol table for the string's offset: no Python object per symbol); after
+        :data:`_SCAN_LOOKUPS` of them, or when ``many`` names are coming, the name index is
+        built once and used from then on.
+        """
+        idx = self._index
+        if idx is None and not many and self._scans < _SCAN_LOOKUPS:
+            self._scans += 1
+            found = self._scan(base)
+            if found is not None:
+                return found[0] if len(found) == 1 else (found or None)
+        return self.index(path).get(base)
+
+    def _scan(self, base: bytes) -> list[int] | None:
+        """:meth:`hits` by scanning; None if the scan would cost more than the index."""
+        strtab = self.strtab
+        names = []
+        for pattern in (base + b"\0", base + b"@"):
+            pos = strtab.find(pattern)
+            while pos >= 0:
+                if pos:
+                    names.append(pos)
+                    if len(names) > _SCAN_NAMES:
+                        return None
+                pos = strtab.find(pattern, pos + 1)
+        raw, entsize = self.raw, self.entsize
+        pack = struct.Struct(self.fmt.prefix + "I").pack
+        is64 = self.fmt.is64
+        out = []
+        steps = 0
+        for st_name in names:
+            key = pack(st_name)
+            pos = raw.find(key)
+            while pos >= 0:
+                steps += 1
+                if steps > _SCAN_STEPS:
+                    return None
+                if pos % entsize == 0:       # st_name is the first field of an entry
+                    i = pos // entsize
+                    if is64:
+                        info, shndx = raw[pos + 4], self.fmt.sym.unpack_from(raw, pos)[3]
+                    else:
+                        info, shndx = raw[pos + 12], self.fmt.sym.unpack_from(raw, pos)[5]
+                    t = info & 0xF
+                    if t in (STT_FUNC, STT_GNU_IFUNC) and shndx != SHN_UNDEF:
+                        out.append(i)
+                pos = raw.find(key, pos + 1)
+        return sorted(out)
 
     def _entries(self) -> Iterator[tuple[int, ...]]:
         sym = self.fmt.sym
@@ -576,6 +635,12 @@ class ElfImage:
 
     # -- addresses
 
+    def _fast_offset(self, address: int) -> int | None:
+        for seg in self.segments:
+            if seg.vaddr <= address < seg.vaddr + seg.filesz:
+                return address - seg.vaddr + seg.offset
+        return None
+
     def segment_of(self, address: int) -> Segment | None:
         """The ``PT_LOAD`` segment whose file-backed part holds ``address``, or None."""
         for seg in self.segments:
@@ -681,9 +746,29 @@ class ElfImage:
             pos += nxt
         raise ELFError(f"version definitions do not end [{self.path}]", section=where)
 
-    def _table_candidates(self, table: _SymbolTable, base: bytes, version: bytes | None
-                          ) -> list[_Candidate]:
-        hits = table.index(self.path).get(base)
+    def lookup_offset(self, src: BinaryFile, name: str, *, many: bool = False) -> int | None:
+        """:meth:`lookup`, only the file offset (no objects built in the common case)."""
+        base, version = _split_version(name)
+        if version is None:
+            for stype in (SHT_DYNSYM, SHT_SYMTAB):
+                table = self.symbol_table(src, stype)
+                if table is None:
+                    continue
+                hits = table.hits(base, self.path, many=many)
+                if hits is None:
+                    continue
+                if isinstance(hits, int):
+                    _st_name, value, _size, _bind, stype_, _shndx = table.symbol(hits)
+                    offset = self._fast_offset(value)
+                    if stype_ == STT_FUNC and offset is not None:
+                        return offset
+                break
+        loc = self.lookup(src, name, many=many)
+        return None if loc is None else loc.offset
+
+    def _table_candidates(self, table: _SymbolTable, base: bytes, version: bytes | None,
+                          many: bool) -> list[_Candidate]:
+        hits = table.hits(base, self.path, many=many)
         if hits is None:
             return []
         out = []
@@ -750,7 +835,8 @@ class ElfImage:
         with self._lock:
             self._extra.setdefault(key, value)
 
-    def lookup(self, src: BinaryFile, name: str) -> SymbolLocation | None:
+    def lookup(self, src: BinaryFile, name: str, *, many: bool = False
+               ) -> SymbolLocation | None:
         """The function ``name`` (see the module's rules), or None if there is none.
 
         Raises:
@@ -762,7 +848,17 @@ class ElfImage:
             table = self.symbol_table(src, stype)
             if table is None:
                 continue
-            cands = self._table_candidates(table, base, version)
+            hits = table.hits(base, self.path, many=many)
+            if hits is None:
+                continue
+            if version is None and isinstance(hits, int):
+                # The common case, one symbol of that name: no choice to make.
+                st_name, value, size, bind, stype_, _shndx = table.symbol(hits)
+                offset = self._fast_offset(value)
+                if stype_ == STT_FUNC and offset is not None:
+                    full = table.full_name(hits, st_name, self.path)[0]
+                    return SymbolLocation(full, value, size, offset, bind, stype_, table.name)
+            cands = self._table_candidates(table, base, version, many)
             if cands:
                 return _choose(self.path, name, cands, versioned=version is not None)
         if version is None:
@@ -950,7 +1046,14 @@ def find_symbol(path: str | os.PathLike[str], name: str, *, offset: int = 0) -> 
 
 def symbol_offset(path: str | os.PathLike[str], name: str, *, offset: int = 0) -> int:
     """:func:`find_symbol` (same arguments and errors), only the file offset."""
-    return find_symbol(path, name, offset=offset).offset
+    if offset:
+        return find_symbol(path, name, offset=offset).offset
+    with open_binary(path) as src:
+        img = elf_image(src)
+        found = img.lookup_offset(src, name)
+        if found is None:
+            raise _not_found(img, src, [name])
+        return found
 
 
 def find_symbols(path: str | os.PathLike[str], names: Sequence[str]) -> list[SymbolLocation]:
@@ -964,8 +1067,9 @@ def find_symbols(path: str | os.PathLike[str], names: Sequence[str]) -> list[Sym
         img = elf_image(src)
         out: list[SymbolLocation] = []
         missing: list[str] = []
+        many = len(names) > _SCAN_LOOKUPS
         for name in names:
-            loc = img.lookup(src, name)
+            loc = img.lookup(src, name, many=many)
             if loc is None:
                 missing.append(name)
             elif not missing:
@@ -980,7 +1084,14 @@ def symbol_offsets(path: str | os.PathLike[str], names: Sequence[str]) -> list[i
 
     Same rules and errors as :func:`find_symbols`.
     """
-    return [loc.offset for loc in find_symbols(path, names)]
+    with open_binary(path) as src:
+        img = elf_image(src)
+        lookup = img.lookup_offset
+        many = len(names) > _SCAN_LOOKUPS
+        out = [lookup(src, name, many=many) for name in names]
+        if None in out:
+            raise _not_found(img, src, [n for n, o in zip(names, out, strict=True) if o is None])
+        return out  # type: ignore[return-value]
 
 
 def symbols_matching(path: str | os.PathLike[str], pattern: str) -> list[SymbolLocation]:

@@ -471,3 +471,37 @@ def test_bad_tables(bins: dict[str, Path], tmp_path: Path, section: str, field: 
     with pytest.raises(ELFError, match=match) as e:
         find_symbol(path, "plain")
     assert str(path) in str(e.value)
+
+
+def _outcome(img: elf_symbols.ElfImage, src: elf_symbols.BinaryFile, name: str) -> object:
+    try:
+        return img.lookup(src, name)
+    except EbpfError as e:
+        return type(e).__name__
+
+
+def test_scan_and_index_agree(bins: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first lookups of a table scan it instead of building the index: same answers."""
+    monkeypatch.setattr(elf_symbols, "_SCAN_LOOKUPS", 10**9)
+    scans = []
+    real = elf_symbols._SymbolTable._scan
+
+    def counting(self: elf_symbols._SymbolTable, base: bytes) -> object:
+        out = real(self, base)
+        scans.append(out is not None)
+        return out
+
+    monkeypatch.setattr(elf_symbols._SymbolTable, "_scan", counting)
+    for path in (libc_path(), bins["pie"], bins["nopie"], bins["lib"], bins["vexe"]):
+        with elf_symbols.open_binary(path) as src:
+            scanning = elf_symbols.ElfImage(src)
+            indexed = elf_symbols.ElfImage(src)
+            names = indexed.function_names(src)       # builds indexed's name index
+            versioned = [loc.name for loc in symbols_matching(path, "*")]
+            tables = [t for t in (scanning.symbol_table(src, elf_symbols.SHT_DYNSYM),
+                                  scanning.symbol_table(src, elf_symbols.SHT_SYMTAB)) if t]
+            for name in [*names, *versioned, "nope", "a", "f", "_", "alph", "vfn@VERS_9"]:
+                assert _outcome(scanning, src, name) == _outcome(indexed, src, name), name
+                for t in tables:     # a scan that gave up built the index: forget it
+                    t._index = None
+    assert sum(scans) > 0.9 * len(scans)
