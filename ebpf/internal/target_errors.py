@@ -42,14 +42,17 @@ class TargetNotFoundError(EbpfError, FileNotFoundError):
         target: what was looked for, as given.
         searched: where it was looked for (directories, ``/etc/ld.so.cache``, ``PATH`` ...),
             in search order.
+        detail: what kind of target it was taken for, or why it was not found.
     """
 
     target: str
     searched: tuple[str, ...]
+    detail: str
 
     def __init__(self, target: str, searched: Sequence[str] = (), detail: str = "") -> None:
         self.target = target
         self.searched = tuple(searched)
+        self.detail = detail
         msg = f"{target!r} not found"
         if detail:
             msg += f" ({detail})"
@@ -61,8 +64,8 @@ class TargetNotFoundError(EbpfError, FileNotFoundError):
     def __str__(self) -> str:
         return self._message
 
-    def __reduce__(self) -> tuple[type[TargetNotFoundError], tuple[str, tuple[str, ...]]]:
-        return (type(self), (self.target, self.searched))
+    def __reduce__(self) -> tuple[type[TargetNotFoundError], tuple[object, ...]]:
+        return (type(self), (self.target, self.searched, self.detail))
 
 
 class SymbolNotFoundError(EbpfError, LookupError):
@@ -72,14 +75,17 @@ class SymbolNotFoundError(EbpfError, LookupError):
         path: the binary searched.
         symbols: the names not found (one, or several for a batch lookup).
         close_matches: names in the binary that look like the first missing one.
+        where: the symbol tables searched, for the message.
     """
 
     path: str
     symbols: tuple[str, ...]
     close_matches: tuple[str, ...]
+    where: str
 
     def __init__(self, path: str, symbols: Sequence[str],
                  close_matches: Sequence[str] = (), where: str = "") -> None:
+        self.where = where
         self.path = path
         self.symbols = tuple(symbols)
         self.close_matches = tuple(close_matches)
@@ -95,7 +101,7 @@ class SymbolNotFoundError(EbpfError, LookupError):
         super().__init__(msg)
 
     def __reduce__(self) -> tuple[type[SymbolNotFoundError], tuple[object, ...]]:
-        return (type(self), (self.path, self.symbols, self.close_matches))
+        return (type(self), (self.path, self.symbols, self.close_matches, self.where))
 
 
 class AmbiguousSymbolError(EbpfError, LookupError):

@@ -130,7 +130,7 @@ def bins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     stripped = d / "prog_stripped"
     shutil.copy(out["pie"], stripped)
-    run("strip", stripped)
+    run(require_tool("strip"), stripped)
     out["stripped"] = stripped
     return out
 
