@@ -45,7 +45,7 @@ import os
 import stat as _stat
 import struct
 from _thread import allocate_lock
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..errors import ELFError, SyscallError
 from .elf import (
@@ -874,33 +874,39 @@ class ElfImage:
                                           ".gopclntab")
         return None
 
-    def symbol_address(self, src: BinaryFile, name: str) -> int | None:
-        """The value of the defined symbol ``name`` of any type (a variable, for USDT
-        arguments such as ``-4@counter(%rip)``), from ``.symtab`` then ``.dynsym``; None if
-        absent or if several symbols of that name have different values."""
-        want = name.encode("utf-8", "surrogateescape")
+    def symbol_addresses(self, src: BinaryFile, names: Iterable[str]) -> dict[str, int]:
+        """The values of the defined symbols ``names`` of any type (variables, for USDT
+        arguments such as ``-4@counter(%rip)``), from ``.symtab`` then ``.dynsym``: one pass
+        over each table for all names. A name that is absent, or defined several times with
+        different values, is left out."""
+        want = {n.encode("utf-8", "surrogateescape"): n for n in names}
+        out: dict[str, int] = {}
         for stype in (SHT_SYMTAB, SHT_DYNSYM):
             table = self.symbol_table(src, stype)
-            if table is None:
+            if table is None or not want:
                 continue
             strtab = table.strtab
-            offsets = set()
-            pos = strtab.find(want + b"\0")
-            while pos >= 0:
-                offsets.add(pos)
-                pos = strtab.find(want + b"\0", pos + 1)
-            if not offsets:
+            at: dict[int, bytes] = {}         # string offset -> the wanted name there
+            for raw in want:
+                pattern = raw + b"\0"
+                pos = strtab.find(pattern)
+                while pos >= 0:
+                    at[pos] = raw
+                    pos = strtab.find(pattern, pos + 1)
+            if not at:
                 continue
-            values = set()
-            for i in range(table.nsyms):
-                st_name, value, _size, _bind, styp, shndx = table.symbol(i)
-                if st_name in offsets and shndx != SHN_UNDEF and styp not in (3, 4):
-                    values.add(value)     # not STT_SECTION / STT_FILE
-            if len(values) == 1:
-                return values.pop()
-            if values:
-                return None
-        return None
+            name_i, info_i, shndx_i, value_i = (0, 1, 3, 4) if self.is64 else (0, 3, 5, 1)
+            values: dict[bytes, set[int]] = {}
+            for ent in table._entries():
+                hit = at.get(ent[name_i])
+                # Defined, and not STT_SECTION (3) or STT_FILE (4).
+                if hit is not None and ent[shndx_i] and (ent[info_i] & 0xF) not in (3, 4):
+                    values.setdefault(hit, set()).add(ent[value_i])
+            for raw, vals in values.items():
+                if len(vals) == 1:
+                    out[want[raw]] = vals.pop()
+                del want[raw]
+        return out
 
     def function_names(self, src: BinaryFile) -> list[str]:
         """Every function name (without versions) of the symbol tables, then Go's."""

@@ -83,7 +83,7 @@ from .elf_symbols import (
     elf_image,
     open_binary,
 )
-from .record import dataclass
+from .record import dataclass, replace
 from .target_errors import USDTArgumentError, USDTNotFoundError
 
 TYPE_CHECKING = False
@@ -561,14 +561,19 @@ def parse_usdt_notes(data: bytes, img: ElfImage, src: BinaryFile | None = None, 
         if sema:
             sema_addr = (sema + delta) & mask
             sema_off = img.file_offset(sema_addr, f"semaphore of {what}", executable=False)
-        symbols: tuple[tuple[str, int], ...] = ()
-        if src is not None and arch:
-            refs = _symbol_refs(args, arch)
-            found = [(s, img.symbol_address(src, s)) for s in sorted(refs)]
-            symbols = tuple((s, a) for s, a in found if a is not None)
         out.append(USDTProbe(path, provider, pname, pc, offset, sema_addr, sema_off, base,
-                             args, arch, symbols, img.elf_type == ET_EXEC))
-    return tuple(out)
+                             args, arch, (), img.elf_type == ET_EXEC))
+    # The symbols the arguments name, resolved in one pass over the symbol tables.
+    refs = {p: _symbol_refs(p.args, arch) for p in out} if src is not None and arch else {}
+    wanted = set().union(*refs.values()) if refs else set()
+    if not wanted:
+        return tuple(out)
+    assert src is not None
+    found = img.symbol_addresses(src, wanted)
+    return tuple(
+        replace(p, symbols=tuple((n, found[n]) for n in sorted(refs[p])
+                                             if n in found)) if refs[p] else p
+        for p in out)
 
 
 def _align(size: int, align: int) -> int:
