@@ -26,11 +26,17 @@ Lookup rules (those of libbpf's ``elf_find_func_offset``, with the differences m
 * A name found in neither table is looked up in the Go function table (``.gopclntab``), so
   stripped Go binaries work (see :mod:`ebpf.internal.gopclntab`).
 
-Each file is read once: its headers and symbol tables are kept in a small cache keyed by
-``(st_dev, st_ino, st_size, st_mtime_ns)``, and a name index (function name -> entries) is
-built on the first lookup, so resolving a thousand names costs one pass over the table. The
-file is read with ``pread`` (never mapped: a file truncated under a mapping would kill the
-process with ``SIGBUS``), and only the headers and the sections needed are read.
+Each file is read once: its headers and symbol tables are kept in a small cache (16 files)
+keyed by ``(st_dev, st_ino, st_size, st_mtime_ns)``. The first few lookups of a table scan its
+bytes (``bytes.find`` on the string table, then on the symbol table for the string's offset:
+no Python object per symbol); from the ninth lookup on, or for a batch of more than eight
+names, a name index (function name -> entries) is built once, so resolving a thousand names
+costs one pass over the table. The file is read with ``pread`` (never mapped: a file
+truncated under a mapping would kill the process with ``SIGBUS``), and only the headers and
+the sections needed are read.
+
+Address translation uses the program headers; a file without them falls back to the
+section headers. A relocatable object (``.o``) or core file is refused.
 
 Errors: :class:`~ebpf.errors.ELFError` for a malformed file (naming the file, section and
 offset), :class:`~ebpf.internal.target_errors.TargetNotFoundError` for a missing file,
