@@ -50,8 +50,10 @@ import errno as _errno
 import os
 import stat as _stat
 import struct
-from _thread import allocate_lock
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from threading import Lock
+from typing import Final, Literal
 
 from ..errors import ELFError, SyscallError
 from .elf import (
@@ -65,17 +67,12 @@ from .elf import (
     STT_FUNC,
 )
 from .gopclntab import GoFunctionTable, find_pclntab, parse_pclntab
-from .record import dataclass
 from .target_errors import (
     AmbiguousSymbolError,
     IndirectFunctionError,
     SymbolNotFoundError,
     TargetNotFoundError,
 )
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final, Literal
 
 __all__ = [
     "ElfImage",
@@ -344,7 +341,7 @@ class _SymbolTable:
         self.versym = versym
         self.versions = versions
         self._index: dict[bytes, int | list[int]] | None = None
-        self._lock = allocate_lock()
+        self._lock = Lock()
         self._scans = 0
 
     def hits(self, base: bytes, path: str, *, many: bool = False) -> int | list[int] | None:
@@ -521,7 +518,7 @@ class ElfImage:
         self.key = src.key
         self._tables: dict[int, _SymbolTable | None] = {}
         self._extra: dict[str, object] = {}
-        self._lock = allocate_lock()
+        self._lock = Lock()
         path = src.path
         if src.size < 16:
             raise ELFError(f"not an ELF file: only {src.size} bytes [{path}]", offset=0)
@@ -969,7 +966,7 @@ def _choose(path: str, query: str, cands: list[_Candidate], *, versioned: bool
 # --- the cache -------------------------------------------------------------------------------
 
 _cache: dict[FileKey, ElfImage] = {}
-_cache_lock = allocate_lock()
+_cache_lock = Lock()
 
 
 def elf_image(src: BinaryFile) -> ElfImage:

@@ -29,14 +29,11 @@ is allocated beyond what the table's size allows.
 from __future__ import annotations
 
 import struct
-from _thread import allocate_lock
 from collections.abc import Iterator
+from threading import Lock
+from typing import Final, Literal, NoReturn
 
 from ..errors import ELFError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final, Literal, NoReturn
 
 __all__ = ["GO_MAGICS", "GoFunctionTable", "find_pclntab", "parse_pclntab"]
 
@@ -77,7 +74,7 @@ class GoFunctionTable:
         self._where = where
         self._path = path
         self._index: dict[bytes, int] | None = None
-        self._lock = allocate_lock()
+        self._lock = Lock()
         if len(data) < 8 + 8:
             self._fail("too short for a pclntab header", 0)
         order: Literal["little", "big"]

@@ -28,15 +28,12 @@ import os
 import stat as _stat
 import struct
 import sys
-from _thread import allocate_lock
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from threading import Lock
+from typing import Final, Literal
 
-from .record import dataclass
 from .target_errors import LdCacheError, TargetNotFoundError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final, Literal
 
 __all__ = [
     "LD_SO_CACHE",
@@ -270,7 +267,7 @@ def parse_ld_cache(data: bytes, *, path: str = "") -> LdCache:
     raise LdCacheError(f"not an ld.so.cache file (magic {data[:20]!r})", path=path, offset=0)
 
 
-_cache_lock = allocate_lock()
+_cache_lock = Lock()
 _cache_memo: dict[str, tuple[tuple[int, int, int, int], LdCache]] = {}
 
 

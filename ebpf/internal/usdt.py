@@ -69,7 +69,9 @@ import re
 import struct
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import Final, Literal
 
 from ..errors import ELFError
 from .elf_symbols import (
@@ -83,12 +85,7 @@ from .elf_symbols import (
     elf_image,
     open_binary,
 )
-from .record import dataclass, replace
 from .target_errors import USDTArgumentError, USDTNotFoundError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final, Literal
 
 __all__ = [
     "USDT_ARG_SPEC_SIZE",
