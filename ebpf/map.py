@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, final
 
+from .batch import BatchBuffer, BatchView
 from .errors import (
     BTFError,
     ClosedError,
@@ -838,6 +839,28 @@ class Map(KernelObject):
         for chunk in self._batch_chunks(Cmd.MAP_LOOKUP_BATCH, raw=False):
             out.extend(chunk)
         return out
+
+    def batch_buffer(self, capacity: int | None = None) -> BatchBuffer:
+        """A reusable buffer for :meth:`batch_lookup_into`, with room for ``capacity`` entries
+        (default: the whole map, ``max_entries``); it grows when a read needs more."""
+        n = capacity if capacity is not None else max(self.max_entries, 1)
+        return BatchBuffer(self.key_size, self._value_bytes, n)
+
+    def batch_lookup_into(self, buffer: BatchBuffer | None = None, *,
+                          delete: bool = False) -> BatchView:
+        """Read every entry into ``buffer`` (a new one if None) with
+        ``BPF_MAP_LOOKUP_BATCH`` (or ``..._AND_DELETE_BATCH`` with ``delete``) and return a
+        zero-copy :class:`~ebpf.batch.BatchView` of them: keys and values as memoryviews of
+        the buffer (native ints for 1, 2, 4 and 8 bytes), decoded only when an entry is
+        asked for. The fast way to read a large map; see :mod:`ebpf.batch`.
+
+        Raises:
+            NotSupportedError: the map type has no batch operations.
+            EbpfError: ``buffer`` was made for other key or value sizes.
+        """
+        self._check_batch("batch delete" if delete else "batch lookup")
+        buf = buffer if buffer is not None else self.batch_buffer()
+        return BatchView(self, buf, buf.fill(self, delete=delete))
 
     def batch_lookup_and_delete(self) -> list[tuple[Any, Any]]:
         """Remove every entry and return them, with ``BPF_MAP_LOOKUP_AND_DELETE_BATCH``.

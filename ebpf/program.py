@@ -16,7 +16,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import sys
-from collections.abc import Callable
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntFlag
 from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, final
@@ -36,8 +37,6 @@ from .internal.kernel_object import KernelObject
 from .internal.sys import (
     BPF_OBJ_NAME_LEN,
     FD,
-    Cmd,
-    FastCall,
     ProgBindMapAttr,
     ProgLoadAttr,
     ProgRunAttr,
@@ -463,18 +462,28 @@ _RUN_RETVAL: Final = ProgRunAttr.retval.offset // 4
 _RUN_SIZE_IN: Final = ProgRunAttr.data_size_in.offset // 4
 _RUN_SIZE_OUT: Final = ProgRunAttr.data_size_out.offset // 4
 _RUN_DURATION: Final = ProgRunAttr.duration.offset // 4
+_RUN_REPEAT: Final = ProgRunAttr.repeat.offset // 4
 
 # One thread's packet test run as a plain tuple: (capacity, data_in, attr_words, call, data_out,
 # out_size, owner). data_in/data_out: the packet buffers as bytes; attr_words: the attr as u32s.
-_RunOps = tuple[int, memoryview, memoryview, "Callable[[], int]", memoryview, int,
-                "_RunCalls"]
-
-
 @final
 class _RunCalls:
-    """Buffers and a pre-bound ``BPF_PROG_TEST_RUN`` call for packets up to ``capacity``."""
+    """Buffers and a pre-bound ``BPF_PROG_TEST_RUN`` call for packets up to ``capacity``.
 
-    __slots__ = ("attr", "call", "capacity", "data_in", "data_out", "out_size")
+    A :class:`Program` keeps a pool of these (one per thread in a test run at the same
+    time), so the common ``test_run(packet)`` and :meth:`Program.test_run_many` allocate
+    nothing per call.
+
+    Attributes:
+        capacity: the largest input packet the buffers take.
+        packet_in, packet_out: byte views of the input and output packet buffers.
+        out_size: the size of ``packet_out``.
+        words: the attr as native u32 words (``_RUN_*`` indexes name them).
+        call: the pre-bound call, returning the kernel's result or ``-errno``.
+    """
+
+    __slots__ = ("_bound", "attr", "call", "capacity", "data_in", "data_out", "out_size",
+                 "packet_in", "packet_out", "words")
 
     def __init__(self, prog_fd: int, size: int) -> None:
         self.capacity = cap = _round_up(max(size, 256), 256)
@@ -484,12 +493,46 @@ class _RunCalls:
         self.attr = attr = ProgRunAttr(prog_fd=prog_fd, repeat=1,
                                        data_in=ctypes.addressof(self.data_in),
                                        data_out=ctypes.addressof(self.data_out))
-        self.call = FastCall(Cmd.PROG_TEST_RUN, ctypes.addressof(attr), ctypes.sizeof(attr))
+        self._bound = commands.bind_prog_run(attr)
+        self.call = self._bound.call
+        self.packet_in = memoryview(self.data_in).cast("B")
+        self.packet_out = memoryview(self.data_out).cast("B")
+        self.words = memoryview(attr).cast("B").cast("I")
 
-    def ops(self) -> _RunOps:
-        return (self.capacity, memoryview(self.data_in).cast("B"),
-                memoryview(self.attr).cast("B").cast("I"), self.call.call,
-                memoryview(self.data_out).cast("B"), self.out_size, self)
+    def release(self) -> None:
+        """Give the pre-bound call back (it answers ``-EBADF`` afterwards)."""
+        self._bound.release()
+
+
+@final
+class RunResults:
+    """The outcome of :meth:`Program.test_run_many`: one entry per input, compactly.
+
+    Attributes:
+        retvals: the program's return value for each input (``array('I')``).
+        durations_ns: the average time of one run for each input (``array('I')``, ns).
+        data: the packet after each run, if asked for (``keep_data=True``), else None.
+    """
+
+    __slots__ = ("data", "durations_ns", "retvals")
+
+    def __init__(self, retvals: array[int], durations_ns: array[int],
+                 data: list[bytes] | None) -> None:
+        self.retvals = retvals
+        self.durations_ns = durations_ns
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.retvals)
+
+    def __getitem__(self, index: int) -> RunResult:
+        """Input ``index``'s outcome as the :class:`RunResult` :meth:`Program.test_run`
+        gives (``data`` is empty unless kept)."""
+        data = self.data[index] if self.data is not None else b""
+        return RunResult(self.retvals[index], data, None, self.durations_ns[index])
+
+    def __repr__(self) -> str:
+        return f"<RunResults of {len(self.retvals)} runs>"
 
 
 class Program(KernelObject):
@@ -535,7 +578,7 @@ class Program(KernelObject):
         self._verifier_log = log
         # Pre-bound buffers for the common test_run (bytes in, defaults), one set per thread
         # in use; only program types that take packet data use it.
-        self._run_calls: list[_RunOps] | None = (
+        self._run_calls: list[_RunCalls] | None = (
             None if type in _RUN_CTX_ONLY else [])
 
     @classmethod
@@ -587,7 +630,7 @@ class Program(KernelObject):
     def _release(self) -> None:
         calls = self._run_calls
         while calls:
-            calls.pop()[6].call.release()
+            calls.pop().release()
 
     def _cloned(self, fd: FD) -> Program:
         prog = Program.__new__(Program)
@@ -662,26 +705,26 @@ class Program(KernelObject):
                 and not (flags or cpu) and data_out_size is None and ctx_out_size is None):
             # The common call, test_run(packet): pre-bound buffers, no per-call ctypes objects.
             n = len(data)
-            ops = pool.pop() if pool else None
-            if ops is not None and 0 < n <= ops[0]:
-                _, packet_in, words, call, packet_out, out_size, _ = ops
+            calls = pool.pop() if pool else None
+            if calls is not None and 0 < n <= calls.capacity:
                 try:
-                    packet_in[:n] = data
+                    calls.packet_in[:n] = data
+                    words = calls.words
                     words[_RUN_SIZE_IN] = n
-                    words[_RUN_SIZE_OUT] = out_size
-                    if call() >= 0:
-                        return _new_tuple(RunResult, (words[_RUN_RETVAL],
-                                                      packet_out[:words[_RUN_SIZE_OUT]].tobytes(),
-                                                      None, words[_RUN_DURATION]))
+                    words[_RUN_SIZE_OUT] = calls.out_size
+                    if calls.call() >= 0:
+                        out = calls.packet_out[:words[_RUN_SIZE_OUT]].tobytes()
+                        return _new_tuple(RunResult, (words[_RUN_RETVAL], out, None,
+                                                      words[_RUN_DURATION]))
                 finally:
-                    pool.append(ops)
+                    pool.append(calls)
             elif n:
-                if ops is not None:
-                    ops[6].call.release()
-                pool.append(_RunCalls(self._raw("test-run"), n).ops())
+                if calls is not None:
+                    calls.release()
+                pool.append(_RunCalls(self._raw("test-run"), n))
                 return self.test_run(data)
-            elif ops is not None:
-                pool.append(ops)
+            elif calls is not None:
+                pool.append(calls)
             # An error, or no data: the general path below reports it precisely.
         what = f"test run of program {self._name!r}"
         data_in = _bytes_of(data, f"{what}: data")
@@ -748,6 +791,66 @@ class Program(KernelObject):
             out_ctx = ctx_buf.raw
         return RunResult(retval=int(attr.retval), data=out_data, ctx=out_ctx,
                          duration_ns=int(attr.duration))
+
+    def test_run_many(self, inputs: Iterable[object], *, repeat: int = 1,
+                      keep_data: bool = False) -> RunResults:
+        """Run the program on each packet of ``inputs`` (bytes-like), as :meth:`test_run`
+        would one by one, reusing one attr and one pair of buffers and building no Python
+        object per run but what is kept: the return values and durations go into arrays, and
+        the packets after each run only with ``keep_data=True``.
+
+        ``repeat`` runs each input that many times (the duration is then the average).
+
+        Raises:
+            NotSupportedError: the kernel cannot test-run programs of this type, or the type
+                takes no packet data (raw tracepoint and syscall programs).
+            SyscallError, EbpfError: as :meth:`test_run`, for the first input that fails
+                (``.context`` names its index); the results of earlier inputs are lost.
+            ClosedError: the program was closed.
+        """
+        what = f"test run of program {self._name!r}"
+        pool = self._run_calls
+        if pool is None:
+            kind = ProgramType(self._type).name.lower()
+            raise NotSupportedError(f"{what}: {kind} programs take no packet data; call "
+                                    "test_run(ctx=...) for each input")
+        repeat = _check_int(repeat, f"{what}: repeat", 0, _MAX_U32)
+        retvals = array("I")
+        durations = array("I")
+        kept: list[bytes] | None = [] if keep_data else None
+        calls = pool.pop() if pool else _RunCalls(self._raw("test-run"), 0)
+        try:
+            words = calls.words
+            words[_RUN_REPEAT] = repeat
+            for index, item in enumerate(inputs):
+                data = item if type(item) is bytes else _bytes_of(item, f"{what}: input {index}")
+                n = len(data)
+                if not 0 < n <= calls.capacity:
+                    if not n:
+                        raise EbpfError(f"{what}: input {index} is empty")
+                    calls.release()
+                    calls = _RunCalls(self._raw("test-run"), n)
+                    words = calls.words
+                    words[_RUN_REPEAT] = repeat
+                calls.packet_in[:n] = data
+                words[_RUN_SIZE_IN] = n
+                words[_RUN_SIZE_OUT] = calls.out_size
+                if calls.call() < 0:
+                    # Run it again the general way, which explains the failure precisely.
+                    try:
+                        self.test_run(data, repeat=repeat)
+                    except SyscallError as e:
+                        raise type(e)(e.errno or 0, e.cmd, f"{e.context} (input {index})"
+                                      ) from e
+                    raise EbpfError(f"{what}: input {index} failed, then passed when run alone")
+                retvals.append(words[_RUN_RETVAL])
+                durations.append(words[_RUN_DURATION])
+                if kept is not None:
+                    kept.append(calls.packet_out[:words[_RUN_SIZE_OUT]].tobytes())
+        finally:
+            calls.words[_RUN_REPEAT] = 1
+            pool.append(calls)
+        return RunResults(retvals, durations, kept)
 
     def _run_error(self, e: SyscallError, attr: ProgRunAttr, out_size: int, ctx_out: int,
                    what: str) -> EbpfError:

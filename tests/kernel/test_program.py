@@ -667,3 +667,50 @@ def test_spec_copy_is_deep() -> None:
     with Program(spec) as a, Program(copy) as b:
         assert a.test_run(packet(14)).retval == 1
         assert b.test_run(packet(14)).retval == 2
+
+
+# --- many runs -------------------------------------------------------------------------------
+
+def _length_verdict() -> ProgramSpec:
+    """XDP: XDP_PASS (2) for packets of more than 100 bytes, else XDP_DROP (1)."""
+    from ebpf.asm import R1, R2, R3
+
+    return spec_of([
+        asm.load_mem(R2, R1, 0, Size.W),      # data
+        asm.load_mem(R3, R1, 4, Size.W),      # data_end
+        asm.sub.reg(R3, R2),
+        asm.mov.imm(R0, 1),
+        asm.jle.imm(R3, 100, "out"),
+        asm.mov.imm(R0, 2),
+        "out:",
+        asm.exit(),
+    ], name="by_len", type=ProgramType.XDP)
+
+
+def test_test_run_many_equals_one_by_one() -> None:
+    inputs = [packet(n) for n in (64, 101, 100, 1500, 200, 60)] * 10
+    with Program(_length_verdict()) as prog:
+        results = prog.test_run_many(inputs)
+        assert list(results.retvals) == [prog.test_run(p).retval for p in inputs]
+        assert len(results) == len(inputs) and results.data is None
+        assert results[1] == RunResult(2, b"", None, results.durations_ns[1])
+        kept = prog.test_run_many([bytearray(packet(300)), memoryview(packet(9000))],
+                                  keep_data=True, repeat=3)
+        assert kept.data == [packet(300), packet(9000)]
+        assert list(kept.retvals) == [2, 2]
+        # The common test_run still works after a run with repeat.
+        assert prog.test_run(packet(50)).retval == 1
+
+
+def test_test_run_many_errors_name_the_input() -> None:
+    with Program(_length_verdict()) as prog:
+        with pytest.raises(SyscallError, match=r"input 1\)") as exc:
+            prog.test_run_many([packet(64), packet(5)])
+        assert exc.value.errno == errno.EINVAL
+        with pytest.raises(EbpfError, match="input 0 is empty"):
+            prog.test_run_many([b""])
+    spec = spec_of([asm.mov.imm(R0, 0), asm.exit()], name="syscall_prog",
+                   type=ProgramType.SYSCALL, license="GPL")
+    spec.flags = ProgramFlags.SLEEPABLE
+    with Program(spec) as prog, pytest.raises(NotSupportedError, match="no packet data"):
+        prog.test_run_many([packet(64)])
