@@ -31,6 +31,7 @@ from .errors import (
     SyscallError,
     VerifierError,
 )
+from .internal.caps import CAP_BPF, CAP_SYS_ADMIN, has_capability, lockdown_mode
 from .internal.feature import feature_test
 from .internal.kernel import kernel_version
 from .internal.kernel_object import KernelObject
@@ -80,6 +81,17 @@ _DATA_HEADROOM: Final = 4096  # room for programs that grow the packet (adjust_h
 # Types that need the BTF id of their attach target at load time.
 _NEEDS_ATTACH_BTF_ID: Final = frozenset({ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT,
                                          ProgramType.STRUCT_OPS})
+
+# Program types whose test run builds a packet: the kernel wants an Ethernet header at least.
+_ETH_HLEN: Final = 14
+_ETHERNET_TYPES: Final = frozenset({
+    ProgramType.SOCKET_FILTER, ProgramType.SCHED_CLS, ProgramType.SCHED_ACT, ProgramType.XDP,
+    ProgramType.CGROUP_SKB, ProgramType.LWT_IN, ProgramType.LWT_OUT, ProgramType.LWT_XMIT,
+    ProgramType.LWT_SEG6LOCAL, ProgramType.FLOW_DISSECTOR})
+
+# Program types the kernel runs through a BPF trampoline (refused where it has none).
+_TRAMPOLINE_TYPES: Final = frozenset({ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT,
+                                      ProgramType.STRUCT_OPS})
 
 # Program types whose BPF_PROG_TEST_RUN takes only a context (no packet), writes nothing but
 # the return value, and rejects repeat, duration and ctx_out (net/bpf/test_run.c).
@@ -401,7 +413,7 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
             return commands.prog_load(attr, context), ""
         except SyscallError as e:
             if options.log_disabled:
-                _raise_load_error(context, e, "", False, log_disabled=True)
+                _raise_load_error(context, e, "", False, log_disabled=True, prog_type=prog_type)
             # Load again with a log to learn why (cheap next to a human reading it).
             loaded = _load_with_log(attr, 1, size, context)
             if loaded.fd is not None:  # the second attempt succeeded after all
@@ -411,11 +423,32 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
     if loaded.fd is not None:
         return loaded.fd, loaded.log
     assert loaded.error is not None
-    _raise_load_error(context, loaded.error, loaded.log, loaded.truncated)
+    _raise_load_error(context, loaded.error, loaded.log, loaded.truncated,
+                      prog_type=prog_type)
+
+
+def _eperm_hint(prog_type: int) -> str:
+    """Why the kernel may have refused a load with ``EPERM`` before verifying, for this
+    process: missing privileges only if it lacks them."""
+    privileged = has_capability(CAP_BPF) or has_capability(CAP_SYS_ADMIN)
+    if privileged is False:
+        return ("; the kernel refused before verifying: loading needs CAP_BPF (or "
+                "CAP_SYS_ADMIN), some program types also CAP_PERFMON or CAP_NET_ADMIN, and "
+                "before Linux 5.11 a high enough RLIMIT_MEMLOCK (see ebpf.rlimit)")
+    if prog_type in _TRAMPOLINE_TYPES:
+        return ("; the kernel refused this program type although the process is privileged: "
+                "this kernel does not allow BPF trampolines (fentry, fexit, fmod_ret, lsm, "
+                "freplace, struct_ops), e.g. because it is built or run without trampoline "
+                "support")
+    mode = lockdown_mode()
+    locked = f", the kernel is in lockdown ({mode})" if mode not in (None, "none") else ""
+    return ("; the kernel refused although the process has CAP_BPF: a security module or "
+            f"lockdown may forbid it{locked}, or the program type or a flag needs more "
+            "(CAP_PERFMON for tracing, CAP_NET_ADMIN for networking)")
 
 
 def _raise_load_error(context: str, err: SyscallError, log: str, truncated: bool, *,
-                      log_disabled: bool = False) -> NoReturn:
+                      log_disabled: bool = False, prog_type: int = 0) -> NoReturn:
     lines = log.splitlines()
     if lines or (log_disabled and err.errno in (errno.EACCES, errno.EINVAL)):
         if log_disabled:
@@ -423,9 +456,7 @@ def _raise_load_error(context: str, err: SyscallError, log: str, truncated: bool
         raise VerifierError(context, lines, err=err.errno or 0, truncated=truncated) from err
     hint = ""
     if err.errno == errno.EPERM:
-        hint = ("; the kernel refused before verifying: loading needs CAP_BPF (or "
-                "CAP_SYS_ADMIN), some program types also CAP_PERFMON or CAP_NET_ADMIN, and "
-                "before Linux 5.11 a high enough RLIMIT_MEMLOCK (see ebpf.rlimit)")
+        hint = _eperm_hint(prog_type)
     elif err.errno == errno.EINVAL:
         hint = ("; the kernel may not support this program type, attach type or flag")
     elif err.errno == errno.E2BIG:
@@ -870,6 +901,12 @@ class Program(KernelObject):
             if parts:
                 return SyscallError(e.errno, e.cmd, f"{what}: {'; '.join(parts)}")
         if e.errno == errno.EINVAL:
+            size = int(attr.data_size_in)
+            if self._type in _ETHERNET_TYPES and size < _ETH_HLEN:
+                return SyscallError(e.errno, e.cmd, f"{what}: {size} bytes of data are too "
+                                    f"few: {ProgramType(self._type).name} programs run on "
+                                    f"packets of at least {_ETH_HLEN} bytes (an Ethernet "
+                                    "header)")
             return SyscallError(e.errno, e.cmd, f"{what} (the kernel rejected the arguments "
                                 "for this program type: check data, ctx size and flags)")
         return e

@@ -574,3 +574,21 @@ def test_batch_buffer_checks_sizes_and_map_types() -> None:
     with Map(spec(MapType.QUEUE, key=0, value=4)) as q, pytest.raises(EbpfError,
                                                                      match="no batch"):
         q.batch_lookup_into()
+
+
+def test_writes_refused_for_read_only_say_why(pin_dir: str) -> None:
+    path = os.path.join(pin_dir, "ro")
+    with Map(spec(MapType.ARRAY, entries=2)) as m:
+        m.pin(path)
+        with Map.load_pinned(path, read_only=True) as ro:
+            assert ro[0] == bytes(8)
+            with pytest.raises(SyscallError, match="opened read-only") as exc:
+                ro[0] = 1
+            assert exc.value.errno == errno.EPERM
+        with Map.load_pinned(path, write_only=True) as wo:
+            wo[1] = 5
+            with pytest.raises(SyscallError, match="opened write-only"):
+                wo[1]
+        m.freeze()
+        with pytest.raises(SyscallError, match="frozen"):
+            m[0] = 1

@@ -23,7 +23,7 @@ from ebpf.errors import (
 from ebpf.info import enable_stats
 from ebpf.internal.sys import commands
 from ebpf.program import Program, ProgramOptions, ProgramSpec, RunFlags, RunResult
-from ebpf.types import ProgramFlags, ProgramType, StatsType
+from ebpf.types import AttachType, ProgramFlags, ProgramType, StatsType
 
 from ..support import fd_is_open
 
@@ -714,3 +714,22 @@ def test_test_run_many_errors_name_the_input() -> None:
     spec.flags = ProgramFlags.SLEEPABLE
     with Program(spec) as prog, pytest.raises(NotSupportedError, match="no packet data"):
         prog.test_run_many([packet(64)])
+
+
+def test_short_packets_and_privileged_eperm_say_why() -> None:
+    with (Program(ret(2, type=ProgramType.XDP)) as prog,
+          pytest.raises(SyscallError, match="at least 14 bytes")):
+        prog.test_run(bytes(5))
+    from ebpf import btf
+
+    kernel = btf.load_kernel_spec()
+    target = kernel.type_id(kernel.type_by_name("do_sys_openat2", btf.Func))
+    spec = ret(0, type=ProgramType.TRACING, license="GPL")
+    spec.attach_type = AttachType.TRACE_FENTRY
+    spec.attach_btf_id = target
+    try:
+        Program(spec).close()
+    except SyscallError as e:
+        # As root, an EPERM names what the kernel refused, not missing privileges.
+        assert e.errno == errno.EPERM
+        assert "trampolines" in str(e) and "needs CAP_BPF" not in str(e)
