@@ -44,7 +44,7 @@ from .internal.sys import (
     commands,
 )
 from .specs import ProgramSpec as ProgramSpec
-from .types import ProgramFlags, ProgramType, member_or_int
+from .types import AttachType, ProgramFlags, ProgramType, member_or_int
 
 if TYPE_CHECKING:
     from .btf.spec import Spec
@@ -576,7 +576,8 @@ class Program(KernelObject):
     method raises :class:`~ebpf.errors.ClosedError` after :meth:`close`.
     """
 
-    __slots__ = ("_name", "_run_calls", "_type", "_verifier_log")
+    __slots__ = ("_attach_to", "_attach_type", "_name", "_run_calls", "_section", "_type",
+                 "_verifier_log")
 
     kind = "program"
     _pinnable = True
@@ -600,13 +601,18 @@ class Program(KernelObject):
             EbpfError: the spec or options are invalid.
         """
         fd, log = _load(spec, options if options is not None else ProgramOptions())
-        self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
+        self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log, spec)
 
-    def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str) -> None:
+    def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str,
+               spec: ProgramSpec | None = None) -> None:
         self._own(fd)
         self._name = name
         self._type = type
         self._verifier_log = log
+        # What the spec said about attaching (ebpf.link.attach reads it).
+        self._section = spec.section_name if spec is not None else ""
+        self._attach_type = spec.attach_type if spec is not None else None
+        self._attach_to = spec.attach_to if spec is not None else ""
         # Pre-bound buffers for the common test_run (bytes in, defaults), one set per thread
         # in use; only program types that take packet data use it.
         self._run_calls: list[_RunCalls] | None = (
@@ -618,7 +624,7 @@ class Program(KernelObject):
         """Internal: load ``spec`` with BTF, func/line info and fds from a collection loader."""
         fd, log = _load(spec, options, extras=extras)
         prog = cls.__new__(cls)
-        prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
+        prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log, spec)
         return prog
 
     # --- ownership (the rules are KernelObject's) ----------------------------------------------
@@ -654,6 +660,23 @@ class Program(KernelObject):
         return self._type
 
     @property
+    def section_name(self) -> str:
+        """The ELF section the program was loaded from (``""`` if unknown: built by hand, or
+        opened by fd, id or pin). :func:`ebpf.link.attach` reads how to attach it from it."""
+        return self._section
+
+    @property
+    def attach_type(self) -> AttachType | None:
+        """The attach type the program was loaded for, if its spec named one."""
+        return self._attach_type
+
+    @property
+    def attach_to(self) -> str:
+        """The attach target the program's spec named (the text after the section prefix,
+        e.g. ``do_unlinkat`` for ``kprobe/do_unlinkat``), or ``""``."""
+        return self._attach_to
+
+    @property
     def verifier_log(self) -> str:
         """The verifier's log of the load (empty unless :attr:`ProgramOptions.log_level` > 0)."""
         return self._verifier_log
@@ -666,6 +689,8 @@ class Program(KernelObject):
     def _cloned(self, fd: FD) -> Program:
         prog = Program.__new__(Program)
         prog._setup(fd, self._name, self._type, self._verifier_log)
+        prog._section, prog._attach_type = self._section, self._attach_type
+        prog._attach_to = self._attach_to
         return prog
 
     def _describe(self) -> str:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ebpf import asm
+from ebpf import asm, program as program_module
 from ebpf.asm import R0, R1, R2, R3, R4, R5, R6, R7, R8, Size
 from ebpf.errors import (
     ClosedError,
@@ -390,12 +390,18 @@ def test_eperm_without_log_gets_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
         raise SyscallError(errno.EPERM, "BPF_PROG_LOAD", context)
 
     monkeypatch.setattr(commands, "prog_load", eperm)
+    # This process is privileged: the hint says what else the kernel may have refused.
     with pytest.raises(SyscallError) as exc:
         Program(ret(0, name="denied"))
     assert exc.value.errno == errno.EPERM
     assert not isinstance(exc.value, VerifierError)
-    assert "CAP_BPF" in str(exc.value) and "MEMLOCK" in str(exc.value)
-    assert "denied" in str(exc.value)
+    assert "although the process has CAP_BPF" in str(exc.value)
+    assert "MEMLOCK" not in str(exc.value) and "denied" in str(exc.value)
+    # A process without the capabilities is told it needs them.
+    monkeypatch.setattr(program_module, "has_capability", lambda cap: False)
+    with pytest.raises(SyscallError) as exc:
+        Program(ret(0, name="denied"))
+    assert "needs CAP_BPF" in str(exc.value) and "MEMLOCK" in str(exc.value)
 
 
 def test_bad_options_are_rejected() -> None:
