@@ -554,7 +554,7 @@ def resolve_python(python: str) -> str:
 
 def cmdline(kernel: Kernel, extra: str, verbose: bool) -> str:
     args = ["console=ttyS0", "panic=-1", "oops=panic", "rdinit=/init", "mitigations=off",
-            "tsc=reliable", "8250.nr_uarts=1"]
+            "8250.nr_uarts=1"]
     if not verbose:
         args += ["quiet", "loglevel=4"]
     lsm = kernel.config.get("CONFIG_LSM", "")
