@@ -59,6 +59,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "vm"
@@ -628,10 +629,9 @@ _ESCAPES = re.compile(rb"\x1bc|\x1b\[[0-9;?]*[A-Za-z]")
 class Console(threading.Thread):
     """Copies the guest console to stdout (CRLF to LF) and remembers its last lines."""
 
-    def __init__(self, stream: io.BufferedReader, prefix: str) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         super().__init__(daemon=True)
         self.stream = stream
-        self.prefix = prefix
         self.tail: list[str] = []
         self.ready_at: float | None = None
         self._partial = b""
@@ -677,6 +677,11 @@ class Outcome:
     reason: str = ""
 
 
+def _opt(path: Path | str) -> str:
+    """``path`` as a qemu option value (a comma is written twice)."""
+    return str(path).replace(",", ",,")
+
+
 def boot(kernel: Kernel, args: argparse.Namespace, python: str, command: list[str] | None
          ) -> Outcome:
     env = guest_environment(python, kernel.release, args.env, args.plugins)
@@ -687,7 +692,7 @@ def boot(kernel: Kernel, args: argparse.Namespace, python: str, command: list[st
         make_scratch_disk(disk)
 
         def share(tag: str, path: Path | str, *extra: str) -> list[str]:
-            opts = [f"local,path={path},mount_tag={tag},security_model=none", *extra]
+            opts = [f"local,path={_opt(path)},mount_tag={tag},security_model=none", *extra]
             return ["-virtfs", ",".join(opts)]
 
         qemu = [
@@ -703,7 +708,7 @@ def boot(kernel: Kernel, args: argparse.Namespace, python: str, command: list[st
             *share("hostroot", "/", "readonly=on", "multidevs=remap"),
             *share("repo", REPO, "multidevs=remap"),
             *share("ctl", ctl),
-            "-drive", f"file={disk},if=virtio,format=raw,cache=unsafe",
+            "-drive", f"file={_opt(disk)},if=virtio,format=raw,cache=unsafe",
         ]
         if args.verbose:
             log(shlex.join(qemu))
@@ -714,7 +719,7 @@ def boot(kernel: Kernel, args: argparse.Namespace, python: str, command: list[st
         proc2 = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT)
         assert proc2.stdout is not None
-        console = Console(proc2.stdout, kernel.release)  # type: ignore[arg-type]
+        console = Console(proc2.stdout)
         console.start()
         try:
             rc = proc2.wait(timeout=args.timeout)
@@ -760,16 +765,16 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p = argparse.ArgumentParser(
         prog="vm.py", description=__doc__.split("\n\n")[0] if __doc__ else None,
         epilog="Arguments after -- go to pytest.")
-    p.add_argument("--kernel", default="6.12",
+    p.add_argument("--kernel", default="all",
                    help="6.1, 6.12, all (both, one after the other) or an exact release such as "
-                        "6.1.0-57-amd64 (default: 6.12)")
+                        "6.1.0-57-amd64 (default: all)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds one guest may run, boot included (default: 600)")
     p.add_argument("--shell", action="store_true", help="an interactive shell instead of pytest")
     p.add_argument("--cmd", help="a shell command to run in the repository instead of pytest")
     p.add_argument("--python", default=sys.executable,
                    help="the interpreter to run pytest with (default: this one)")
-    p.add_argument("--memory", "-m", default="2G", help="guest memory (default: 2G)")
+    p.add_argument("--memory", default="2G", help="guest memory (default: 2G)")
     p.add_argument("--smp", type=int, default=2, help="guest CPUs (default: 2)")
     p.add_argument("--append", default="", help="extra kernel command line")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
@@ -780,7 +785,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                    help="show the kernel's boot messages and the qemu command")
     p.add_argument("--prepare-only", action="store_true",
                    help="fetch and build what the kernels need, then exit")
-    args = p.parse_args(argv)
+    args, unknown = p.parse_known_args(argv)
+    if unknown:
+        p.error(f"unrecognized arguments: {' '.join(unknown)} (pytest's arguments go after --)")
     if args.shell and (rest or args.cmd):
         p.error("--shell takes no pytest arguments or --cmd")
     return args, rest
