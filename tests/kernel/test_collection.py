@@ -506,10 +506,9 @@ def test_loaded_objects_agree_with_bpftool(name: str, bpftool_dir: str) -> None:
 # --- externs --------------------------------------------------------------------------------------
 
 def test_kconfig_and_kfunc_externs() -> None:
-    import gzip
+    from tests.support import kernel_config
 
-    with gzip.open("/proc/config.gz", "rt") as f:
-        hz = next(int(line.split("=")[1]) for line in f if line.startswith("CONFIG_HZ="))
+    hz = int(kernel_config()["CONFIG_HZ"])
     from ebpf.internal.kernel import kernel_version
 
     major, minor, patch = kernel_version()
