@@ -38,6 +38,9 @@ struct event {
 	double ratio;
 };
 
+// Local variables' types do not reach BTF: this global puts struct event there.
+struct event *event_type_anchor;
+
 // Set by the tests through the collection's variables.
 __u32 record_size = 16;     // bytes per record of output_record (at most 1024)
 __u32 discard_every = 0;    // reserve_event: discard every Nth record (0: none)

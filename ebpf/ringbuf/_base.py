@@ -17,6 +17,7 @@ with a :class:`~ebpf.ClosedError` before anything it uses goes away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from array import array
@@ -226,8 +227,8 @@ class EventReader(KernelObject, Generic[R]):
     records may be available; register it with a selector or event loop to wait for records
     alongside other work."""
 
-    __slots__ = ("_batch_open", "_closing", "_decode", "_lock", "_pending", "_pop",
-                 "_waiter", "_waiting_async")
+    __slots__ = ("_async_wake", "_batch_open", "_closing", "_decode", "_lock", "_pending",
+                 "_pop", "_waiter", "_waiting_async")
 
     kind = "reader"
 
@@ -240,6 +241,9 @@ class EventReader(KernelObject, Generic[R]):
         self._closing = False
         self._batch_open = False
         self._waiting_async = False
+        # (loop, callback) of an asyncio read waiting for the descriptor: close() calls it,
+        # since the loop stops watching a descriptor once it is closed.
+        self._async_wake: tuple[asyncio.AbstractEventLoop, Callable[[], None]] | None = None
         self._decode: Callable[[bytes], Any] | None = None
 
     def _set_decode(self, spec: DecodeSpec, types: Spec | None) -> None:
@@ -287,6 +291,11 @@ class EventReader(KernelObject, Generic[R]):
         if waiter is None:
             return
         waiter.wake()
+        wake_async = self._async_wake
+        if wake_async is not None:
+            loop, callback = wake_async
+            with contextlib.suppress(RuntimeError):  # the loop is closed already
+                loop.call_soon_threadsafe(callback)
         with self._lock:  # a blocked reader wakes, sees _closing and leaves
             self._pending.clear()
             self._close_buffers()
@@ -560,10 +569,14 @@ class EventReader(KernelObject, Generic[R]):
 
         fd = self.fd
         loop.add_reader(fd, ready)
+        self._async_wake = (loop, ready)
         handle = None if timeout is None else loop.call_later(timeout, ready)
         try:
+            if self._closing:  # closed between the check and add_reader
+                return
             await fut
         finally:
+            self._async_wake = None
             loop.remove_reader(fd)
             if handle is not None:
                 handle.cancel()
