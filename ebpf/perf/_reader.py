@@ -19,7 +19,6 @@ import contextlib
 import functools
 import operator
 import struct
-from array import array
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, final
 
@@ -36,7 +35,7 @@ from ..internal.unix import (
     perf_event_open,
 )
 from ..map import Map
-from ..ringbuf._base import EventReader, Segment
+from ..ringbuf._base import EventReader, Repeat, Segment, run_length
 from ..ringbuf._reader import decode_as
 from ..types import MapType
 
@@ -355,10 +354,7 @@ class Reader(EventReader[Record]):
                 if hdr & 0xFFFFFFFF == _RECORD_SAMPLE:
                     # A run of samples of one size that does not wrap: one C pass.
                     k = min((head - pos) // rsize, (size - off) // rsize, limit)
-                    if k > 1:
-                        headers = q[base >> 3:(base + k * rsize) >> 3:rsize >> 3].tolist()
-                        if headers.count(hdr) != k:
-                            k = _first_other(headers, hdr)
+                    k = run_length(q, base >> 3, rsize >> 3, k, hdr)
                     if k >= 1 and off + rsize <= size:
                         end = pos + k * rsize
                         samples = map(_first, _splitter(rsize - 12).iter_unpack(
@@ -504,67 +500,36 @@ class Reader(EventReader[Record]):
 
 
 def _lend(ring: _Ring, pos: int, head: int, segments: list[Segment]) -> int:
-    """Append segments lending the records of ``ring`` from ``pos`` to ``head``; the number
-    of samples lost reported on the way."""
+    """Append segments lending the records of ``ring`` from ``pos`` to ``head``: one per run
+    of equally sized samples that does not wrap (a view of the ring), one per wrapping sample
+    (a copy). Returns the number of samples lost reported on the way."""
     q = ring.q
     mask = ring.mask
     size = ring.size
+    cpu = ring.cpu
     lost = 0
-    seg_start = pos          # ring position where the current segment's data starts
-    offsets = array("Q")
-    lengths = array("I")
-    uniform = 0              # the record size while all so far share it, else -1
-
-    def close_segment(end: int) -> None:
-        nonlocal offsets, lengths, uniform
-        if len(offsets):
-            base = PAGE_SIZE + (seg_start & mask)
-            data = ring.data[base:base + (end - seg_start)]
-            stride = uniform if uniform > 0 else 0
-            offs: Any = range(12, 12 + len(offsets) * stride, stride) if stride else offsets
-            segments.append(Segment(ring.cpu, data, offs, lengths, stride))
-        offsets = array("Q")
-        lengths = array("I")
-        uniform = 0
-
     while pos < head:
         off = pos & mask
-        hdr = q[(PAGE_SIZE + off) >> 3]
+        base = PAGE_SIZE + off
+        hdr = q[base >> 3]
         rsize = hdr >> 48
         if rsize < 8:
-            raise EbpfError(f"perf event reader: CPU {ring.cpu}: corrupt record at {pos}")
+            raise EbpfError(f"perf event reader: CPU {cpu}: corrupt record at {pos}")
         kind = hdr & 0xFFFFFFFF
-        wraps = off + rsize > size
         if kind == _RECORD_SAMPLE:
+            if off + rsize <= size:
+                k = min((head - pos) // rsize, (size - off) // rsize)
+                m = run_length(q, base >> 3, rsize >> 3, k, hdr)
+                raw_size = ring.u32_at(pos + 8)
+                segments.append(Segment(cpu, ring.data[base:base + m * rsize],
+                                        range(12, 12 + m * rsize, rsize), Repeat(raw_size, m),
+                                        rsize))
+                pos += m * rsize
+                continue
             raw_size = ring.u32_at(pos + 8)
-            if wraps:  # a copy of its own
-                close_segment(pos)
-                segments.append(Segment(ring.cpu, ring.sample_at(pos, raw_size),
-                                        array("Q", [0]), array("I", [raw_size])))
-            else:
-                if not len(offsets):
-                    seg_start = pos
-                offsets.append(pos - seg_start + 12)
-                lengths.append(raw_size)
-                if uniform == 0:
-                    uniform = rsize
-                elif uniform != rsize or offsets[-1] != 12 + (len(offsets) - 1) * uniform:
-                    uniform = -1
-        else:
-            if kind == _RECORD_LOST:
-                lost += ring.u64_at(pos + 16)
-            if len(offsets):
-                uniform = -1
-        if off + rsize >= size:  # the next record starts at the ring's start
-            close_segment(pos + (size - off))
-            seg_start = pos + rsize
+            segments.append(Segment(cpu, ring.sample_at(pos, raw_size), range(0, 1),
+                                    Repeat(raw_size, 1)))
+        elif kind == _RECORD_LOST:
+            lost += ring.u64_at(pos + 16)
         pos += rsize
-    close_segment(pos)
     return lost
-
-
-def _first_other(values: list[int], value: int) -> int:
-    for i, v in enumerate(values):
-        if v != value:
-            return i
-    return len(values)

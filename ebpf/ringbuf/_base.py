@@ -23,6 +23,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from ..errors import ClosedError, EbpfError
@@ -45,6 +46,47 @@ R = TypeVar("R")
 # (reserved, not yet submitted: microseconds, as a BPF program commits before it returns). The
 # kernel reports such a buffer as readable, so epoll cannot be used to wait for it.
 _STALL_SLEEP: Final = (0.0, 0.00001, 0.0001, 0.001)
+
+
+def run_length(items: memoryview, first: int, step: int, k: int, value: int) -> int:
+    """How many of ``items[first]``, ``items[first + step]``, ... (``k`` of them) equal
+    ``value``, counting from the first: one C comparison when they all do."""
+    if k <= 1:
+        return k
+    seen = items[first:first + k * step:step]
+    if seen == array(items.format, [value]) * k:
+        return k
+    for i, v in enumerate(seen.tolist()):
+        if v != value:
+            return i
+    return k
+
+
+class Repeat(Sequence[int]):
+    """``value`` ``count`` times, as a sequence that stores it once (the lengths of a run of
+    equally sized records)."""
+
+    __slots__ = ("_count", "_value")
+
+    def __init__(self, value: int, count: int) -> None:
+        self._value = value
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._value] * len(range(*i.indices(self._count)))
+        if not -self._count <= i < self._count:
+            raise IndexError("index out of range")
+        return self._value
+
+    def __iter__(self) -> Iterator[int]:
+        return repeat(self._value, self._count)
+
+    def __repr__(self) -> str:
+        return f"Repeat({self._value}, {self._count})"
 
 
 class Segment:

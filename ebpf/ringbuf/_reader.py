@@ -24,7 +24,7 @@ from ..internal.events import PAGE_SIZE, SharedMemory, fence, needs_fence
 from ..internal.sys import FD
 from ..map import Map
 from ..types import MapType
-from ._base import EventReader, Segment
+from ._base import EventReader, Repeat, Segment, run_length
 from ._decode import DecodeSpec, decoder
 
 if TYPE_CHECKING:
@@ -390,17 +390,13 @@ def _lend(ring: _Ring) -> tuple[Segment | None, int, bool]:
     offsets: Any = None
     lengths: Any = None
     stride = 0
-    # Records of one size: check every header of an evenly spaced run in one C call.
-    hdr = u32[base >> 2]
-    if not hdr & (BUSY_BIT | DISCARD_BIT):
-        stride = (hdr + 15) & ~7
-        k = (prod - pos) // stride
-        headers = u32[base >> 2:(base + k * stride) >> 2:stride >> 2].tolist()
-        m = k if headers.count(hdr) == k else _first_other(headers, hdr)
+    # Records of one size: every header of the run checked in one C call.
+    m, hdr, stride = _uniform_run(u32, base, pos, prod, 1 << 62)
+    if m:
         pos += m * stride
         if pos == prod:
             offsets = range(8, 8 + m * stride, stride)
-            lengths = array("I", [hdr]) * m
+            lengths = Repeat(hdr, m)
         else:
             offsets = array("Q", range(8, 8 + m * stride, stride))
             lengths = array("I", [hdr]) * m
@@ -444,8 +440,7 @@ def _uniform_run(u32: memoryview, base: int, pos: int, prod: int, limit: int
     k = min((prod - pos) // stride, limit)
     if k <= 1:
         return k, hdr, stride
-    headers = u32[base >> 2:(base + k * stride) >> 2:stride >> 2].tolist()
-    return (k if headers.count(hdr) == k else _first_other(headers, hdr)), hdr, stride
+    return run_length(u32, base >> 2, stride >> 2, k, hdr), hdr, stride
 
 
 @functools.lru_cache(maxsize=128)
@@ -456,10 +451,3 @@ def _splitter(length: int, stride: int) -> struct.Struct:
 
 _first = operator.itemgetter(0)
 _make_record = functools.partial(tuple.__new__, Record)
-
-
-def _first_other(values: list[int], value: int) -> int:
-    for i, v in enumerate(values):
-        if v != value:
-            return i
-    return len(values)
