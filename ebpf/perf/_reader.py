@@ -51,7 +51,7 @@ _RECORD_SAMPLE: Final = 9
 _HEAD: Final = 1024 // 8
 _TAIL: Final = 1032 // 8
 _U64: Final = (1 << 64) - 1
-_FILL_LIMIT: Final = 4096
+_FILL_LIMIT: Final = 512
 
 
 class Record(NamedTuple):

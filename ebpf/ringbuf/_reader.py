@@ -38,7 +38,7 @@ _LEN_MASK: Final = DISCARD_BIT - 1
 HEADER_SIZE: Final = 8
 # At most this many records are copied out per buffer and pass (bounding memory and the
 # garbage collector's work while a large backlog drains).
-_FILL_LIMIT: Final = 4096
+_FILL_LIMIT: Final = 512
 
 
 @functools.lru_cache(maxsize=64)
