@@ -85,6 +85,10 @@ _NO_KERNEL_BTF: Final = frozenset({
 _FD_VALUES_INT: Final = frozenset(int(t) for t in _FD_VALUES)
 _DECODED_TYPES: Final = frozenset(int(t) for t in (*_PER_CPU, *_MAP_IN_MAP, MapType.PROG_ARRAY))
 
+# Event stream maps, which user space reads or writes through the leaf packages, not elements.
+_EVENT_READERS: Final = {MapType.RINGBUF: "ebpf.ringbuf.Reader",
+                         MapType.USER_RINGBUF: "ebpf.ringbuf.Writer",
+                         MapType.PERF_EVENT_ARRAY: "ebpf.perf.Reader"}
 _BATCH_BUFFER_BYTES: Final = 1 << 20
 _ENOTSUPP: Final = 524  # the kernel-internal "operation not supported" some map types return
 
@@ -462,6 +466,13 @@ class Map(KernelObject):
             return KeyExistsError(err, command_name(cmd), ctx)
         if err == errno.EBADF and self._fd.closed:
             raise ClosedError(f"{self._context('use')[4:] or 'map'} is closed")
+        reader = _EVENT_READERS.get(self.type)
+        if reader is not None and err in (errno.EOPNOTSUPP, _ENOTSUPP):
+            # Supported, just not element by element: say what reads them.
+            raise NotSupportedError(
+                f"{ctx}: a {self.type.name} map is an event stream, which has no elements to "
+                f"look up or iterate from user space; use {reader}") from SyscallError(
+                    err, command_name(cmd), ctx)
         if err == errno.EPERM and cmd in (Cmd.MAP_UPDATE_ELEM, Cmd.MAP_DELETE_ELEM,
                                           Cmd.MAP_LOOKUP_AND_DELETE_ELEM):
             ctx += (": this descriptor was opened read-only" if self._opened == "read-only"
