@@ -28,7 +28,23 @@ __all__ = [
 
 
 class EbpfError(Exception):
-    """Base class of every error the library raises on purpose."""
+    """Base class of every error the library raises on purpose.
+
+    Every error survives ``copy.copy``, ``copy.deepcopy`` and ``pickle`` with its message and
+    its fields: a copy is rebuilt from ``args`` and the instance's attributes, without calling
+    the constructor again (whose keyword-only fields ``args`` does not hold).
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_restore_error, (type(self), self.args), dict(self.__dict__) or None)
+
+
+def _restore_error(cls: type[EbpfError], args: tuple[object, ...]) -> EbpfError:
+    """An instance of ``cls`` with ``args``, its attributes to be restored by pickle's
+    default ``__setstate__``; for :meth:`EbpfError.__reduce__`."""
+    err = cls.__new__(cls)
+    err.args = args
+    return err
 
 
 def located(message: str, *where: str | None) -> str:
@@ -73,8 +89,10 @@ class SyscallError(EbpfError, OSError):
         where = f"{self.context}: " if self.context else ""
         return f"{where}{self.cmd}: {self.strerror} ({name})"
 
-    def __reduce__(self) -> tuple[type[SyscallError], tuple[int, str, str]]:
-        return (type(self), (self.errno or 0, self.cmd, self.context))
+    def __reduce__(self) -> tuple[object, ...]:
+        # errno and strerror live in OSError's own fields, which the constructor fills in.
+        return (type(self), (self.errno or 0, self.cmd, self.context),
+                dict(self.__dict__) or None)
 
 
 class KeyNotFoundError(SyscallError, KeyError):
