@@ -91,6 +91,7 @@ _ELFCLASS64: Final = 2
 _ELFDATA2LSB: Final = 1
 _ELFDATA2MSB: Final = 2
 _EV_CURRENT: Final = 1
+_ET_REL: Final = 1
 
 
 class _Formats:
@@ -511,8 +512,12 @@ class _Reader:
         strtab = self._strtab(tab)
         strings = strtab.data
         where = strtab.name
-        nsec = len(self.sections)
+        sections = self.sections
+        nsec = len(sections)
         is64 = self.fmt.is64
+        # In a relocatable object a symbol's value is an offset in its section (elsewhere, an
+        # address): it and the symbol's extent must lie inside the section.
+        relocatable = self.elf_type == _ET_REL
         out = []
         for i, raw in enumerate(self._table(tab, self.fmt.symbol, "symbol")):
             if is64:
@@ -523,6 +528,13 @@ class _Reader:
                 raise ELFError(f"symbol {i} is in section {shndx}, which does not exist",
                                section=tab.name, offset=i * (tab.entsize or self.fmt.symbol.size))
             name = _cstring(strings, st_name, where, "symbol", i) if st_name else ""
+            if relocatable and 0 < shndx < SHN_LORESERVE:
+                target = sections[shndx]
+                if value > target.size or size > target.size - value:
+                    raise ELFError(
+                        f"symbol {name or i!r} has value {value:#x} and size {size}, which lie "
+                        f"outside section {target.name!r} ({target.size} bytes)",
+                        section=tab.name, offset=i * (tab.entsize or self.fmt.symbol.size))
             out.append(Symbol(i, name, value, size, info >> 4, info & 0xF, other & 0x3, shndx))
         return tuple(out)
 
