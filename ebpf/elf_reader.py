@@ -386,6 +386,10 @@ class _Reader:
         except BTFError:
             ds = None
         if ds is not None:
+            for i, vs in enumerate(ds.vars):
+                if not isinstance(vs.type, _btf.Var):
+                    raise ELFError(f"entry {i} of DATASEC {_KCONFIG} is {_describe(vs.type)}, "
+                                   "not a variable (extern)", section=_KCONFIG)
             # Laid out as libbpf lays them out, so that both loaders put each extern at the same
             # offset: largest alignment first, then smallest size, then by name.
             externs = sorted(((min(_btf.alignof(vs.type.type), 8), _btf.sizeof(vs.type.type),
@@ -411,6 +415,11 @@ class _Reader:
         except BTFError:
             ks = None
         if ks is not None:
+            for i, vs in enumerate(ks.vars):
+                if not isinstance(vs.type, (_btf.Var, _btf.Func)):
+                    raise ELFError(f"entry {i} of DATASEC {_KSYMS} is {_describe(vs.type)}, "
+                                   "neither a variable nor a function (extern)",
+                                   section=_KSYMS)
             self.ksyms = {vs.type.name for vs in ks.vars}
 
     # --- functions and relocations -----------------------------------------------------------
@@ -672,6 +681,11 @@ class _Reader:
             out[name] = VariableSpec(name=name, map_name=_KCONFIG, offset=off, size=size,
                                      type=t, byte_order=self.order)
         return out
+
+
+def _describe(t: Any) -> str:
+    """``t`` in a few words for an error message: its kind and name."""
+    return "void" if isinstance(t, _btf.Void) else f"{t.kind.name} {t.name or '(anon)'!r}"
 
 
 def _patched(ins: Instruction, src: int, constant: int, reference: str) -> Instruction:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ebpf import btf
+from ebpf.btf.parse import parse_header
 from ebpf.btf.spec import spec_from_elf_btf
 from ebpf.elf_reader import load_collection_spec
 from ebpf.errors import BTFError, ELFError
@@ -86,3 +87,57 @@ def test_datasec_fixup_checks_symbol_offsets() -> None:
     good = spec_from_elf_btf(sections)
     ds = good.type_by_name("license", btf.Datasec)
     assert [(vs.type.name, vs.offset) for vs in ds.vars] == [("_license", 0)]
+
+
+# --- .kconfig and .ksyms entries that are not variables -----------------------------------------
+
+def with_datasec_entry(raw: bytes, datasec: str, entry: int, type_id: int) -> bytes:
+    """``raw`` with entry ``entry`` of DATASEC ``datasec`` in its ``.BTF`` pointing at
+    ``type_id``."""
+    f = elf.read_elf(raw)
+    sec = f.section_by_name(".BTF")
+    assert sec is not None
+    spec = btf.load_spec_from_bytes(sec.data)
+    ds = spec.type_by_name(datasec, btf.Datasec)
+    local = spec.type_id(ds) - 1  # no base: local index = id - 1
+    index = spec.raw.index
+    assert index is not None
+    hdr = parse_header(sec.data)
+    order = "<" if f.byte_order == "little" else ">"
+    # A DATASEC record: name_off, info, size, then (type, offset, size) per entry.
+    pos = sec.offset + hdr.hdr_len + hdr.type_off + 4 * (index.offsets[local] + 3 + 3 * entry)
+    out = bytearray(raw)
+    struct.pack_into(order + "I", out, pos, type_id)
+    return bytes(out)
+
+
+def _ids(name: str, order: str) -> dict[str, int]:
+    raw = obj(name, order).read_bytes()
+    sec = elf.read_elf(raw).section_by_name(".BTF")
+    assert sec is not None
+    spec = btf.load_spec_from_bytes(sec.data)
+    return {"void": 0, "struct": spec.type_id(spec.type_by_name("values", btf.Struct)),
+            "datasec": spec.type_id(spec.type_by_name(".kconfig", btf.Datasec)),
+            "int": spec.type_id(spec.type_by_name("int", btf.Int))}
+
+
+@pytest.mark.parametrize("order", ["el", "eb"])
+@pytest.mark.parametrize("what", ["void", "struct", "datasec", "int"])
+@pytest.mark.parametrize("entry", [0, 4])
+def test_kconfig_entry_that_is_not_a_variable(what: str, entry: int, order: str) -> None:
+    raw = obj("core_externs", order).read_bytes()
+    bad = with_datasec_entry(raw, ".kconfig", entry, _ids("core_externs", order)[what])
+    with pytest.raises((ELFError, BTFError)) as info:  # used to be AttributeError
+        load_collection_spec(bad)
+    text = str(info.value)
+    assert ".kconfig" in text and f"entry {entry}" in text and "not a variable" in text, text
+
+
+@pytest.mark.parametrize("what", ["void", "struct", "datasec", "int"])
+def test_ksyms_entry_that_is_neither_variable_nor_function(what: str) -> None:
+    raw = obj("core_externs").read_bytes()
+    bad = with_datasec_entry(raw, ".ksyms", 1, _ids("core_externs", "el")[what])
+    with pytest.raises((ELFError, BTFError)) as info:
+        load_collection_spec(bad)
+    text = str(info.value)
+    assert ".ksyms" in text and "entry 1" in text, text
