@@ -137,9 +137,7 @@ class CFormatter:
             raise BTFError(f"type {t!r} nests too deeply to format")
         if isinstance(t, Pointer):
             target = t.target
-            skipped = target
-            while isinstance(skipped, Qualifier) and not isinstance(skipped, TypeTag):
-                skipped = skipped.type
+            skipped = _skip(target, tags=False)
             star = "*" + inner
             if isinstance(skipped, (Array, FuncProto)):
                 star = f"(*{inner})"
@@ -165,9 +163,7 @@ class CFormatter:
         if isinstance(t, (Const, Volatile, Restrict)):
             q = {Const: "const", Volatile: "volatile", Restrict: "restrict"}[type(t)]
             target = t.type
-            skipped = target
-            while isinstance(skipped, Qualifier):
-                skipped = skipped.type
+            skipped = _skip(target, tags=True)
             if isinstance(skipped, Pointer):
                 return self.decl(target, f"{q} {inner}".rstrip(), depth + 1)
             if isinstance(skipped, FuncProto):  # qualifiers on functions mean nothing
@@ -378,6 +374,24 @@ class CFormatter:
             if isinstance(t, (Func, Var)):
                 out.append(f"extern {self.decl(t.type, _ident(t.name))};\n")
         return "\n".join(out[start:])
+
+
+#: How many qualifiers in a row are followed before the chain is declared a loop (as
+#: ``types.MAX_RESOLVE_DEPTH`` for sizes).
+_MAX_QUALIFIERS = 32
+
+
+def _skip(t: Type, *, tags: bool) -> Type:
+    """``t`` without its qualifiers (type tags too if ``tags``, else they stop the walk).
+
+    Raises:
+        BTFError: the chain is too long: it loops (``const -> volatile -> const``).
+    """
+    for _ in range(_MAX_QUALIFIERS):
+        if not isinstance(t, Qualifier) or (not tags and isinstance(t, TypeTag)):
+            return t
+        t = t.type
+    raise BTFError(f"qualifier chain through {t!r} is too long (a loop?)")
 
 
 def _enum_literal(v: int) -> str:
