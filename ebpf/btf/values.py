@@ -394,6 +394,7 @@ def _bitfield(name: str, mtype: Type, bit_off: int, width: int, order: str
 def _composite_codec(t: Composite | Datasec, order: str, depth: int, classes: bool) -> Codec:
     size = t.size
     fields: list[tuple[str, Decoder, Encoder]] = []
+    inside: list[Type] = [t]  # the anonymous members being flattened, outermost first
 
     def add(members: Sequence[tuple[str, Type, int, int]], base_bits: int) -> None:
         for name, mtype, moff, width in members:
@@ -401,7 +402,9 @@ def _composite_codec(t: Composite | Datasec, order: str, depth: int, classes: bo
             inner = underlying(mtype)
             if not name and isinstance(inner, Composite):
                 # Anonymous struct/union member: its fields belong to the outer value.
+                _enter_anonymous(inside, inner, t)
                 add([(m.name, m.type, m.offset, m.bitfield_size) for m in inner.members], bit)
+                inside.pop()
                 continue
             if not name:
                 continue
@@ -463,6 +466,25 @@ def _composite_codec(t: Composite | Datasec, order: str, depth: int, classes: bo
     return Codec(t, size, dec, enc)
 
 
+#: How deeply anonymous struct/union members may nest inside one another.
+_MAX_ANONYMOUS_DEPTH = 64
+
+
+def _enter_anonymous(inside: list[Type], inner: Composite, outer: Type) -> None:
+    """Push ``inner``, an anonymous member being flattened into ``outer``.
+
+    Raises:
+        BTFError: ``inner`` is already being flattened (it contains itself, which only
+            malformed BTF can say), or anonymous members nest too deeply.
+    """
+    if any(x is inner for x in inside):
+        raise BTFError(f"{outer!r}: anonymous member {inner!r} contains itself")
+    if len(inside) > _MAX_ANONYMOUS_DEPTH:
+        raise BTFError(f"{outer!r}: anonymous members nest more than "
+                       f"{_MAX_ANONYMOUS_DEPTH} deep")
+    inside.append(inner)
+
+
 def _field_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) else name
 
@@ -480,12 +502,15 @@ def struct_class(t: Composite | Datasec) -> type:
     if cls is not None:
         return cls
     names: list[str] = []
+    inside: list[Type] = [t]
 
     def add(members: Sequence[tuple[str, Type]]) -> None:
         for name, mtype in members:
             inner = underlying(mtype)
             if not name and isinstance(inner, Composite):
+                _enter_anonymous(inside, inner, t)
                 add([(m.name, m.type) for m in inner.members])
+                inside.pop()
             elif name:
                 names.append(name)
 

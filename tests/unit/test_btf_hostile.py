@@ -123,3 +123,97 @@ def test_shared_types_are_not_cycles() -> None:
     assert "struct node *next;" in out and "struct node *prev;" in out
     cv = btf.Const(btf.Volatile(INT))
     assert type_name(cv) == "const volatile int"
+
+
+# --- the value codec: anonymous members that contain themselves -------------------------------
+
+@contextlib.contextmanager
+def bounded(seconds: float, megabytes: float) -> Iterator[None]:
+    """Fail if the body takes longer than ``seconds`` or allocates more than ``megabytes``
+    at its peak (as tracemalloc counts)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with deadline(seconds):
+            yield
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < megabytes * 1e6, f"peak {peak / 1e6:.1f} MB"
+
+
+def _codec_uses(t: btf.Type) -> list[Callable[[], object]]:
+    from ebpf.btf import values
+
+    size = t.size if isinstance(t, btf.Composite) else 8
+    return [lambda: values.decode(t, bytes(size)),
+            lambda: values.decode(t, bytes(size), classes=True),
+            lambda: values.encode(t, {}),
+            lambda: values.codec(t, ">"),
+            lambda: values.struct_class(t)]  # type: ignore[arg-type]
+
+
+def _self_containing(n_fields: int) -> btf.Struct:
+    s = btf.Struct("loop", 4 * n_fields, [])
+    s.members = [*(btf.Member(f"f{i}", INT, 32 * i) for i in range(n_fields)),
+                 btf.Member("", s, 0)]
+    return s
+
+
+def _parsed(t: btf.Type, name: str) -> btf.Type:
+    """``t`` written as a BTF blob and read back, as an object file would carry it."""
+    b = btf.Builder(btf.MarshalOptions())
+    b.add(t)
+    blob = b.marshal()
+    return btf.load_spec_from_bytes(blob).type_by_name(name)
+
+
+def _mutual() -> btf.Struct:
+    a = btf.Struct("a", 8, [])
+    b = btf.Struct("b", 8, [btf.Member("y", INT, 32), btf.Member("", a, 0)])
+    a.members = [btf.Member("x", INT, 0), btf.Member("", btf.Const(b), 0)]
+    return a
+
+
+def _through_union() -> btf.Union:
+    u = btf.Union("", 8, [])
+    s = btf.Struct("outer", 8, [btf.Member("z", INT, 0), btf.Member("", u, 0)])
+    u.members = [btf.Member("w", INT, 0), btf.Member("", btf.Typedef("s_t", s), 0)]
+    return u
+
+
+HOSTILE_VALUES: dict[str, Callable[[], btf.Type]] = {
+    "self": lambda: _self_containing(1),
+    # 400 members and itself: a 6.7 KB blob; 32 s and +766 MB to a RecursionError before.
+    "self-parsed": lambda: _parsed(_self_containing(400), "loop"),
+    "mutual": _mutual,
+    "through-union-and-typedef": _through_union,
+}
+
+
+@pytest.mark.parametrize("make", HOSTILE_VALUES.values(), ids=list(HOSTILE_VALUES))
+def test_anonymous_member_containing_itself(make: Callable[[], btf.Type]) -> None:
+    t = make()
+    for use in _codec_uses(t):
+        with bounded(2, 20), pytest.raises(BTFError, match="contains itself"):
+            use()
+
+
+def test_deeply_nested_anonymous_members() -> None:
+    # Not a loop, but deeper than any real program nests anonymous structs: a clear error
+    # rather than Python's recursion limit.
+    t: btf.Struct = btf.Struct("leaf", 4, [btf.Member("x", INT, 0)])
+    for _ in range(2000):
+        t = btf.Struct("", 4, [btf.Member("", t, 0)])
+    top = btf.Struct("top", 4, [btf.Member("", t, 0)])
+    for use in _codec_uses(top):
+        with bounded(2, 20), pytest.raises(BTFError, match="nest more than"):
+            use()
+    shallow: btf.Struct = btf.Struct("leaf", 4, [btf.Member("x", INT, 0)])
+    for _ in range(10):
+        shallow = btf.Struct("", 4, [btf.Member("", shallow, 0)])
+    from ebpf.btf import values
+
+    assert values.decode(btf.Struct("top", 4, [btf.Member("", shallow, 0)]),
+                         (7).to_bytes(4, "little"), byte_order="<") == {"x": 7}
