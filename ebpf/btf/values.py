@@ -137,7 +137,6 @@ def codec(t: Type, byte_order: str = _NATIVE, *, classes: bool = False) -> Codec
     c = cache.get(t)
     if c is None:
         c = _build(t, byte_order, 0, classes)
-        cache[t] = c
     return c
 
 
@@ -156,6 +155,18 @@ def encode(t: Type, value: Any, *, byte_order: str = _NATIVE) -> bytes:
 
 
 def _build(t: Type, order: str, depth: int, classes: bool = False) -> Codec:
+    """The codec of ``t``, from the cache or built (and cached) now. Every type a codec is
+    made of gets its own codec once, shared by all the codecs that use it, so building costs
+    time linear in the number of types, however often each is used."""
+    cache = _cache[(order, classes)]
+    c = cache.get(t)
+    if c is None:
+        c = _build_new(t, order, depth, classes)
+        cache[t] = c
+    return c
+
+
+def _build_new(t: Type, order: str, depth: int, classes: bool) -> Codec:
     if depth > 64:
         raise BTFError(f"type {t!r} nests too deeply to decode")
     u = underlying(t)
@@ -394,7 +405,9 @@ def _bitfield(name: str, mtype: Type, bit_off: int, width: int, order: str
 def _composite_codec(t: Composite | Datasec, order: str, depth: int, classes: bool) -> Codec:
     size = t.size
     fields: list[tuple[str, Decoder, Encoder]] = []
+    by_name: dict[str, Encoder] = {}
     inside: list[Type] = [t]  # the anonymous members being flattened, outermost first
+    flattened: dict[Type, int] = {}  # anonymous member types done: how many fields each gave
 
     def add(members: Sequence[tuple[str, Type, int, int]], base_bits: int) -> None:
         for name, mtype, moff, width in members:
@@ -402,32 +415,35 @@ def _composite_codec(t: Composite | Datasec, order: str, depth: int, classes: bo
             inner = underlying(mtype)
             if not name and isinstance(inner, Composite):
                 # Anonymous struct/union member: its fields belong to the outer value.
+                if _flattened_again(flattened, inner, t):
+                    continue
                 _enter_anonymous(inside, inner, t)
+                before = len(fields)
                 add([(m.name, m.type, m.offset, m.bitfield_size) for m in inner.members], bit)
                 inside.pop()
+                flattened[inner] = len(fields) - before
                 continue
             if not name:
                 continue
+            if name in by_name:
+                raise BTFError(f"{t!r} has several members named {name}")
             if width:
                 dec, enc = _bitfield(name, mtype, bit, width, order)
-                fields.append((name, dec, enc))
-                continue
-            if bit % 8:
-                raise BTFError(f"member {name!r} of {t!r} is not byte aligned")
-            c = _build(mtype, order, depth + 1, classes)
-            byte = bit // 8
-            if byte + c.size > size:
-                raise BTFError(f"member {name!r} of {t!r} runs past its end")
-            fields.append((name, _at(c._dec, byte), _at_enc(c._enc, byte)))
+            else:
+                if bit % 8:
+                    raise BTFError(f"member {name!r} of {t!r} is not byte aligned")
+                c = _build(mtype, order, depth + 1, classes)
+                byte = bit // 8
+                if byte + c.size > size:
+                    raise BTFError(f"member {name!r} of {t!r} runs past its end")
+                dec, enc = _at(c._dec, byte), _at_enc(c._enc, byte)
+            fields.append((name, dec, enc))
+            by_name[name] = enc
 
     if isinstance(t, Datasec):
         add([(vs.type.name, vs.type, vs.offset * 8, 0) for vs in t.vars], 0)
     else:
         add([(m.name, m.type, m.offset, m.bitfield_size) for m in t.members], 0)
-    by_name = {name: enc for name, _, enc in fields}
-    if len(by_name) != len(fields):
-        dups = sorted({n for n, _, _ in fields if sum(1 for f in fields if f[0] == n) > 1})
-        raise BTFError(f"{t!r} has several members named {', '.join(dups)}")
     decs = [(name, dec) for name, dec, _ in fields]
     is_union = isinstance(t, Union)
 
@@ -485,6 +501,21 @@ def _enter_anonymous(inside: list[Type], inner: Composite, outer: Type) -> None:
     inside.append(inner)
 
 
+def _flattened_again(flattened: dict[Type, int], inner: Composite, outer: Type) -> bool:
+    """Whether anonymous member type ``inner`` was flattened into ``outer`` already and gave
+    no fields (nothing to do again; cheap however often it recurs).
+
+    Raises:
+        BTFError: it gave fields, which it would give again under the same names.
+    """
+    done = flattened.get(inner)
+    if done is None:
+        return False
+    if done:
+        raise BTFError(f"{outer!r} has several members named as those of {inner!r}")
+    return True
+
+
 def _field_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) else name
 
@@ -503,15 +534,24 @@ def struct_class(t: Composite | Datasec) -> type:
         return cls
     names: list[str] = []
     inside: list[Type] = [t]
+    flattened: dict[Type, int] = {}
+    taken: set[str] = set()
 
     def add(members: Sequence[tuple[str, Type]]) -> None:
         for name, mtype in members:
             inner = underlying(mtype)
             if not name and isinstance(inner, Composite):
+                if _flattened_again(flattened, inner, t):
+                    continue
                 _enter_anonymous(inside, inner, t)
+                before = len(names)
                 add([(m.name, m.type) for m in inner.members])
                 inside.pop()
+                flattened[inner] = len(names) - before
             elif name:
+                if name in taken:
+                    raise BTFError(f"{t!r} has several members named {name}")
+                taken.add(name)
                 names.append(name)
 
     if isinstance(t, Datasec):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -217,3 +218,140 @@ def test_deeply_nested_anonymous_members() -> None:
 
     assert values.decode(btf.Struct("top", 4, [btf.Member("", shallow, 0)]),
                          (7).to_bytes(4, "little"), byte_order="<") == {"x": 7}
+
+
+# --- valid BTF built to cost: each type used twice by the next --------------------------------
+
+class TooMuchWork(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def at_most_calls(budget: int) -> Iterator[list[int]]:
+    """Count the Python function calls the body makes (the library's unit of work here) and
+    stop it with :class:`TooMuchWork` past ``budget``; yields ``[count]``."""
+    count = [0]
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        if event == "call":
+            count[0] += 1
+            if count[0] > budget:
+                raise TooMuchWork(f"more than {budget} calls")
+
+    sys.setprofile(profile)
+    try:
+        yield count
+    finally:
+        sys.setprofile(None)
+
+
+def doubling(depth: int, *, anonymous: bool = False, leaf: btf.Type = INT) -> btf.Struct:
+    """``S_i = struct { S_{i-1} a; S_{i-1} b; }``: 2**depth leaves from depth + 2 types."""
+    t = btf.Struct("s0", 4, [btf.Member("x", leaf, 0)])
+    for i in range(1, depth + 1):
+        name = "" if anonymous else f"s{i}"
+        t = btf.Struct(name, 2 * t.size, [btf.Member("a", t, 0),
+                                          btf.Member("b", t, 8 * t.size)])
+    return t
+
+
+def doubling_parsed(depth: int) -> btf.Struct:
+    b = btf.Builder(btf.MarshalOptions())
+    b.add(doubling(depth))
+    blob = b.marshal()
+    assert len(blob) < 1000  # 789 bytes at depth 18
+    t = btf.load_spec_from_bytes(blob).type_by_name(f"s{depth}")
+    assert isinstance(t, btf.Struct)
+    return t
+
+
+DOUBLING = {"objects": lambda d: doubling(d), "parsed": doubling_parsed}
+
+
+@pytest.mark.parametrize("depth", [18, 20])
+@pytest.mark.parametrize("make", DOUBLING.values(), ids=list(DOUBLING))
+def test_alignof_is_linear(make: Callable[[int], btf.Struct], depth: int) -> None:
+    t = make(depth)
+    # 1.9 s at depth 18 before (2**18 visits of s0); now each struct is visited once.
+    with deadline(2), at_most_calls(200 * depth) as calls:
+        assert btf.alignof(t) == 4
+    assert calls[0] > depth  # it did walk the types
+    memo: dict[btf.Type, int] = {}
+    assert btf.alignof(t, memo=memo) == 4
+    assert len(memo) == depth + 1
+    with at_most_calls(5):  # a shared memo answers at once
+        assert btf.alignof(t, memo=memo) == 4
+
+
+@pytest.mark.parametrize("depth", [18, 20])
+@pytest.mark.parametrize("make", DOUBLING.values(), ids=list(DOUBLING))
+def test_format_c_is_linear(make: Callable[[int], btf.Struct], depth: int) -> None:
+    t = make(depth)
+    # 13.5 s at depth 18 before.
+    with deadline(2), at_most_calls(1000 * depth):
+        out = format_c([t])
+    for i in range(depth + 1):  # each struct defined once
+        assert out.count(f"struct s{i} {{") == 1
+
+
+@pytest.mark.parametrize("depth", [18, 20])
+@pytest.mark.parametrize("make", DOUBLING.values(), ids=list(DOUBLING))
+def test_codec_is_built_once_per_type(make: Callable[[int], btf.Struct], depth: int) -> None:
+    from ebpf.btf import values
+
+    t = make(depth)
+    # 206 s and +1.3 GB at depth 18 before: every use of a type built its codec again.
+    for order, classes in (("<", False), (">", False), ("<", True)):
+        with deadline(2), at_most_calls(2000 * depth):
+            c = values.codec(t, order, classes=classes)
+        assert c.size == 4 << depth
+        inner = t.members[0].type
+        with at_most_calls(10):  # built along with t: shared, not built again
+            assert values.codec(inner, order, classes=classes).size == 2 << depth
+    # Decoding and encoding still work (a value of 2**depth leaves: time linear in it).
+    small = make(4)
+    data = bytes(range(64))
+    value = values.decode(small, data, byte_order="<")
+    assert value["a"]["a"]["a"]["a"] == {"x": 0x03020100}
+    assert value["b"]["b"]["b"]["b"] == {"x": 0x3f3e3d3c}
+    assert values.encode(small, value, byte_order="<") == data
+
+
+def test_anonymous_members_used_twice() -> None:
+    from ebpf.btf import values
+
+    # The same anonymous member type twice gives the same names twice: refused at the first
+    # repeat, not after flattening 2**20 of them.
+    twice = doubling(20, anonymous=True)
+    for m in twice.members:
+        m.name = ""
+    holder = btf.Struct("holder", twice.size, [btf.Member("", twice, 0)])
+    for use in (lambda: values.codec(holder), lambda: values.struct_class(holder)):
+        with deadline(2), at_most_calls(20_000), pytest.raises(BTFError, match="several"):
+            use()
+    # ... and one with no named members at all gives nothing, however often it is repeated.
+    empty: btf.Struct = btf.Struct("", 0, [])
+    for _ in range(20):
+        empty = btf.Struct("", 0, [btf.Member("", empty, 0), btf.Member("", empty, 0)])
+    holder = btf.Struct("holder", 4, [btf.Member("", empty, 0), btf.Member("x", INT, 0)])
+    with deadline(2), at_most_calls(20_000):
+        assert values.decode(holder, bytes(4)) == {"x": 0}
+        assert [f.name for f in dataclass_fields(values.struct_class(holder))] == ["x"]
+
+
+def dataclass_fields(cls: type) -> list[object]:
+    import dataclasses
+
+    return list(dataclasses.fields(cls))
+
+
+def test_format_of_nested_anonymous_types_is_bounded() -> None:
+    # Anonymous types are written out wherever they are used, so text for this one would
+    # double with each level: the formatter gives up with BTFError instead.
+    t = doubling(30, anonymous=True)
+    holder = btf.Struct("holder", t.size, [btf.Member("v", t, 0)])
+    with deadline(10), pytest.raises(BTFError, match="more than"):
+        format_c([holder])
+    small = btf.Struct("holder", 64, [btf.Member("v", doubling(4, anonymous=True), 0)])
+    out = format_c([small])
+    assert out.count("struct s0 a;") == out.count("struct s0 b;") == 8
