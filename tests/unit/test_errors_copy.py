@@ -59,8 +59,10 @@ SAMPLES: dict[type[BaseException], Callable[[], BaseException]] = {
     BTFLoadError: lambda: BTFLoadError("load BTF: the kernel rejected the BTF (Invalid argument)",
                                        log="[1] STRUCT foo size=4 vlen=1\nInvalid member"),
     NotFoundError: lambda: NotFoundError("no type named 'task_struct'", type_id=7),
-    BTFValueError: lambda: BTFValueError("300 does not fit unsigned char", type_id=3),
-    BTFTypeError: lambda: BTFTypeError("unsigned int needs an int, not str", offset=8),
+    BTFValueError: lambda: BTFValueError("300 does not fit unsigned char", type_id=3,
+                                         path=("slots", 2)),
+    BTFTypeError: lambda: BTFTypeError("unsigned int needs an int, not str", offset=8,
+                                       path=("hdr", "len")),
     InstructionError: lambda: InstructionError("bad opcode", field="opcode", index=3,
                                                byte_offset=24),
     UnresolvedReferenceError: lambda: UnresolvedReferenceError(
