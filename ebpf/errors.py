@@ -153,20 +153,37 @@ class ELFError(EbpfError):
     """An object file is malformed or uses something the library does not support.
 
     Attributes:
+        message: what is wrong, without the location.
+        file: the file concerned, if the object was read from one.
         section: the ELF section concerned, if known.
         offset: the byte offset within that section, if known.
     """
 
+    message: str
+    file: str | None
     section: str | None
     offset: int | None
 
     def __init__(self, message: str, *, section: str | None = None,
-                 offset: int | None = None) -> None:
+                 offset: int | None = None, file: str | None = None) -> None:
+        self.message = message
+        self.file = file
         self.section = section
         self.offset = offset
-        super().__init__(located(message,
-                                 None if section is None else f"section {section!r}",
-                                 None if offset is None else f"offset {offset:#x}"))
+        super().__init__(self._located())
+
+    def _located(self) -> str:
+        return located(self.message,
+                       None if self.file is None else f"file {self.file!r}",
+                       None if self.section is None else f"section {self.section!r}",
+                       None if self.offset is None else f"offset {self.offset:#x}")
+
+    def name_file(self, file: str) -> None:
+        """Name ``file`` as the object file this error is about, unless one is named already
+        (for readers that know the file only above the code that found the problem)."""
+        if self.file is None:
+            self.file = file
+            self.args = (self._located(), *self.args[1:])
 
 
 class BTFError(EbpfError):

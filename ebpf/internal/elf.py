@@ -381,6 +381,20 @@ class ElfBTF:
 
 # --- the reader -------------------------------------------------------------------------------
 
+#: Names of the machines (``e_machine``) a user may meet by mistake, as ``readelf`` says them.
+_MACHINES: Final = {
+    3: "x86", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "S/390", 40: "ARM", 62: "x86-64",
+    183: "AArch64", 243: "RISC-V", EM_BPF: "BPF", 258: "LoongArch",
+}
+
+
+def _machine_name(machine: int) -> str:
+    return _MACHINES.get(machine, f"e_machine {machine}")
+
+
+def _article(machine: int) -> str:
+    return "n" if _machine_name(machine)[:1] in ("A", "E", "I", "O", "U", "x", "e") else ""
+
 
 def _cstring(table: bytes, offset: int, where: str, kind: str, index: int) -> str:
     """The NUL-terminated UTF-8 name at ``offset`` of ``table`` (section ``where``), the name
@@ -404,7 +418,8 @@ class _Reader:
 
     __slots__ = ("buf", "byte_order", "elf_type", "fmt", "machine", "sections")
 
-    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+    def __init__(self, data: bytes | bytearray | memoryview, machine: int | None = None
+                 ) -> None:
         buf = data if isinstance(data, bytes) else bytes(data)
         self.buf = buf
         if len(buf) < 16 or buf[:4] != b"\x7fELF":
@@ -424,6 +439,11 @@ class _Reader:
                            f"{16 + fmt.header.size})", offset=len(buf))
         (self.elf_type, self.machine, _version, _entry, _phoff, shoff, _flags, _ehsize,
          _phentsize, _phnum, shentsize, shnum, shstrndx) = fmt.header.unpack_from(buf, 16)
+        if machine is not None and self.machine != machine:
+            # Said before anything else of the file is read: an executable for another
+            # machine is the wrong kind of file, not a malformed one.
+            raise ELFError(f"not a{_article(machine)} {_machine_name(machine)} object "
+                           f"(machine {_machine_name(self.machine)})")
         self.sections = self._section_table(shoff, shentsize, shnum, shstrndx)
 
     def _section_table(self, shoff: int, shentsize: int, shnum: int,
@@ -576,14 +596,15 @@ class _Reader:
         return out
 
 
-def read_elf(data: bytes | bytearray | memoryview) -> ElfFile:
-    """Parse ``data`` as an ELF object file.
+def read_elf(data: bytes | bytearray | memoryview, *, machine: int | None = None) -> ElfFile:
+    """Parse ``data`` as an ELF object file; with ``machine`` (e.g. :data:`EM_BPF`), one for
+    that machine, checked before anything but the file header is read.
 
     Raises:
         ELFError: the data is not a well-formed ELF file (or has RELA relocations, which
-            BPF objects never have).
+            BPF objects never have), or is for another machine.
     """
-    r = _Reader(data)
+    r = _Reader(data, machine)
     tab = r.symtab()
     symbols = r.symbols(tab)
     relocations = r.relocations(tab, len(symbols))

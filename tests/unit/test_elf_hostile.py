@@ -5,6 +5,7 @@ an :class:`~ebpf.errors.ELFError` (or ``BTFError``) that says what and where, ne
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,66 @@ def test_ksyms_entry_that_is_neither_variable_nor_function(what: str) -> None:
         load_collection_spec(bad)
     text = str(info.value)
     assert ".ksyms" in text and "entry 1" in text, text
+
+
+# --- which file, and files that are not BPF objects at all ---------------------------------------
+
+def _x86_64_executable() -> Path:
+    for candidate in ("/bin/ls", "/usr/bin/ls", sys.executable):
+        p = Path(candidate)
+        if p.exists() and p.read_bytes()[:4] == b"\x7fELF" and p.read_bytes()[18] == 62:
+            return p
+    pytest.skip("no x86-64 ELF executable on this machine")
+
+
+def test_an_executable_is_not_a_bpf_object() -> None:
+    exe = _x86_64_executable()
+    with pytest.raises(ELFError) as info:
+        load_collection_spec(exe)
+    # Said first, not "RELA relocations are not supported" or another section's complaint.
+    assert "not a BPF object (machine x86-64)" in str(info.value)
+    assert info.value.file == str(exe) and repr(str(exe)) in str(info.value)
+    with pytest.raises(ELFError, match=r"^not a BPF object \(machine x86-64\)$"):
+        load_collection_spec(exe.read_bytes())
+
+
+def test_machine_is_checked_before_any_section() -> None:
+    raw = bytearray(obj("minimal").read_bytes())
+    raw[18:20] = (62).to_bytes(2, "little")  # EM_X86_64
+    raw[0x28:0x30] = (len(raw) * 4).to_bytes(8, "little")  # e_shoff: outside the file
+    with pytest.raises(ELFError, match=r"not a BPF object \(machine x86-64\)"):
+        load_collection_spec(bytes(raw))
+    raw[18:20] = (183).to_bytes(2, "little")
+    with pytest.raises(ELFError, match=r"not a BPF object \(machine AArch64\)"):
+        load_collection_spec(bytes(raw))
+    raw[18:20] = (4242).to_bytes(2, "little")
+    with pytest.raises(ELFError, match=r"not a BPF object \(machine e_machine 4242\)"):
+        load_collection_spec(bytes(raw))
+    # Without a machine to expect, the generic reader reads any ELF file.
+    with pytest.raises(ELFError, match="section header table"):
+        elf.read_elf(bytes(raw))
+
+
+def test_errors_name_the_file_when_there_is_one(tmp_path: Path) -> None:
+    raw = obj("globals").read_bytes()
+    bad = with_symbol(raw, "_license", value=1 << 32)
+    path = tmp_path / "broken.o"
+    path.write_bytes(bad)
+    for source in (path, str(path)):
+        with pytest.raises(ELFError) as info:
+            load_collection_spec(source)
+        e = info.value
+        assert e.file == str(path)
+        assert str(e).startswith(f"file {str(path)!r}, section '.symtab'"), str(e)
+        assert "'_license'" in str(e) and "0x100000000" in str(e)
+    with path.open("rb") as f, pytest.raises(ELFError) as info:
+        load_collection_spec(f)
+    assert info.value.file == str(path)
+    with pytest.raises(ELFError) as info:
+        load_collection_spec(bad)  # bytes: no file to name
+    assert info.value.file is None and "file " not in str(info.value)
+    # Errors found by the BTF code are named too.
+    (tmp_path / "cut.o").write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(ELFError) as info:
+        load_collection_spec(tmp_path / "cut.o")
+    assert info.value.file == str(tmp_path / "cut.o")

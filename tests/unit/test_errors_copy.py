@@ -50,7 +50,8 @@ SAMPLES: dict[type[BaseException], Callable[[], BaseException]] = {
         "BPF_MAP_TYPE_RINGBUF", "5.8", "map create said EINVAL"),
     errors.ClosedError: lambda: errors.ClosedError("map 'm' is closed"),
     errors.MarshalError: lambda: errors.MarshalError("key of map 'm': expected 4 bytes"),
-    errors.ELFError: lambda: errors.ELFError("bad relocation", section=".text", offset=0x18),
+    errors.ELFError: lambda: errors.ELFError("bad relocation", section=".text", offset=0x18,
+                                             file="prog.o"),
     errors.BTFError: lambda: errors.BTFError("bad member", type_id=12, offset=0x40),
     errors.COREError: lambda: errors.COREError("relocation 3: no candidate"),
     errors.VerifierError: lambda: errors.VerifierError(
@@ -145,3 +146,13 @@ def test_a_copy_with_a_new_message_keeps_the_fields() -> None:
     v = SAMPLES[errors.VerifierError]()
     w = copy.copy(v)
     assert w.log == v.log and w.errno == errno.EACCES
+
+
+def test_an_elf_error_named_after_the_fact_copies_as_named() -> None:
+    e = errors.ELFError("bad relocation", section=".text", offset=0x18)
+    e.name_file("prog.o")
+    e.name_file("other.o")  # the first name stays
+    assert str(e) == "file 'prog.o', section '.text', offset 0x18: bad relocation"
+    for how, again in _round_trips(e):
+        assert isinstance(again, errors.ELFError), how
+        assert (str(again), again.file, again.message) == (str(e), "prog.o", "bad relocation")
