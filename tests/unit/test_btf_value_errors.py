@@ -64,18 +64,16 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("value", "cls", "path", "text"), CASES,
-                         ids=[c[3].split(":")[0] for c in CASES])
-def test_errors_name_the_field_and_the_c_type(value: object, cls: type[Exception],
-                                              path: tuple[object, ...], text: str) -> None:
-    with pytest.raises(cls) as info:
-        encode(EVENT, value)
-    e = info.value
-    assert str(e) == text
-    assert e.path == path  # type: ignore[attr-defined]
-    assert not re.search(r"<\w+ '", str(e)), "a type's repr leaked into the message"
-    again = pickle.loads(pickle.dumps(e))
-    assert (str(again), again.path) == (str(e), e.path)  # type: ignore[attr-defined]
+def test_errors_name_the_field_and_the_c_type() -> None:
+    for value, cls, path, text in CASES:
+        with pytest.raises(cls) as info:
+            encode(EVENT, value)
+        e = info.value
+        assert str(e) == text
+        assert e.path == path  # type: ignore[attr-defined]
+        assert not re.search(r"<\w+ '", str(e)), "a type's repr leaked into the message"
+        again = pickle.loads(pickle.dumps(e))
+        assert (str(again), again.path) == (str(e), e.path)  # type: ignore[attr-defined]
 
 
 def test_datasec_values_name_the_variable() -> None:
