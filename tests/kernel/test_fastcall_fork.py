@@ -206,3 +206,24 @@ MDWE_LATER = f"""
 def test_calls_fall_back_when_a_later_trampoline_page_is_refused() -> None:
     _require_mdwe()
     assert _run(MDWE_LATER, env={"EBPF_NO_TRAMPOLINE": "0"}).split() == ["ok"]
+
+
+# A finalizer may run at any allocation, also while this thread holds the slot lock (e.g. the
+# cyclic garbage collector freeing a map while a new trampoline page is being set up).
+FREE_UNDER_LOCK = """
+    import ctypes, signal
+    from ebpf.internal.sys import Cmd, FastCall, MapElemAttr, syscall
+    assert syscall.trampoline_available()
+    signal.alarm(20)  # a deadlock kills the process instead of hanging the test
+    attr = MapElemAttr()
+    call = FastCall(Cmd.MAP_LOOKUP_ELEM, ctypes.addressof(attr), ctypes.sizeof(attr))
+    with syscall._pages_lock:
+        del call  # its finalizer frees the slot right here
+    again = FastCall(Cmd.MAP_LOOKUP_ELEM, ctypes.addressof(attr), ctypes.sizeof(attr))
+    print("ok")
+"""
+
+
+@pytest.mark.skipif(not X86_64, reason="the machine-code trampoline exists for x86_64 only")
+def test_slot_freed_while_the_lock_is_held() -> None:
+    assert _run(FREE_UNDER_LOCK, env={"EBPF_NO_TRAMPOLINE": "0"}).split() == ["ok"]

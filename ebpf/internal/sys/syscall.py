@@ -205,9 +205,11 @@ def _alloc_slot() -> tuple[_TrampolinePage, int]:
 
 
 def _free_slot(page: _TrampolinePage, slot: int) -> None:
+    # A finalizer: it may run while this very thread holds _pages_lock (the garbage collector
+    # runs at any allocation), so it takes no lock. One append is atomic, and allocators
+    # only ever see the list grow under them.
     struct.pack_into("<IIQ", page.data, slot * _DATA_SLOT, 0, 0, 0)
-    with _pages_lock:
-        page.free.append(slot)
+    page.free.append(slot)
 
 
 def _after_fork_in_child() -> None:
