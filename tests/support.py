@@ -39,3 +39,23 @@ def fd_is_open(raw: int) -> bool:
         assert e.errno == errno.EBADF
         return False
     return True
+
+
+_PRIVATE_BTF_CACHE: list[str] = []
+
+
+def use_private_btf_cache() -> str:
+    """Point the kernel BTF index cache (``EBPF_BTF_CACHE_DIR``) at a temporary directory for
+    this test process and the processes it starts, so that tests never add to, or evict from,
+    the user's own cache. Idempotent. The directory is removed at exit, after the library
+    has written the indexes it writes at exit (atexit runs the later registrations first)."""
+    if not _PRIVATE_BTF_CACHE:
+        import atexit
+        import shutil
+        import tempfile
+
+        path = tempfile.mkdtemp(prefix="ebpf-test-btf-cache-")
+        _PRIVATE_BTF_CACHE.append(path)
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    os.environ["EBPF_BTF_CACHE_DIR"] = _PRIVATE_BTF_CACHE[0]
+    return _PRIVATE_BTF_CACHE[0]

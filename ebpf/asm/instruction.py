@@ -112,19 +112,6 @@ class InstructionError(EbpfError, ValueError):
                                  None if index is None else f"instruction {index}",
                                  None if byte_offset is None else f"byte offset {byte_offset}"))
 
-    def __reduce__(self) -> tuple[object, ...]:
-        # The keyword-only constructor arguments are kept in the instance dict; restore them
-        # as they are instead of calling __init__ again.
-        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
-
-
-def _restore_error(cls: type[InstructionError], args: tuple[object, ...],
-                   state: dict[str, object]) -> InstructionError:
-    err = cls.__new__(cls)
-    err.args = args
-    err.__dict__.update(state)
-    return err
-
 
 class UnresolvedReferenceError(InstructionError):
     """A jump or call names a symbol that is not in the instruction sequence.
