@@ -85,19 +85,24 @@ def load_collection_spec(source: str | os.PathLike[str] | bytes | bytearray | me
         source: a path, the file's bytes, or a binary file object.
 
     Raises:
-        ELFError: the file is malformed or uses something this reader does not support
-            (the message names the section and offset).
+        ELFError: the file is malformed, is not a BPF object, or uses something this reader
+            does not support (the message names the file, when there is one, and the section
+            and offset).
         OSError: the file cannot be read.
     """
+    name: str | None = None
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
+        name = os.fsdecode(source)
         with open(source, "rb") as f:
             data = f.read()
     elif hasattr(source, "read"):
+        given = getattr(source, "name", None)
+        name = given if isinstance(given, str) else None
         raw = source.read()
         if not isinstance(raw, (bytes, bytearray)):
-            raise ELFError("the file object must be opened in binary mode")
+            raise ELFError("the file object must be opened in binary mode", file=name)
         data = bytes(raw)
     else:
         raise TypeError(f"load_collection_spec takes a path, bytes or a binary file, not "
@@ -105,7 +110,11 @@ def load_collection_spec(source: str | os.PathLike[str] | bytes | bytearray | me
     try:
         return _Reader(data).read()
     except BTFError as e:  # BTF is decoded lazily: a broken type surfaces wherever it is used
-        raise ELFError(f"invalid BTF: {e}", section=".BTF") from e
+        raise ELFError(f"invalid BTF: {e}", section=".BTF", file=name) from e
+    except ELFError as e:
+        if name is not None:
+            e.name_file(name)
+        raise
 
 
 class _DataSection(NamedTuple):
@@ -116,10 +125,7 @@ class _DataSection(NamedTuple):
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.elf = _elf.read_elf(data)
-        if self.elf.machine != _elf.EM_BPF:
-            raise ELFError(f"not a BPF object (e_machine {self.elf.machine}, expected "
-                           f"{_elf.EM_BPF})")
+        self.elf = _elf.read_elf(data, machine=_elf.EM_BPF)
         if self.elf.elf_type != 1:
             raise ELFError(f"not a relocatable object (e_type {self.elf.elf_type})")
         self.order: Literal["little", "big"] = self.elf.byte_order
@@ -385,6 +391,10 @@ class _Reader:
         except BTFError:
             ds = None
         if ds is not None:
+            for i, vs in enumerate(ds.vars):
+                if not isinstance(vs.type, _btf.Var):
+                    raise ELFError(f"entry {i} of DATASEC {_KCONFIG} is {_describe(vs.type)}, "
+                                   "not a variable (extern)", section=_KCONFIG)
             # Laid out as libbpf lays them out, so that both loaders put each extern at the same
             # offset: largest alignment first, then smallest size, then by name.
             externs = sorted(((min(_btf.alignof(vs.type.type), 8), _btf.sizeof(vs.type.type),
@@ -410,6 +420,11 @@ class _Reader:
         except BTFError:
             ks = None
         if ks is not None:
+            for i, vs in enumerate(ks.vars):
+                if not isinstance(vs.type, (_btf.Var, _btf.Func)):
+                    raise ELFError(f"entry {i} of DATASEC {_KSYMS} is {_describe(vs.type)}, "
+                                   "neither a variable nor a function (extern)",
+                                   section=_KSYMS)
             self.ksyms = {vs.type.name for vs in ks.vars}
 
     # --- functions and relocations -----------------------------------------------------------
@@ -747,6 +762,11 @@ class _Reader:
             out[name] = VariableSpec(name=name, map_name=_KCONFIG, offset=off, size=size,
                                      type=t, byte_order=self.order)
         return out
+
+
+def _describe(t: Any) -> str:
+    """``t`` in a few words for an error message: its kind and name."""
+    return "void" if isinstance(t, _btf.Void) else f"{t.kind.name} {t.name or '(anon)'!r}"
 
 
 def _patched(ins: Instruction, src: int, constant: int, reference: str) -> Instruction:

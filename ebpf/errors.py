@@ -14,6 +14,7 @@ from typing import SupportsIndex
 
 __all__ = [
     "BTFError",
+    "BusyError",
     "COREError",
     "ClosedError",
     "ELFError",
@@ -30,7 +31,23 @@ __all__ = [
 
 
 class EbpfError(Exception):
-    """Base class of every error the library raises on purpose."""
+    """Base class of every error the library raises on purpose.
+
+    Every error survives ``copy.copy``, ``copy.deepcopy`` and ``pickle`` with its message and
+    its fields: a copy is rebuilt from ``args`` and the instance's attributes, without calling
+    the constructor again (whose keyword-only fields ``args`` does not hold).
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_restore_error, (type(self), self.args), dict(self.__dict__) or None)
+
+
+def _restore_error(cls: type[EbpfError], args: tuple[object, ...]) -> EbpfError:
+    """An instance of ``cls`` with ``args``, its attributes to be restored by pickle's
+    default ``__setstate__``; for :meth:`EbpfError.__reduce__`."""
+    err = cls.__new__(cls)
+    err.args = args
+    return err
 
 
 def located(message: str, *where: str | None) -> str:
@@ -75,8 +92,10 @@ class SyscallError(EbpfError, OSError):
         where = f"{self.context}: " if self.context else ""
         return f"{where}{self.cmd}: {self.strerror} ({name})"
 
-    def __reduce__(self) -> tuple[type[SyscallError], tuple[int, str, str]]:
-        return (type(self), (self.errno or 0, self.cmd, self.context))
+    def __reduce__(self) -> tuple[object, ...]:
+        # errno and strerror live in OSError's own fields, which the constructor fills in.
+        return (type(self), (self.errno or 0, self.cmd, self.context),
+                dict(self.__dict__) or None)
 
 
 class KeyNotFoundError(SyscallError, KeyError):
@@ -143,6 +162,11 @@ class UnsupportedFeatureError(NotSupportedError):
         super().__init__(msg)
 
 
+class BusyError(EbpfError, RuntimeError):
+    """An event reader or writer was used by two callers at once (two threads reading, a read
+    while a batch is still open). Serialise the callers; nothing was read or written."""
+
+
 class ClosedError(EbpfError, ValueError):
     """The object was used after ``close()``."""
 
@@ -159,20 +183,37 @@ class ELFError(EbpfError):
     """An object file is malformed or uses something the library does not support.
 
     Attributes:
+        message: what is wrong, without the location.
+        file: the file concerned, if the object was read from one.
         section: the ELF section concerned, if known.
         offset: the byte offset within that section, if known.
     """
 
+    message: str
+    file: str | None
     section: str | None
     offset: int | None
 
     def __init__(self, message: str, *, section: str | None = None,
-                 offset: int | None = None) -> None:
+                 offset: int | None = None, file: str | None = None) -> None:
+        self.message = message
+        self.file = file
         self.section = section
         self.offset = offset
-        super().__init__(located(message,
-                                 None if section is None else f"section {section!r}",
-                                 None if offset is None else f"offset {offset:#x}"))
+        super().__init__(self._located())
+
+    def _located(self) -> str:
+        return located(self.message,
+                       None if self.file is None else f"file {self.file!r}",
+                       None if self.section is None else f"section {self.section!r}",
+                       None if self.offset is None else f"offset {self.offset:#x}")
+
+    def name_file(self, file: str) -> None:
+        """Name ``file`` as the object file this error is about, unless one is named already
+        (for readers that know the file only above the code that found the problem)."""
+        if self.file is None:
+            self.file = file
+            self.args = (self._located(), *self.args[1:])
 
 
 class BTFError(EbpfError):

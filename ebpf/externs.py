@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import sys
-from collections.abc import Callable
 from typing import Final
 
 from .asm import Instruction, Instructions
@@ -36,6 +35,7 @@ from .btf import (
     Typedef,
     Var,
     Void,
+    load_kernel_spec,
     sizeof,
     underlying,
 )
@@ -81,11 +81,17 @@ class ExternResolver:
     """Fills in the externs of one :class:`~ebpf.CollectionSpec` during one load; reads the
     kernel's configuration, symbols and BTF at most once each."""
 
-    def __init__(self, spec: CollectionSpec, kernel_spec: Callable[[], Spec]) -> None:
+    def __init__(self, spec: CollectionSpec) -> None:
         self.spec = spec
-        self._kernel_spec = kernel_spec
+        self._kernel: Spec | None = None
         self._config: KernelConfig | None = None
         self._kallsyms: Kallsyms | None = None
+
+    def kernel_spec(self) -> Spec:
+        """The running kernel's BTF (vmlinux), loaded on first use."""
+        if self._kernel is None:
+            self._kernel = load_kernel_spec()
+        return self._kernel
 
     # .kconfig --------------------------------------------------------------------------------
 
@@ -136,7 +142,7 @@ class ExternResolver:
     def _has_syscall_wrapper(self) -> bool:
         """Whether syscalls enter through arch wrappers (``__x64_sys_*`` and friends), as
         libbpf's ``LINUX_HAS_SYSCALL_WRAPPER`` tells ``BPF_KSYSCALL`` programs."""
-        kspec = self._kernel_spec()
+        kspec = self.kernel_spec()
         return any(kspec.types_by_name_and_class(f"{prefix}sys_bpf", Func)
                    for prefix in SYSCALL_PREFIXES)
 
@@ -171,7 +177,7 @@ class ExternResolver:
                 out[i] = Instruction(ins.opcode, ins.dst, constant=addr or 0,
                                      symbol=ins.symbol, source=ins.source)
                 continue
-            kspec = self._kernel_spec()
+            kspec = self.kernel_spec()
             try:
                 tid = kspec.type_id(kspec.type_by_name(ref, cls))
             except NotFoundError:
@@ -226,7 +232,7 @@ class ExternResolver:
             raise EbpfError(f"{context}: {spec.type.name} programs need an attach target "
                             "in the section name (e.g. SEC(\"tp_btf/sched_switch\"))")
         at = spec.attach_type
-        kspec = self._kernel_spec()
+        kspec = self.kernel_spec()
         name = target
         cls: type = Func
         if at == AttachType.TRACE_RAW_TP:
@@ -246,7 +252,7 @@ class ExternResolver:
     def _struct_ops_types(self, name: str, context: str) -> tuple[Struct, Struct, int]:
         """The kernel's struct ``name``, its ``bpf_struct_ops_<name>`` value type, and the
         byte offset of the struct in that value."""
-        kspec = self._kernel_spec()
+        kspec = self.kernel_spec()
         try:
             struct = kspec.type_by_name(name, Struct)
             value = kspec.type_by_name(f"bpf_struct_ops_{name}", Struct)
@@ -274,7 +280,7 @@ class ExternResolver:
         struct, _, _ = self._struct_ops_types(name, context)
         for index, m in enumerate(struct.members):
             if m.name == member:
-                return int(self._kernel_spec().type_id(struct)), index
+                return int(self.kernel_spec().type_id(struct)), index
         raise EbpfError(f"{context}: the kernel's struct {name} has no member {member!r}")
 
     def struct_ops_map_type(self, spec: MapSpec, context: str) -> tuple[int, int]:
@@ -288,7 +294,7 @@ class ExternResolver:
         if not isinstance(local, Struct) or not local.name:
             raise EbpfError(f"{context}: a struct_ops map needs its struct as the value type")
         _, vtype, _ = self._struct_ops_types(local.name, context)
-        return int(self._kernel_spec().type_id(vtype)), vtype.size
+        return int(self.kernel_spec().type_id(vtype)), vtype.size
 
     def struct_ops_value(self, spec: MapSpec, value: StructOpsValue,
                          programs: dict[str, Program], context: str) -> bytes:

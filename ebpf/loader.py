@@ -29,12 +29,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NoReturn, cast, final
 
-from .btf import Int, Spec, load_kernel_spec
+from .btf import Int, Spec
 from .btf.core import COREResolver, poisoned_relocation, relocate
 from .btf.kernel_ready import load_object_btf
 from .errors import COREError, EbpfError, SyscallError, UnsupportedFeatureError, VerifierError
 from .externs import ExternResolver
 from .internal.kernel import possible_cpus
+from .internal.pin import DEFAULT_PIN_ROOT, is_bpffs
 from .internal.sys import MapCreateAttr, commands
 from .linker import core_relocations, map_references, marshal_ext_infos, resolve_maps
 from .map import _NO_KERNEL_BTF, Map, sanitize_name
@@ -105,7 +106,10 @@ class CollectionOptions:
 
     Attributes:
         pin_path: the bpffs directory for maps marked ``LIBBPF_PIN_BY_NAME``; a compatible
-            map already pinned there is reused, else the new map is pinned there.
+            map already pinned there is reused, else the new map is pinned there. None means
+            libbpf's default, ``/sys/fs/bpf``, if a bpffs is mounted there; otherwise loading
+            such a map fails with an error that says to set this (a map marked for pinning
+            is never silently left unpinned).
         map_replacements: existing maps to use instead of creating the spec's map of that
             name; each must match the spec (type, sizes, entries, flags). They stay the
             caller's: the collection holds its own descriptor.
@@ -196,7 +200,7 @@ def load(spec: CollectionSpec, options: CollectionOptions | None = None, *,
     except BaseException:
         tx.close()
         raise
-    return Loaded(spec, tx.maps, tx.programs)
+    return Loaded(spec, dict(tx.maps), dict(tx.programs))
 
 
 def _wrap(what: str, e: BaseException) -> BaseException:
@@ -278,8 +282,7 @@ class _Transaction:
         self.object_btf: Any = None         # the object's BTF in the kernel (ObjectBTF)
         self.object_btf_failed = False      # it could not be loaded for a map
         self.core_resolver: COREResolver | None = None
-        self.kernel_btf: Spec | None = None
-        self.externs = ExternResolver(spec, self._kernel_spec)
+        self.externs = ExternResolver(spec)
 
     # what a caller asks for ----------------------------------------------------------------------
 
@@ -349,8 +352,8 @@ class _Transaction:
             self.reused.add(name)
             return repl.clone()
         pin_file = None
-        if spec.pinning == PinType.BY_NAME and self.options.pin_path is not None:
-            pin_file = os.path.join(os.fspath(self.options.pin_path), name)
+        if spec.pinning == PinType.BY_NAME:
+            pin_file = os.path.join(self._pin_root(name), name)
             if "." in name:
                 raise EbpfError(f"map {name!r} cannot be pinned: bpffs names may not "
                                 "contain '.'")
@@ -412,6 +415,18 @@ class _Transaction:
                 "struct_ops maps registered by a bpf_link (.struct_ops.link, BPF_F_LINK)",
                 "6.4", str(e)) from e
         return Map._take(fd)
+
+    def _pin_root(self, name: str) -> str:
+        """The directory maps marked ``LIBBPF_PIN_BY_NAME`` are pinned in: the option's, else
+        libbpf's default root when a bpffs is mounted there."""
+        if self.options.pin_path is not None:
+            return os.fspath(self.options.pin_path)
+        if is_bpffs(DEFAULT_PIN_ROOT):
+            return DEFAULT_PIN_ROOT
+        raise EbpfError(f"map {name!r} is marked LIBBPF_PIN_BY_NAME, but no pin path is set "
+                        f"and {DEFAULT_PIN_ROOT} is not a mounted bpffs: set "
+                        "CollectionOptions(pin_path=...) to a directory in a bpffs, or mount "
+                        f"one at {DEFAULT_PIN_ROOT} ('mount -t bpf bpf {DEFAULT_PIN_ROOT}')")
 
     def _map_btf(self, spec: MapSpec) -> Any:
         """The object's BTF handle if it describes the key and value types of ``spec`` (and of
@@ -527,12 +542,7 @@ class _Transaction:
                 raise EbpfError("kernel_types must be an ebpf.btf.Spec, not "
                                 f"{type(override).__name__}")
             return [override], None
-        return [self._kernel_spec()], _module_specs
-
-    def _kernel_spec(self) -> Spec:
-        if self.kernel_btf is None:
-            self.kernel_btf = load_kernel_spec()
-        return self.kernel_btf
+        return [self.externs.kernel_spec()], _module_specs
 
     def _object_btf(self) -> Any:
         if self.object_btf is None:

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, final
 
+from .batch import BatchBuffer, BatchView
 from .errors import (
     BTFError,
     ClosedError,
@@ -37,7 +38,6 @@ from .internal.sys import (
     BPF_OBJ_NAME_LEN,
     FD,
     Cmd,
-    FastCall,
     MapBatchAttr,
     MapCreateAttr,
     MapElemAttr,
@@ -85,6 +85,10 @@ _NO_KERNEL_BTF: Final = frozenset({
 _FD_VALUES_INT: Final = frozenset(int(t) for t in _FD_VALUES)
 _DECODED_TYPES: Final = frozenset(int(t) for t in (*_PER_CPU, *_MAP_IN_MAP, MapType.PROG_ARRAY))
 
+# Event stream maps, which user space reads or writes through the leaf packages, not elements.
+_EVENT_READERS: Final = {MapType.RINGBUF: "ebpf.ringbuf.Reader",
+                         MapType.USER_RINGBUF: "ebpf.ringbuf.Writer",
+                         MapType.PERF_EVENT_ARRAY: "ebpf.perf.Reader"}
 _BATCH_BUFFER_BYTES: Final = 1 << 20
 _ENOTSUPP: Final = 524  # the kernel-internal "operation not supported" some map types return
 
@@ -93,15 +97,6 @@ def sanitize_name(name: str) -> str:
     """The kernel's form of an object name: only ``[A-Za-z0-9_.]``, at most 15 characters."""
     clean = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "_."))
     return clean[: BPF_OBJ_NAME_LEN - 1]
-
-
-# One thread's element operation as a plain tuple, which unpacks in one fast step:
-#   (key_ints, lookup, update, delete, value, value_ints, owner)
-# key_ints/value_ints: one-element views of the key/value buffers as a native u32 or u64 (None
-# for other sizes); lookup/update/delete: pre-bound bpf() calls; value: the value buffer as
-# bytes; owner: the _ElemCalls that keeps the buffers and calls alive.
-_Ops = tuple["memoryview | None", "Callable[[], int]", "Callable[[], int]", "Callable[[], int]",
-             memoryview, "memoryview | None", "_ElemCalls"]
 
 
 def _int_view(view: memoryview) -> memoryview | None:
@@ -114,47 +109,58 @@ def _int_view(view: memoryview) -> memoryview | None:
 
 
 class _ElemCalls:
-    """Pre-bound buffers and fast ``bpf()`` calls for one thread's element operation."""
+    """One thread's buffers and pre-bound ``bpf()`` calls for the element operations of a map.
 
-    __slots__ = ("attr", "delete", "delete_attr", "key", "key_view", "lookup",
-                 "lookup_and_delete", "next_key", "next_key_call", "update", "value",
-                 "value_view")
+    A :class:`Map` keeps a pool of these, one for each thread inside an element operation at
+    the same time (list ``pop`` and ``append`` are atomic), so the operations are thread-safe
+    without a lock. The buffers are reached through memoryviews, which cost less than ctypes'
+    attribute descriptors on the hot path; a key or value of 4 or 8 bytes also has a
+    native-int view (``key_int``, ``value_int``) that takes an int directly.
+
+    Attributes:
+        key, value, next_key: the buffers the attrs point into.
+        key_view, value_view: byte views of ``key`` and ``value`` of the exact sizes.
+        key_int, value_int: one-element native-int views of them, or None for other sizes.
+        attr: the attr of lookup, update and lookup-and-delete; ``flags`` is set per call.
+        lookup, update, delete, lookup_and_delete, get_next_key: the pre-bound calls, each
+            returning the kernel's result or ``-errno``.
+        next_key_attr: the attr of ``get_next_key`` (its ``key`` is 0 to ask for the first).
+    """
+
+    __slots__ = ("_bound", "attr", "delete", "get_next_key", "key", "key_int", "key_view",
+                 "lookup", "lookup_and_delete", "next_key", "next_key_attr", "update", "value",
+                 "value_int", "value_view")
 
     def __init__(self, fd: int, key_size: int, value_bytes: int) -> None:
         self.key = ctypes.create_string_buffer(max(key_size, 1))
         self.next_key = ctypes.create_string_buffer(max(key_size, 1))
         self.value = ctypes.create_string_buffer(max(value_bytes, 1))
-        # Buffer-protocol views: reading and writing through them costs less than ctypes'
-        # attribute descriptors, which matters on the single-element hot path.
         self.key_view = memoryview(self.key).cast("B")[:key_size]
         self.value_view = memoryview(self.value).cast("B")[:value_bytes]
-        self.attr = attr = MapElemAttr(map_fd=fd, key=ctypes.addressof(self.key) if key_size else 0,
+        self.key_int = _int_view(self.key_view)
+        self.value_int = _int_view(self.value_view)
+        key_addr = ctypes.addressof(self.key) if key_size else 0
+        self.attr = attr = MapElemAttr(map_fd=fd, key=key_addr,
                                        value=ctypes.addressof(self.value))
-        addr, size = ctypes.addressof(attr), ctypes.sizeof(attr)
-        self.lookup = FastCall(Cmd.MAP_LOOKUP_ELEM, addr, size)
-        self.update = FastCall(Cmd.MAP_UPDATE_ELEM, addr, size)
-        # The kernel wants every field after the last one a command uses to be zero, so delete
-        # (which stops at ``key``) gets an attr of its own.
-        self.delete_attr = da = MapElemAttr(map_fd=fd, key=attr.key)
-        self.delete = FastCall(Cmd.MAP_DELETE_ELEM, ctypes.addressof(da), ctypes.sizeof(da))
-        self.lookup_and_delete = FastCall(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, addr, size)
-        # get_next_key uses its own attr: value field is the next_key pointer.
-        nk = MapElemAttr(map_fd=fd, key=ctypes.addressof(self.key))
+        # The kernel wants every field after the last one a command uses to be zero: delete
+        # (which stops at ``key``) and get_next_key (``next_key`` where the value goes) get
+        # attrs of their own.
+        delete_attr = MapElemAttr(map_fd=fd, key=key_addr)
+        self.next_key_attr = nk = MapElemAttr(map_fd=fd, key=key_addr)
         nk.next_key = ctypes.addressof(self.next_key)
-        self.next_key_call = (nk, FastCall(Cmd.MAP_GET_NEXT_KEY, ctypes.addressof(nk),
-                                           ctypes.sizeof(nk)))
-
-    def ops(self) -> _Ops:
-        return (_int_view(self.key_view), self.lookup.call, self.update.call, self.delete.call,
-                self.value_view, _int_view(self.value_view), self)
-
-    def put_key(self, key: bytes) -> None:
-        self.key_view[:] = key
+        bound = (commands.bind_map_lookup_elem(attr), commands.bind_map_update_elem(attr),
+                 commands.bind_map_delete_elem(delete_attr),
+                 commands.bind_map_lookup_and_delete_elem(attr),
+                 commands.bind_map_get_next_key(nk))
+        # The FastCalls, and the attr of delete, which only its call refers to.
+        self._bound = (bound, delete_attr)
+        (self.lookup, self.update, self.delete, self.lookup_and_delete,
+         self.get_next_key) = (b.call for b in bound)
 
     def release(self) -> None:
-        for call in (self.lookup, self.update, self.delete, self.lookup_and_delete,
-                     self.next_key_call[1]):
-            call.release()
+        """Give the pre-bound calls back (they answer ``-EBADF`` afterwards)."""
+        for b in self._bound[0]:
+            b.release()
 
 
 class Map(KernelObject):
@@ -174,9 +180,10 @@ class Map(KernelObject):
     """
 
     __slots__ = ("_byteorder", "_codecs_ready", "_decode", "_decode_key", "_int_limit",
-                 "_int_values", "_kernel_btf", "_key_codec", "_key_type", "_plain_values",
-                 "_pool", "_raw_decode", "_value_bytes", "_value_codec", "_value_type", "flags",
-                 "key_size", "max_entries", "name", "type", "value_size")
+                 "_int_values", "_kernel_btf", "_key_codec", "_key_type", "_opened",
+                 "_plain_values", "_pool", "_raw_decode", "_value_bytes", "_value_codec",
+                 "_value_type", "flags", "key_size", "max_entries", "name", "type",
+                 "value_size")
 
     kind = "map"
     _pinnable = True
@@ -223,31 +230,30 @@ class Map(KernelObject):
         self.max_entries = max_entries
         self.flags = flags
         self._byteorder = sys.byteorder
+        self._opened = ""  # how this descriptor was opened: "", "read-only" or "write-only"
         if self.type in _PER_CPU:
             self._value_bytes = round_up(value_size, 8) * possible_cpus()
         else:
             self._value_bytes = value_size
         self._int_limit = 1 << (8 * key_size) if key_size in (4, 8) else 0
-        self._pool: list[_Ops] = []
+        self._pool: list[_ElemCalls] = []
         self._key_type = key_type
         self._value_type = value_type
         # (BTF object id, key type id, value type id) of a map opened from the kernel: its
         # types are read on first use (a map-of-maps lookup opens a map every time).
         self._kernel_btf = kernel_btf
-        # Decided once, off the hot path. None: values are returned as the kernel's bytes.
+        # Decided once, off the hot path. A decoder is None (the kernel's bytes as they are) or
+        # a function that holds no reference to this Map, so that dropping the Map frees it at
+        # once (no reference cycle keeps its descriptor open until the cyclic GC runs).
         self._plain_values = int(type) not in _DECODED_TYPES
-        self._raw_decode: Callable[[bytes], Any] | None = (
-            None if self._plain_values else self._decode_raw)
+        self._raw_decode = _raw_decoder(self.type, value_size, self._byteorder)
         # The BTF codecs are built by _build_codecs on the first decode or encode, not here:
         # a loaded collection creates maps it never reads, and ebpf.btf.values is large.
         self._key_codec: Codec | None = None
         self._value_codec: Codec | None = None
         self._codecs_ready = key_type is None and value_type is None and kernel_btf is None
-        self._decode: Callable[[bytes], Any] | None = (
-            self._raw_decode if value_type is None and kernel_btf is None
-            else self._first_decode)
-        self._decode_key: Callable[[bytes], Any] | None = (
-            None if key_type is None and kernel_btf is None else self._first_decode_key)
+        self._decode: Callable[[bytes], Any] | None = self._raw_decode
+        self._decode_key: Callable[[bytes], Any] | None = None
         # Non-negative ints that fit go straight into the value buffer (hot path of update).
         self._int_values = (1 << (8 * value_size)) if (
             value_size in (4, 8) and self._plain_values and int(type) not in _FD_VALUES_INT
@@ -283,7 +289,9 @@ class Map(KernelObject):
             EbpfError: what is pinned there is not a map.
         """
         flags = (MapFlags.RDONLY if read_only else 0) | (MapFlags.WRONLY if write_only else 0)
-        return cls._load_pinned(path, int(flags))
+        m = cls._load_pinned(path, int(flags))
+        m._opened = "read-only" if read_only else "write-only" if write_only else ""
+        return m
 
     def _release(self) -> None:
         self._release_calls()
@@ -291,7 +299,7 @@ class Map(KernelObject):
     def _release_calls(self) -> None:
         pool = getattr(self, "_pool", None)
         while pool:
-            pool.pop()[6].release()
+            pool.pop().release()
 
     def _cloned(self, fd: FD) -> Map:
         m = Map.__new__(Map)
@@ -339,25 +347,17 @@ class Map(KernelObject):
         """Build the key and value codecs and install the decoders that use them."""
         self._key_codec = key_codec = _codec_for(self.key_type, self.key_size)
         self._value_codec = value_codec = _codec_for(self.value_type, self.value_size)
-        self._decode = self._decode_value if value_codec is not None else self._raw_decode
+        if value_codec is not None:
+            if self.type in _PER_CPU:
+                self._decode = _per_cpu_decoder(self.value_size, value_codec.decode)
+            elif self._plain_values:
+                self._decode = value_codec.decode
         self._decode_key = key_codec.decode if key_codec is not None else None
         self._codecs_ready = True
 
-    def _first_decode(self, raw: bytes) -> Any:
-        if not self._codecs_ready:
-            self._build_codecs()
-        decode = self._decode
-        return raw if decode is None else decode(raw)
-
-    def _first_decode_key(self, raw: bytes) -> Any:
-        if not self._codecs_ready:
-            self._build_codecs()
-        decode = self._decode_key
-        return raw if decode is None else decode(raw)
-
     def _decoders(self, raw: bool) -> tuple[Callable[[bytes], Any] | None,
                                             Callable[[bytes], Any] | None]:
-        """The key and value decoders for iteration (None: keep the bytes)."""
+        """The key and value decoders (None: keep the bytes)."""
         if raw:
             return None, self._raw_decode
         if not self._codecs_ready:
@@ -409,33 +409,6 @@ class Map(KernelObject):
         what = f"per-CPU value of {self._context('')[1:]}"
         return b"".join(self._one_value_bytes(v, what).ljust(stride, b"\0") for v in value)
 
-    def _decode_raw(self, raw: bytes) -> Any:
-        """Values as the kernel gives them: bytes, split per CPU; programs and maps opened."""
-        t = self.type
-        if t in _PER_CPU:
-            stride = round_up(self.value_size, 8)
-            n = self.value_size
-            return [raw[i:i + n] for i in range(0, len(raw), stride)]
-        if t is MapType.PROG_ARRAY:
-            from .program import Program
-
-            return Program.from_id(int.from_bytes(raw[:4], self._byteorder))
-        if t in _MAP_IN_MAP:
-            return Map.from_id(int.from_bytes(raw[:4], self._byteorder))
-        return raw
-
-    def _decode_value(self, raw: bytes) -> Any:
-        """Values decoded by the map's BTF value type (per CPU where the map is per-CPU)."""
-        codec = self._value_codec
-        assert codec is not None
-        if self.type in _PER_CPU:
-            stride = round_up(self.value_size, 8)
-            n = self.value_size
-            return [codec.decode(raw[i:i + n]) for i in range(0, len(raw), stride)]
-        if not self._plain_values:
-            return self._decode_raw(raw)
-        return codec.decode(raw)
-
     @property
     def raw(self) -> RawView:
         """This map with keys and values as the kernel's bytes, even when it has BTF types."""
@@ -443,8 +416,8 @@ class Map(KernelObject):
 
     # --- element operations ------------------------------------------------------------------
 
-    def _new_ops(self) -> _Ops:
-        return _ElemCalls(self._fd.raw, self.key_size, self._value_bytes).ops()
+    def _new_calls(self) -> _ElemCalls:
+        return _ElemCalls(self._fd.raw, self.key_size, self._value_bytes)
 
     def _encoded_key(self, key: Any) -> bytes | None:
         """The bytes of ``key``, or None for a map that takes no key (queue, stack, bloom)."""
@@ -453,13 +426,34 @@ class Map(KernelObject):
                 raise MarshalError(f"{self._context('use')}: this map takes no key, got {key!r}")
             return None
         if type(key) is int and 0 <= key < self._int_limit:
-            return key.to_bytes(self.key_size, self._byteorder)  # as the element ops write it
+            return key.to_bytes(self.key_size, self._byteorder)  # as _write_key writes it
         return self._key_bytes(key)
 
-    def _put_key(self, calls: _ElemCalls, key: Any) -> None:
-        data = self._encoded_key(key)
-        if data is not None:
-            calls.put_key(data)
+    def _write_key(self, calls: _ElemCalls, key: Any) -> None:
+        """The one key writer of the element operations: ``key`` into ``calls``' buffer.
+
+        A non-negative int that fits goes through the buffer's native-int view (the common
+        case, a handful of bytecodes); anything else is encoded first.
+        """
+        if type(key) is int and 0 <= key < self._int_limit:
+            calls.key_int[0] = key  # type: ignore[index]
+        else:
+            data = self._encoded_key(key)
+            if data is not None:
+                calls.key_view[:] = data
+
+    def _write_value(self, calls: _ElemCalls, value: Any) -> None:
+        """``value`` into ``calls``' value buffer (the native-int view takes a plain int)."""
+        if type(value) is int and 0 <= value < self._int_values:
+            calls.value_int[0] = value  # type: ignore[index]
+        else:
+            calls.value_view[:] = self._value_bytes_of(value)
+
+    def _decoded(self, raw: bytes) -> Any:
+        if not self._codecs_ready:
+            self._build_codecs()
+        decode = self._decode
+        return raw if decode is None else decode(raw)
 
     def _error(self, err: int, cmd: int, action: str, key: Any = None) -> SyscallError:
         ctx = self._context(action)
@@ -472,31 +466,41 @@ class Map(KernelObject):
             return KeyExistsError(err, command_name(cmd), ctx)
         if err == errno.EBADF and self._fd.closed:
             raise ClosedError(f"{self._context('use')[4:] or 'map'} is closed")
+        reader = _EVENT_READERS.get(self.type)
+        if reader is not None and err in (errno.EOPNOTSUPP, _ENOTSUPP):
+            # Supported, just not element by element: say what reads them.
+            raise NotSupportedError(
+                f"{ctx}: a {self.type.name} map is an event stream, which has no elements to "
+                f"look up or iterate from user space; use {reader}") from SyscallError(
+                    err, command_name(cmd), ctx)
+        if err == errno.EPERM and cmd in (Cmd.MAP_UPDATE_ELEM, Cmd.MAP_DELETE_ELEM,
+                                          Cmd.MAP_LOOKUP_AND_DELETE_ELEM):
+            ctx += (": this descriptor was opened read-only" if self._opened == "read-only"
+                    else ": the map is read-only for user space (created with "
+                    "MapFlags.RDONLY)" if self.flags & MapFlags.RDONLY
+                    else ": the map is frozen (or read-only for user space), so user space "
+                    "cannot change it")
+        elif err == errno.EPERM and cmd == Cmd.MAP_LOOKUP_ELEM and self._opened == "write-only":
+            ctx += ": this descriptor was opened write-only"
         return SyscallError(err, command_name(cmd), ctx)
 
     # The element operations below are the library's hottest code: each is a handful of
-    # bytecodes around one pre-bound bpf() call. A pool of per-thread buffers (list pop and
-    # append are atomic under the GIL) makes them thread-safe without a lock; an int key or
-    # value that fits is written through a native-int view of the buffer. They repeat that
-    # key write instead of calling a shared helper on purpose: on the machines measured, one
-    # more Python call costs about as much as the whole write.
+    # bytecodes around one pre-bound bpf() call, on the _ElemCalls of the calling thread.
 
     def __getitem__(self, key: Any) -> Any:
         # Two parameters exactly, so that CPython can inline ``m[k]`` as a plain call.
         pool = self._pool
-        ops = pool.pop() if pool else self._new_ops()
-        key_ints, lookup, _, _, value, _, owner = ops
+        calls = pool.pop() if pool else self._new_calls()
         try:
-            if type(key) is int and 0 <= key < self._int_limit:
-                key_ints[0] = key  # type: ignore[index]
-            else:
-                self._put_key(owner, key)
-            ret = lookup()
+            self._write_key(calls, key)
+            ret = calls.lookup()
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "look up in", key)
-            raw = value.tobytes()
+            raw = calls.value_view.tobytes()
         finally:
-            pool.append(ops)
+            pool.append(calls)
+        if not self._codecs_ready:
+            self._build_codecs()
         decode = self._decode
         return raw if decode is None else decode(raw)
 
@@ -510,37 +514,22 @@ class Map(KernelObject):
         """
         if not flags:
             return self[key]
-        pool = self._pool
-        ops = pool.pop() if pool else self._new_ops()
-        key_ints, lookup, _, _, value, _, owner = ops
-        try:
-            if type(key) is int and 0 <= key < self._int_limit:
-                key_ints[0] = key  # type: ignore[index]
-            else:
-                self._put_key(owner, key)
-            owner.attr.flags = flags
-            ret = lookup()
-            owner.attr.flags = 0
-            if ret < 0:
-                raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "look up in", key)
-            raw = value.tobytes()
-        finally:
-            pool.append(ops)
-        decode = self._decode
-        return raw if decode is None else decode(raw)
+        return self._decoded(self._lookup_raw(key, flags))
 
-    def _lookup_raw(self, key: Any) -> bytes:
+    def _lookup_raw(self, key: Any, flags: UpdateFlags | int = 0) -> bytes:
         """The value bytes under ``key`` as the kernel gives them (all CPUs for per-CPU maps)."""
         pool = self._pool
-        ops = pool.pop() if pool else self._new_ops()
+        calls = pool.pop() if pool else self._new_calls()
         try:
-            self._put_key(ops[6], key)
-            ret = ops[1]()
+            self._write_key(calls, key)
+            calls.attr.flags = flags
+            ret = calls.lookup()
+            calls.attr.flags = 0
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_LOOKUP_ELEM, "look up in", key)
-            return ops[4].tobytes()
+            return calls.value_view.tobytes()
         finally:
-            pool.append(ops)
+            pool.append(calls)
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value under ``key``, or ``default`` if there is none."""
@@ -577,35 +566,18 @@ class Map(KernelObject):
             KeyNotFoundError: ``EXIST`` and the key does not exist.
             SyscallError: e.g. ``E2BIG`` when the map is full.
         """
-        data: bytes | None = None
-        if type(value) is int and 0 <= value < self._int_values:
-            pass  # written through the value buffer's int view below
-        elif type(value) is bytes and len(value) == self.value_size and self._plain_values:
-            data = value
-        else:
-            data = self._value_bytes_of(value)
         pool = self._pool
-        ops = pool.pop() if pool else self._new_ops()
-        key_ints, _, update, _, value_view, value_ints, owner = ops
+        calls = pool.pop() if pool else self._new_calls()
         try:
-            if type(key) is int and 0 <= key < self._int_limit:
-                key_ints[0] = key  # type: ignore[index]
-            else:
-                self._put_key(owner, key)
-            if data is None:
-                value_ints[0] = value  # type: ignore[index]
-            else:
-                value_view[:] = data
-            if flags:
-                owner.attr.flags = flags
-                ret = update()
-                owner.attr.flags = 0
-            else:
-                ret = update()
+            self._write_key(calls, key)
+            self._write_value(calls, value)
+            calls.attr.flags = flags
+            ret = calls.update()
+            calls.attr.flags = 0
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_UPDATE_ELEM, "update", key)
         finally:
-            pool.append(ops)
+            pool.append(calls)
 
     def _update_once(self, key: Any, value: Any) -> None:
         """``update(key, value)`` through buffers of its own and a plain ``bpf()`` call: for
@@ -623,24 +595,17 @@ class Map(KernelObject):
             raise self._error(e.errno or 0, Cmd.MAP_UPDATE_ELEM, "update", key) from None
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        # update(key, value) without flags, kept separate to spare the hot path their test.
+        # update(key, value) without flags, kept separate to spare the hot path their writes.
         pool = self._pool
-        ops = pool.pop() if pool else self._new_ops()
-        key_ints, _, update, _, value_view, value_ints, owner = ops
+        calls = pool.pop() if pool else self._new_calls()
         try:
-            if type(key) is int and 0 <= key < self._int_limit:
-                key_ints[0] = key  # type: ignore[index]
-            else:
-                self._put_key(owner, key)
-            if type(value) is int and 0 <= value < self._int_values:
-                value_ints[0] = value  # type: ignore[index]
-            else:
-                value_view[:] = self._value_bytes_of(value)
-            ret = update()
+            self._write_key(calls, key)
+            self._write_value(calls, value)
+            ret = calls.update()
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_UPDATE_ELEM, "update", key)
         finally:
-            pool.append(ops)
+            pool.append(calls)
 
     def delete(self, key: Any) -> None:
         """Remove ``key``.
@@ -650,18 +615,14 @@ class Map(KernelObject):
             SyscallError: ``EINVAL`` for arrays, whose elements cannot be deleted.
         """
         pool = self._pool
-        ops = pool.pop() if pool else self._new_ops()
-        key_ints, _, _, delete, _, _, owner = ops
+        calls = pool.pop() if pool else self._new_calls()
         try:
-            if type(key) is int and 0 <= key < self._int_limit:
-                key_ints[0] = key  # type: ignore[index]
-            else:
-                self._put_key(owner, key)
-            ret = delete()
+            self._write_key(calls, key)
+            ret = calls.delete()
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_DELETE_ELEM, "delete from", key)
         finally:
-            pool.append(ops)
+            pool.append(calls)
 
     __delitem__ = delete
 
@@ -674,19 +635,17 @@ class Map(KernelObject):
             KeyNotFoundError: no such key, or the queue/stack is empty.
         """
         pool = self._pool
-        ops = pool.pop() if pool else self._new_ops()
-        owner = ops[6]
+        calls = pool.pop() if pool else self._new_calls()
         try:
-            self._put_key(owner, key)
-            ret = owner.lookup_and_delete.call()
+            self._write_key(calls, key)
+            ret = calls.lookup_and_delete()
             if ret < 0:
                 raise self._error(-ret, Cmd.MAP_LOOKUP_AND_DELETE_ELEM, "look up and delete in",
                                   key)
-            raw = ops[4].tobytes()
+            raw = calls.value_view.tobytes()
         finally:
-            pool.append(ops)
-        decode = self._decode
-        return raw if decode is None else decode(raw)
+            pool.append(calls)
+        return self._decoded(raw)
 
     # --- queue, stack, bloom filter ----------------------------------------------------------
 
@@ -724,12 +683,13 @@ class Map(KernelObject):
 
     def _bloom_contains(self, value: Any) -> bool:
         data = self._value_bytes_of(value)
-        calls = self._new_ops()[6]
+        pool = self._pool
+        calls = pool.pop() if pool else self._new_calls()
         try:
-            calls.value.raw = data
-            ret = calls.lookup.call()
+            calls.value_view[:] = data
+            ret = calls.lookup()
         finally:
-            calls.release()
+            pool.append(calls)
         if ret == -errno.ENOENT:
             return False
         if ret < 0:
@@ -741,14 +701,13 @@ class Map(KernelObject):
     def next_key(self, key: Any = None) -> bytes | None:
         """The key after ``key`` in the kernel's order (the first key for ``None``), or None at
         the end. For a hash map a key that was deleted meanwhile restarts from the first key."""
-        calls = self._new_ops()[6]
+        calls = self._new_calls()
         try:
-            attr, call = calls.next_key_call
             if key is None:
-                attr.key = 0
+                calls.next_key_attr.key = 0
             else:
-                self._put_key(calls, key)
-            ret = call.call()
+                self._write_key(calls, key)
+            ret = calls.get_next_key()
             if ret == -errno.ENOENT:
                 return None
             if ret < 0:
@@ -778,25 +737,23 @@ class Map(KernelObject):
                 yield decode(k)
 
     def _keys_by_next_key(self) -> Iterator[bytes]:
-        calls = self._new_ops()[6]
+        calls = self._new_calls()
         try:
-            attr, call = calls.next_key_call
-            key_addr = ctypes.addressof(calls.key)
+            attr = calls.next_key_attr
+            key_addr = attr.key
             ks = self.key_size
             seen: set[bytes] = set()
             attr.key = 0
             while True:
-                ret = call.call()
+                ret = calls.get_next_key()
                 if ret == -errno.ENOENT:
                     return
                 if ret < 0:
                     raise self._error(-ret, Cmd.MAP_GET_NEXT_KEY, "iterate over")
                 nk = calls.next_key.raw[:ks]
-                if nk in seen:
-                    # The previous key was deleted and the kernel restarted from the first
-                    # key; skip what we already returned.
-                    pass
-                else:
+                # A deleted previous key makes the kernel restart from the first key: skip
+                # what was returned already.
+                if nk not in seen:
                     seen.add(nk)
                     yield nk
                 calls.key.raw = nk
@@ -907,6 +864,28 @@ class Map(KernelObject):
             out.extend(chunk)
         return out
 
+    def batch_buffer(self, capacity: int | None = None) -> BatchBuffer:
+        """A reusable buffer for :meth:`batch_lookup_into`, with room for ``capacity`` entries
+        (default: the whole map, ``max_entries``); it grows when a read needs more."""
+        n = capacity if capacity is not None else max(self.max_entries, 1)
+        return BatchBuffer(self.key_size, self._value_bytes, n)
+
+    def batch_lookup_into(self, buffer: BatchBuffer | None = None, *,
+                          delete: bool = False) -> BatchView:
+        """Read every entry into ``buffer`` (a new one if None) with
+        ``BPF_MAP_LOOKUP_BATCH`` (or ``..._AND_DELETE_BATCH`` with ``delete``) and return a
+        zero-copy :class:`~ebpf.batch.BatchView` of them: keys and values as memoryviews of
+        the buffer (native ints for 1, 2, 4 and 8 bytes), decoded only when an entry is
+        asked for. The fast way to read a large map; see :mod:`ebpf.batch`.
+
+        Raises:
+            NotSupportedError: the map type has no batch operations.
+            EbpfError: ``buffer`` was made for other key or value sizes.
+        """
+        self._check_batch("batch delete" if delete else "batch lookup")
+        buf = buffer if buffer is not None else self.batch_buffer()
+        return BatchView(self, buf, buf.fill(self, delete=delete))
+
     def batch_lookup_and_delete(self) -> list[tuple[Any, Any]]:
         """Remove every entry and return them, with ``BPF_MAP_LOOKUP_AND_DELETE_BATCH``.
 
@@ -998,6 +977,40 @@ def _codec_for(t: Type | None, size: int) -> Codec | None:
         return codec(t)
     except BTFError:
         return None  # a type values cannot be decoded by (e.g. void): keep the bytes
+
+
+def _per_cpu_decoder(size: int, decode: Callable[[bytes], Any] | None
+                     ) -> Callable[[bytes], list[Any]]:
+    """A decoder of per-CPU values: one value of ``size`` bytes per possible CPU, each at a
+    multiple of 8 bytes, decoded by ``decode`` (or kept as bytes)."""
+    stride = round_up(size, 8)
+
+    def per_cpu(raw: bytes) -> list[Any]:
+        parts = [raw[i:i + size] for i in range(0, len(raw), stride)]
+        return parts if decode is None else [decode(p) for p in parts]
+
+    return per_cpu
+
+
+def _raw_decoder(map_type: MapType | int, value_size: int, order: str
+                 ) -> Callable[[bytes], Any] | None:
+    """How values of ``map_type`` come back without BTF: None (the kernel's bytes), split
+    per CPU, or the program or map whose id the kernel returns."""
+    if map_type in _PER_CPU:
+        return _per_cpu_decoder(value_size, None)
+    if map_type is MapType.PROG_ARRAY:
+        def program(raw: bytes) -> Any:
+            from .program import Program
+
+            return Program.from_id(int.from_bytes(raw[:4], order))  # type: ignore[arg-type]
+
+        return program
+    if map_type in _MAP_IN_MAP:
+        def inner_map(raw: bytes) -> Any:
+            return Map.from_id(int.from_bytes(raw[:4], order))  # type: ignore[arg-type]
+
+        return inner_map
+    return None
 
 
 def _btf_encode(codec: Codec, value: Any, what: str) -> bytes:

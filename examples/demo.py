@@ -1,99 +1,123 @@
 #!/usr/bin/env python3
-"""The main demo: load a bundled BPF object, run it on crafted packets, read what it left.
+"""The main demo: attach a BPF program to the kernel and watch every exec() on the machine live.
 
 Run as root from the repository root:
 
-    python3 -m pip install -e . && python3 examples/demo.py
+    python3 -m pip install -e . && python3 examples/demo.py [--seconds 5]
 
 What it shows:
 
-1. ``ebpf.load_collection_spec`` reads ``examples/bpf/xdp_counter-el.elf`` (clang-built from
-   ``xdp_counter.c``): an XDP program, a BTF-defined hash map, and global variables in
-   ``.rodata``, ``.data`` and ``.bss``.
-2. A ``.rodata`` constant is set from Python before loading (``drop_icmp``).
-3. ``spec.load_and_assign(Objects())`` loads the program, its maps and the global-data maps
-   into the kernel and hands them to the fields of a dataclass.
-4. ``prog.test_run()`` runs the program on packets built here (``BPF_PROG_TEST_RUN``: no
-   network interface needed), and the demo prints each verdict.
-5. The hash map and the global counters are read back; their BTF types decode them into
-   Python ints and dicts.
+1. ``ebpf.load_collection_spec`` reads ``examples/bpf/exec_events-el.elf`` (built by clang
+   from ``exec_events.c``): a ``tp_btf/sched_process_exec`` program compiled once against
+   ``vmlinux.h`` (CO-RE), a ring buffer, a hash map and an array.
+2. ``spec.load_and_assign(Objects())`` loads it, relocated for the running kernel.
+3. ``ebpf.link.attach(program)`` attaches it where its ELF section says: the kernel's
+   ``sched_process_exec`` tracepoint. From then on every exec() on the machine runs it.
+4. ``ebpf.ringbuf.Reader`` reads the events the program sends, decoded by the BTF type
+   ``struct exec_event`` into dicts, as they happen. The demo starts a few commands of its own
+   so that there is always something to see; whatever else the machine runs shows up too.
+5. After a few seconds the link is closed (the program detaches) and the maps are read: the
+   execs per command, and a log2 histogram of how many arguments they had.
 """
 
 from __future__ import annotations
 
-import struct
+import argparse
+import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import ebpf
+from ebpf import link, ringbuf
 
 _ORDER = "el" if sys.byteorder == "little" else "eb"
-OBJECT = Path(__file__).resolve().parent / "bpf" / f"xdp_counter-{_ORDER}.elf"
+OBJECT = Path(__file__).resolve().parent / "bpf" / f"exec_events-{_ORDER}.elf"
 
-XDP_VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
-PROTOCOLS = {1: "ICMP", 6: "TCP", 17: "UDP", 0xFFFF: "not IPv4"}
+# What the demo runs itself, a little apart, while it watches.
+COMMANDS = [["uname", "-r"], ["ls", "/"], ["sh", "-c", "true"], ["date", "+%s"],
+            ["id", "-u"], ["cat", "/proc/loadavg"], ["sleep", "0.1"]]
 
 
 @dataclass
 class Objects(ebpf.Objects):
-    """What the demo takes out of the object file; field names are the ELF names."""
+    """What the demo takes out of the object file (field names are the ELF names)."""
 
-    count_packets: ebpf.Program = ebpf.field()
-    proto_counts: ebpf.Map = ebpf.field()
-    counters: ebpf.Map = ebpf.field(".bss")        # total_packets, total_bytes
-    last: ebpf.Map = ebpf.field(".data")           # last_protocol
-
-
-def ipv4_packet(protocol: int, payload: int) -> bytes:
-    """An Ethernet frame carrying an IPv4 header (checksum left 0) and ``payload`` bytes."""
-    eth = bytes.fromhex("ffffffffffff" "020000000001") + struct.pack("!H", 0x0800)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload, 0, 0, 64, protocol, 0,
-                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-    return eth + ip + bytes(payload)
+    trace_exec: ebpf.Program = ebpf.field()
+    events: ebpf.Map = ebpf.field()
+    execs_by_comm: ebpf.Map = ebpf.field()
+    argc_log2: ebpf.Map = ebpf.field()
 
 
-PACKETS = [
-    ("TCP SYN to port 80", ipv4_packet(6, 20)),
-    ("UDP DNS query", ipv4_packet(17, 40)),
-    ("ICMP echo request", ipv4_packet(1, 64)),
-    ("TCP data segment", ipv4_packet(6, 1400)),
-    ("ARP request", bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)),
-    ("UDP datagram", ipv4_packet(17, 100)),
-    ("ICMP echo request", ipv4_packet(1, 8)),
-    ("truncated IPv4", bytes.fromhex("ffffffffffff020000000001") + b"\x08\x00" + bytes(6)),
-]
+def run_commands(stop: threading.Event, interval: float) -> None:
+    """Start the demo's own commands every ``interval`` seconds until ``stop``."""
+    i = 0
+    while not stop.wait(interval):
+        subprocess.run(COMMANDS[i % len(COMMANDS)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        i += 1
+
+
+def log2_histogram(counts: list[int], label: str) -> list[str]:
+    """Rows of a log2 histogram in the style of the BPF tracing tools."""
+    last = max((i for i, c in enumerate(counts) if c), default=-1)
+    if last < 0:
+        return [f"{label}: no data"]
+    top = max(counts)
+    rows = [f"{label:>22} : count    distribution"]
+    for slot in range(last + 1):
+        lo, hi = (0, 1) if slot == 0 else (1 << slot, (1 << (slot + 1)) - 1)
+        bar = "*" * round(40 * counts[slot] / top)
+        rows.append(f"{lo:>10} -> {hi:<10} : {counts[slot]:<8} |{bar:<40}|")
+    return rows
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long to watch")
+    args = parser.parse_args()
+
     spec = ebpf.load_collection_spec(OBJECT)
-    print(f"Read {OBJECT.name}: programs {sorted(spec.programs)}, maps {sorted(spec.maps)}")
-    spec.variables["drop_icmp"].set(1)      # a .rodata constant, fixed before the verifier runs
-    print("Set the constant drop_icmp = 1 before loading.\n")
-
+    print(f"Read {OBJECT.name}: {spec}")
     with spec.load_and_assign(Objects()) as objs:
-        prog = objs.count_packets
-        print(f"Loaded {prog!r} and {objs.proto_counts!r};")
-        print(f"running it on {len(PACKETS)} packets with test_run:\n")
-        print(f"  {'#':>2}  {'packet':<20} {'bytes':>5}  {'verdict':<10} {'time':>8}")
-        for i, (what, packet) in enumerate(PACKETS, 1):
-            result = prog.test_run(packet)
-            verdict = XDP_VERDICTS.get(result.retval, str(result.retval))
-            print(f"  {i:>2}  {what:<20} {len(packet):>5}  {verdict:<10} "
-                  f"{result.duration_ns:>5} ns")
+        prog = objs.trace_exec
+        print(f"Loaded {prog!r} from section {prog.section_name!r}")
+        with link.attach(prog) as attached, ringbuf.Reader(
+                objs.events, decode="exec_event", types=spec.types) as events:
+            print(f"Attached: {attached!r}")
+            print(f"Watching exec() for {args.seconds:g} s ...\n")
+            print(f"{'TIME':>6}  {'PID':>7}  {'PPID':>7}  {'PARENT':<16} {'ARGC':>4}  FILE")
+            stop = threading.Event()
+            worker = threading.Thread(target=run_commands, args=(stop, 0.4), daemon=True)
+            worker.start()
+            start = time.monotonic()
+            deadline = start + args.seconds
+            seen = 0
+            try:
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        rec = events.read(timeout=left)
+                    except TimeoutError:
+                        break
+                    e = rec.value
+                    seen += 1
+                    print(f"{time.monotonic() - start:6.2f}  {e['pid']:>7}  {e['ppid']:>7}  "
+                          f"{e['parent']:<16} {e['argc']:>4}  {e['filename']}", flush=True)
+            finally:
+                stop.set()
+                worker.join()
+        print(f"\nDetached after {seen} events.\n")
 
-        print("\nThe proto_counts map, read back from Python (keys and values decoded by BTF):\n")
-        print(f"  {'protocol':<14} {'packets':>7}")
-        print(f"  {'-' * 14} {'-' * 7}")
-        for proto, n in sorted(objs.proto_counts.items()):
-            name = f"{PROTOCOLS.get(proto, '?')} ({proto})" if proto != 0xFFFF else "not IPv4"
-            print(f"  {name:<14} {n:>7}")
-
-        bss = objs.counters[0]                   # the .bss section, as a dict of its variables
-        last = objs.last[0]["last_protocol"]
-        print(f"\nGlobal variables: total_packets={bss['total_packets']} "
-              f"total_bytes={bss['total_bytes']} last_protocol={last}")
-    return 0
+        print("Execs by command:")
+        by_comm = sorted(objs.execs_by_comm.items(), key=lambda kv: (-kv[1], kv[0]))
+        for comm, n in by_comm[:10]:
+            print(f"  {comm:<16} {n}")
+        print()
+        counts = [objs.argc_log2[i] for i in range(16)]
+        print("\n".join(log2_histogram(counts, "arguments")))
+    return 0 if seen else 1
 
 
 if __name__ == "__main__":

@@ -13,10 +13,16 @@ import pytest
 
 
 def kernel_config() -> dict[str, str]:
-    """The running kernel's configuration (``CONFIG_*`` to value) from ``/proc/config.gz``."""
-    with gzip.open("/proc/config.gz", "rt") as f:
-        return dict(line.strip().split("=", 1) for line in f
-                    if line.startswith("CONFIG_") and "=" in line)
+    """The running kernel's configuration (``CONFIG_*`` to value) from ``/proc/config.gz``, or
+    ``/boot/config-<release>`` where the kernel has no ``/proc/config.gz``."""
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            text = f.read()
+    except OSError:
+        with open(f"/boot/config-{os.uname().release}") as f:
+            text = f.read()
+    return dict(line.strip().split("=", 1) for line in text.splitlines()
+                if line.startswith("CONFIG_") and "=" in line)
 
 
 def kallsyms(name: str) -> int:
@@ -39,8 +45,24 @@ def fd_is_open(raw: int) -> bool:
     return True
 
 
-#: The release of the VM runner's guest kernel when the tests run inside one (scripts/vm.py).
-VM_KERNEL = os.environ.get("EBPF_VM_KERNEL", "")
+_PRIVATE_BTF_CACHE: list[str] = []
+
+
+def use_private_btf_cache() -> str:
+    """Point the kernel BTF index cache (``EBPF_BTF_CACHE_DIR``) at a temporary directory for
+    this test process and the processes it starts, so that tests never add to, or evict from,
+    the user's own cache. Idempotent. The directory is removed at exit, after the library
+    has written the indexes it writes at exit (atexit runs the later registrations first)."""
+    if not _PRIVATE_BTF_CACHE:
+        import atexit
+        import shutil
+        import tempfile
+
+        path = tempfile.mkdtemp(prefix="ebpf-test-btf-cache-")
+        _PRIVATE_BTF_CACHE.append(path)
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    os.environ["EBPF_BTF_CACHE_DIR"] = _PRIVATE_BTF_CACHE[0]
+    return _PRIVATE_BTF_CACHE[0]
 
 
 @contextlib.contextmanager
@@ -52,7 +74,7 @@ def feature_or_skip() -> Iterator[None]:
     from ebpf.errors import UnsupportedFeatureError
     from ebpf.internal.kernel import KernelVersion, kernel_version
 
-    from .conftest import skip_if_unsupported
+    from .conftest import VM_KERNEL, skip_if_unsupported
 
     try:
         yield

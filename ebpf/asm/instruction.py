@@ -74,6 +74,8 @@ __all__ = [
     "UnresolvedReferenceError",
 ]
 
+_REPR_IN_FULL: Final = 3  # Instructions.__repr__ lists sequences up to this long
+
 SLOT_SIZE: Final = 8
 """Bytes in one instruction slot."""
 
@@ -109,19 +111,6 @@ class InstructionError(EbpfError, ValueError):
         super().__init__(located(message,
                                  None if index is None else f"instruction {index}",
                                  None if byte_offset is None else f"byte offset {byte_offset}"))
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # The keyword-only constructor arguments are kept in the instance dict; restore them
-        # as they are instead of calling __init__ again.
-        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
-
-
-def _restore_error(cls: type[InstructionError], args: tuple[object, ...],
-                   state: dict[str, object]) -> InstructionError:
-    err = cls.__new__(cls)
-    err.args = args
-    err.__dict__.update(state)
-    return err
 
 
 class UnresolvedReferenceError(InstructionError):
@@ -767,7 +756,12 @@ class Instructions(MutableSequence[Instruction]):
         return NotImplemented
 
     def __repr__(self) -> str:
-        return f"Instructions({self._insns!r})"
+        # One line: a short sequence in full, a longer one as a summary (so that printing
+        # a spec or a dict of programs does not flood a terminal); str() disassembles.
+        n = len(self._insns)
+        if n <= _REPR_IN_FULL:
+            return f"Instructions({self._insns!r})"
+        return f"<Instructions: {n} instructions, {self.raw_offset(n)} slots>"
 
     def __str__(self) -> str:
         from .disasm import format_instructions

@@ -104,6 +104,14 @@ class CFormatter:
         self._state: dict[int, int] = {}  # id(type) -> 1 in progress, 2 done
         self._declared: set[int] = set()
         self._pads = 0
+        # Alignments by type, shared by every layout decision (each struct is worked out once).
+        self._aligns: dict[Type, int] = {}
+        self._layouts: dict[Type, tuple[bool, int]] = {}
+        # Members written so far and how many may be: anonymous types are written out
+        # wherever they are used, and a shared one nested in shared ones would repeat
+        # exponentially often (format() raises the limit in proportion to its input).
+        self._members_out = 0
+        self._members_limit = _MIN_MEMBER_LIMIT
 
     # ---- names
 
@@ -137,9 +145,7 @@ class CFormatter:
             raise BTFError(f"type {t!r} nests too deeply to format")
         if isinstance(t, Pointer):
             target = t.target
-            skipped = target
-            while isinstance(skipped, Qualifier) and not isinstance(skipped, TypeTag):
-                skipped = skipped.type
+            skipped = _skip(target, tags=False)
             star = "*" + inner
             if isinstance(skipped, (Array, FuncProto)):
                 star = f"(*{inner})"
@@ -165,9 +171,7 @@ class CFormatter:
         if isinstance(t, (Const, Volatile, Restrict)):
             q = {Const: "const", Volatile: "volatile", Restrict: "restrict"}[type(t)]
             target = t.type
-            skipped = target
-            while isinstance(skipped, Qualifier):
-                skipped = skipped.type
+            skipped = _skip(target, tags=True)
             if isinstance(skipped, Pointer):
                 return self.decl(target, f"{q} {inner}".rstrip(), depth + 1)
             if isinstance(skipped, FuncProto):  # qualifiers on functions mean nothing
@@ -233,7 +237,13 @@ class CFormatter:
 
     def _members(self, t: Composite, depth: int) -> tuple[list[str], bool]:
         ind = self.indent * depth
-        packed = _is_packed(t)
+        self._members_out += len(t.members)
+        if self._members_out > self._members_limit:
+            raise BTFError(f"formatting {t!r} would write more than {self._members_limit} "
+                           "members (anonymous types nested in anonymous types, each written "
+                           "out wherever it is used)")
+        aligns = self._aligns
+        packed, struct_align = self._layout(t)
         lines: list[str] = []
         cur = 0  # bit offset where the compiler would place the next member
         for m in t.members:
@@ -247,7 +257,7 @@ class CFormatter:
                 continue
             if m.bitfield_size:
                 natural = cur
-                unit = 8 * _align(mtype)
+                unit = 8 * _align(mtype, aligns)
                 if not packed and natural // unit != (natural + m.bitfield_size - 1) // unit:
                     natural = -(-natural // unit) * unit
                 if m.offset < natural:
@@ -257,7 +267,7 @@ class CFormatter:
                 lines.append(f"{ind}{decl}: {m.bitfield_size};")
                 cur = m.offset + m.bitfield_size
                 continue
-            a = 8 * (1 if packed else _align(mtype))
+            a = 8 * (1 if packed else _align(mtype, aligns))
             natural = -(-cur // a) * a
             if m.offset < natural:
                 raise BTFError(f"member {m.name!r} of {t!r} overlaps the member before")
@@ -267,17 +277,26 @@ class CFormatter:
             cur = m.offset + 8 * sizeof(mtype)
         if isinstance(t, Union):
             natural_size = max((sizeof(m.type) for m in t.members), default=0)
-            align = 1 if packed else _struct_align(t)
+            align = 1 if packed else struct_align
             natural_size = -(-natural_size // align) * align
             if t.size > natural_size:
                 self._pads += 1
                 lines.append(f"{ind}char __pad{self._pads}[{t.size}];")
         else:
-            align = 8 * (1 if packed else _struct_align(t))
+            align = 8 * (1 if packed else struct_align)
             end = -(-cur // align) * align
             if end < 8 * t.size:
                 lines += self._pad(cur, 8 * t.size, ind)
         return lines, packed
+
+    def _layout(self, t: Composite) -> tuple[bool, int]:
+        """Whether ``t`` is packed, and the alignment of its most aligned member (once per
+        type: anonymous types are laid out wherever they are written)."""
+        got = self._layouts.get(t)
+        if got is None:
+            got = self._layouts[t] = (_is_packed(t, self._aligns),
+                                      _struct_align(t, self._aligns))
+        return got
 
     def _pad(self, cur: int, to: int, ind: str) -> list[str]:
         """Padding from bit ``cur`` to bit ``to``: unnamed bitfields (they never straddle a
@@ -317,32 +336,39 @@ class CFormatter:
     def _needs(self, t: Type) -> list[Type]:
         """Named types whose definitions must come before ``t``'s."""
         out: list[Type] = []
+        seen: set[tuple[int, bool]] = set()
         if isinstance(t, Typedef):
-            self._walk(t.type, out, by_value=False, depth=0)
+            self._walk(t.type, out, seen, by_value=False, depth=0)
         elif isinstance(t, Composite):
             for m in t.members:
-                self._walk(m.type, out, by_value=True, depth=0)
+                self._walk(m.type, out, seen, by_value=True, depth=0)
         return out
 
-    def _walk(self, t: Type, out: list[Type], *, by_value: bool, depth: int) -> None:
+    def _walk(self, t: Type, out: list[Type], seen: set[tuple[int, bool]], *, by_value: bool,
+              depth: int) -> None:
         """Collect what a declarator of ``t`` needs: every typedef it names, every named
-        enum, and named structs/unions used by value (others are forward declared)."""
+        enum, and named structs/unions used by value (others are forward declared).
+        ``seen`` holds what was walked already (each type once per way it is used)."""
         if depth > 64:
             raise BTFError(f"type {t!r} nests too deeply to format")
+        key = (id(t), by_value)
+        if key in seen:
+            return
+        seen.add(key)
         if isinstance(t, Typedef):
             out.append(t)
             if by_value:
-                self._walk(t.type, out, by_value=True, depth=depth + 1)
+                self._walk(t.type, out, seen, by_value=True, depth=depth + 1)
         elif isinstance(t, Qualifier):
-            self._walk(t.type, out, by_value=by_value, depth=depth + 1)
+            self._walk(t.type, out, seen, by_value=by_value, depth=depth + 1)
         elif isinstance(t, Array):  # array elements must be complete, even behind pointers
-            self._walk(t.type, out, by_value=True, depth=depth + 1)
+            self._walk(t.type, out, seen, by_value=True, depth=depth + 1)
         elif isinstance(t, Pointer):
-            self._walk(t.target, out, by_value=False, depth=depth + 1)
+            self._walk(t.target, out, seen, by_value=False, depth=depth + 1)
         elif isinstance(t, FuncProto):
-            self._walk(t.return_type, out, by_value=False, depth=depth + 1)
+            self._walk(t.return_type, out, seen, by_value=False, depth=depth + 1)
             for p in t.params:
-                self._walk(p.type, out, by_value=False, depth=depth + 1)
+                self._walk(p.type, out, seen, by_value=False, depth=depth + 1)
         elif isinstance(t, Enum):
             if t.name:
                 out.append(t)
@@ -352,7 +378,7 @@ class CFormatter:
                     out.append(t)
             else:  # defined inline (even behind a pointer): its members' needs are ours
                 for m in t.members:
-                    self._walk(m.type, out, by_value=True, depth=depth + 1)
+                    self._walk(m.type, out, seen, by_value=True, depth=depth + 1)
 
     def format(self, roots: Iterable[Type]) -> str:
         """C declarations for ``roots`` and everything they reference.
@@ -362,6 +388,8 @@ class CFormatter:
         """
         roots = list(roots)
         every = walk_types(roots)
+        self._members_limit = max(self._members_limit,
+                                  _MIN_MEMBER_LIMIT + _MEMBERS_PER_TYPE * len(every))
         out = self._out
         start = len(out)
         fwd = []
@@ -380,6 +408,24 @@ class CFormatter:
         return "\n".join(out[start:])
 
 
+#: How many qualifiers in a row are followed before the chain is declared a loop (as
+#: ``types.MAX_RESOLVE_DEPTH`` for sizes).
+_MAX_QUALIFIERS = 32
+
+
+def _skip(t: Type, *, tags: bool) -> Type:
+    """``t`` without its qualifiers (type tags too if ``tags``, else they stop the walk).
+
+    Raises:
+        BTFError: the chain is too long: it loops (``const -> volatile -> const``).
+    """
+    for _ in range(_MAX_QUALIFIERS):
+        if not isinstance(t, Qualifier) or (not tags and isinstance(t, TypeTag)):
+            return t
+        t = t.type
+    raise BTFError(f"qualifier chain through {t!r} is too long (a loop?)")
+
+
 def _enum_literal(v: int) -> str:
     if v > 0x7FFFFFFFFFFFFFFF:
         return f"{v:#x}ULL"
@@ -388,10 +434,16 @@ def _enum_literal(v: int) -> str:
     return str(v)
 
 
-def _align(t: Type) -> int:
+#: Members the formatter writes at least before it gives up, and how many more per type it
+#: was given: real types (vmlinux) come to about 7 members per type.
+_MIN_MEMBER_LIMIT = 50_000
+_MEMBERS_PER_TYPE = 64
+
+
+def _align(t: Type, memo: dict[Type, int]) -> int:
     """Alignment of ``t`` as emitted (enums take the alignment of their size)."""
     try:
-        return alignof(t)
+        return alignof(t, memo=memo)
     except BTFError:
         u = underlying(t)
         if isinstance(u, Fwd):
@@ -399,19 +451,19 @@ def _align(t: Type) -> int:
         raise
 
 
-def _struct_align(t: Composite) -> int:
-    return max((_align(m.type) for m in t.members), default=1)
+def _struct_align(t: Composite, memo: dict[Type, int]) -> int:
+    return max((_align(m.type, memo) for m in t.members), default=1)
 
 
-def _is_packed(t: Composite) -> bool:
+def _is_packed(t: Composite, memo: dict[Type, int]) -> bool:
     if not t.members:
         return False
     for m in t.members:
         if m.bitfield_size:
             continue
-        if m.offset % (8 * _align(m.type)):
+        if m.offset % (8 * _align(m.type, memo)):
             return True
-    return bool(t.size % _struct_align(t))
+    return bool(t.size % _struct_align(t, memo))
 
 
 def format_c(types: Iterable[Type], *, guard: str | None = None) -> str:

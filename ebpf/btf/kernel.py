@@ -2,10 +2,13 @@
 
 This is the only module of ``ebpf.btf`` that reads ``/sys``. It keeps an on-disk index of the
 type section (where each type starts and its name, and which names may carry a CO-RE flavor)
-under ``$XDG_CACHE_HOME/ebpf`` (or ``~/.cache/ebpf``), keyed by the file's size, mtime and a
-hash of its first and last bytes, so a later process can skip the pass over 100,000+ types.
-Set ``EBPF_BTF_CACHE=0`` to disable it. ``/sys/kernel/btf/vmlinux`` is mapped rather than read
-where the kernel allows it, and then so is the index, and the spec works in place on both
+under ``$EBPF_BTF_CACHE_DIR``, else ``$XDG_CACHE_HOME/ebpf`` (or ``~/.cache/ebpf``), so a
+later process can skip the pass over 100,000+ types. Indexes are keyed by content: the running
+kernel's by its build id (the BTF of ``/sys/kernel/btf/vmlinux`` is part of the kernel image),
+any other blob by a SHA-256 of its bytes, both with its size; copies of one blob share one
+index. A few indexes are kept, always including the running kernel's. Set
+``EBPF_BTF_CACHE=0`` to disable the cache. ``/sys/kernel/btf/vmlinux`` is mapped rather than
+read where the kernel allows it, and then so is the index, and the spec works in place on both
 (its strings and index tables are views; pickled copies own theirs).
 """
 
@@ -138,18 +141,86 @@ def _load_vmlinux(path: str | None) -> Spec:
 
 
 def cache_dir() -> str | None:
-    """Where the index cache lives, or None if it is disabled (``EBPF_BTF_CACHE=0``)."""
+    """Where the index cache lives (``EBPF_BTF_CACHE_DIR``, else ``$XDG_CACHE_HOME/ebpf`` or
+    ``~/.cache/ebpf``), or None if it is disabled (``EBPF_BTF_CACHE=0``)."""
     if os.environ.get("EBPF_BTF_CACHE", "1") in ("0", "", "no", "off", "false"):
         return None
+    chosen = os.environ.get("EBPF_BTF_CACHE_DIR")
+    if chosen:
+        return chosen
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "ebpf")
 
 
-def _cache_key(path: str, data: bytes | memoryview) -> str:
-    st = os.stat(path)
-    head = zlib.crc32(data[:65536])
-    tail = zlib.crc32(data[-65536:])
-    return f"{st.st_size:x}-{st.st_mtime_ns:x}-{len(data):x}-{head:08x}{tail:08x}-{sys.byteorder}"
+#: Index file names: the version of the naming and of the index format, then the key.
+_INDEX_PREFIX = "btf3-"
+_SYSFS_VMLINUX = os.path.join(SYSFS_BTF, "vmlinux")
+
+
+def _index_name(path: str, data: bytes | memoryview) -> str:
+    """The name of the index file of BTF blob ``data`` read from ``path``: its content's key.
+
+    The running kernel's BTF is keyed by the kernel's build id (with a CRC of the blob's
+    first 64 KiB, a cheap check of the claim), which costs a read of a few hundred bytes,
+    where hashing the 5 MB blob would cost milliseconds on every load; any other blob by a
+    SHA-256 of its bytes (an index found under a blob's key must be that blob's: a wrong one
+    would give wrong types, not an error).
+    """
+    if path == _SYSFS_VMLINUX:
+        key = _kernel_key(len(data), data[:65536])
+        if key is not None:
+            return key
+    import hashlib  # only when an index is looked up: not on the spec path
+
+    digest = hashlib.sha256(data).hexdigest()[:40]
+    return f"{_INDEX_PREFIX}s-{digest}-{len(data):x}-{sys.byteorder}.idx"
+
+
+def _kernel_build_id() -> str | None:
+    """The running kernel's GNU build id (hex), from the ELF notes in ``/sys/kernel/notes``,
+    or None if it has none."""
+    try:
+        with open("/sys/kernel/notes", "rb") as f:
+            notes = f.read(1 << 16)
+    except OSError:
+        return None
+    pos = 0
+    while pos + 12 <= len(notes):  # Elf_Nhdr: namesz, descsz, type; name and desc padded to 4
+        namesz, descsz, ntype = (int.from_bytes(notes[i:i + 4], sys.byteorder)
+                                 for i in range(pos, pos + 12, 4))
+        name_at = pos + 12
+        desc_at = name_at + (namesz + 3) // 4 * 4
+        end = desc_at + (descsz + 3) // 4 * 4
+        if end > len(notes):
+            return None
+        if ntype == 3 and notes[name_at:name_at + namesz] == b"GNU\0" and descsz:  # build id
+            return notes[desc_at:desc_at + descsz].hex()
+        pos = end
+    return None
+
+
+def _kernel_key(size: int, head: bytes | memoryview) -> str | None:
+    """The index name of the running kernel's BTF of ``size`` bytes starting with ``head``,
+    or None if the kernel has no build id."""
+    build_id = _kernel_build_id()
+    if build_id is None:
+        return None
+    crc = zlib.crc32(head)
+    return f"{_INDEX_PREFIX}k-{build_id}-{size:x}-{crc:08x}-{sys.byteorder}.idx"
+
+
+def _running_kernel_index() -> str | None:
+    """The index name of the running kernel's BTF, or None if it has none here."""
+    try:
+        with open(_SYSFS_VMLINUX, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            key = _kernel_key(size, f.read(65536))
+            if key is None:  # no build id: keyed by a hash of the whole blob
+                f.seek(0)
+                key = _index_name(_SYSFS_VMLINUX, f.read())
+            return key
+    except OSError:
+        return None
 
 
 def _read_index(file: str, count_words: int, *, mapped: bool = False) -> RawIndex | None:
@@ -216,31 +287,38 @@ def _write_index(directory: str, file: str, index: RawIndex) -> None:
     _prune_indexes(directory, keep=file)
 
 
-#: How many kernel BTF indexes the cache keeps. The key changes whenever sysfs gives the file
-#: a new mtime (at every boot), so without pruning each boot would leave a megabyte behind.
+#: How many BTF indexes the cache keeps. Each kernel and each other blob loaded with an index
+#: has its own (a megabyte each for vmlinux), so without pruning every kernel update, and
+#: every file loaded, would leave one behind.
 _KEEP_INDEXES = 4
 
 
 def _prune_indexes(directory: str, keep: str) -> None:
-    """Remove all but the newest few index files (``keep`` always stays), and temporary files
-    that a killed process left."""
+    """Remove all but the newest few index files and temporary files that a killed process
+    left. ``keep`` always stays, and so does the running kernel's index: loading other BTF
+    (a copy of vmlinux, BTFHub files) never costs the next process the kernel's."""
     try:
         entries = [e for e in os.scandir(directory) if e.is_file(follow_symlinks=False)]
     except OSError:
         return
+    kept = {os.path.basename(keep), _running_kernel_index()}
     indexes = []
+    stale = []
     for e in entries:
         try:
             mtime = e.stat(follow_symlinks=False).st_mtime
         except OSError:
             continue
         if e.name.startswith("btf") and e.name.endswith(".idx"):
-            if e.path != keep:
+            if e.name not in kept:
                 indexes.append((mtime, e.path))
         elif e.name.startswith("btf") and e.name.endswith(".tmp") and mtime < time.time() - 3600:
-            indexes.append((0.0, e.path))
+            stale.append(e.path)
     indexes.sort(reverse=True)
-    for _, path in indexes[_KEEP_INDEXES - 1:]:
+    # Room for the others: what is left of the limit once the kept ones are counted.
+    present = {e.name for e in entries}
+    room = max(_KEEP_INDEXES - len({k for k in kept if k in present}), 0)
+    for path in [p for _, p in indexes[room:]] + stale:
         try:  # noqa: SIM105 (no contextlib on the load path)
             os.unlink(path)
         except OSError:
@@ -256,7 +334,7 @@ def _load_raw_with_index(path: str, data: bytes | memoryview) -> Spec:
     hdr = parse_header(data)
     # The format's version is in the name too, so that older and newer library versions
     # sharing a cache do not overwrite each other's files.
-    file = os.path.join(directory, f"btf2-{_cache_key(path, data)}.idx")
+    file = os.path.join(directory, _index_name(path, data))
     index = _read_index(file, hdr.type_len // 4, mapped=borrow)
     spec = Spec(RawBTF(data, index=index, borrow=borrow))
     if spec.raw.index is not index and _writable(directory):

@@ -455,17 +455,32 @@ def fixup_datasecs(spec: Spec, section_sizes: dict[str, int],
 
     clang emits data sections with size 0 and their variables at offset 0; the real values
     are the ELF section's size and the symbols' offsets, which the kernel checks.
+
+    Raises:
+        BTFError: a section or a symbol's offset does not fit the 32 bits BTF has for it, or
+            a variable would lie outside its section.
     """
     raw = spec.raw
     for k in _local_indexes(raw, _DATASEC_ONLY):
         ds = spec.type_by_id(raw.base_count + k)
         assert isinstance(ds, Datasec)
         if ds.size == 0 and ds.name in section_sizes:
-            ds.size = section_sizes[ds.name]
+            size = section_sizes[ds.name]
+            if size > 0xFFFF_FFFF:
+                raise BTFError(f"DATASEC {ds.name!r}: section size {size:#x} does not fit "
+                               "32 bits", type_id=raw.base_count + k)
+            ds.size = size
         for vs in ds.vars:
             var = vs.type
             if isinstance(var, Var) and vs.offset == 0:
-                vs.offset = symbols.get((ds.name, var.name), 0)
+                value = symbols.get((ds.name, var.name))
+                if value is None:
+                    continue  # e.g. an extern of .kconfig or .ksyms: no section, no symbol
+                if value > ds.size or vs.size > ds.size - value:
+                    raise BTFError(f"DATASEC {ds.name!r}: symbol {var.name!r} has value "
+                                   f"{value:#x}, which puts its {vs.size} bytes outside the "
+                                   f"section ({ds.size} bytes)", type_id=raw.base_count + k)
+                vs.offset = value
 
 
 def load_split_spec(data: bytes | bytearray | memoryview, base: Spec,

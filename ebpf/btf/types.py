@@ -702,18 +702,25 @@ def sizeof(t: Type) -> int:
     raise BTFError(f"type {t!r} nests too deeply (a loop?)")
 
 
-def alignof(t: Type) -> int:
+def alignof(t: Type, *, memo: dict[Type, int] | None = None) -> int:
     """The alignment in bytes of ``t``, as the C compiler for the BPF target lays it out.
 
     A packed struct (one whose members are not at their natural alignment) reports 1.
+    Each struct and union is worked out once, however often it is used by value, so the
+    cost is linear in the number of types.
+
+    Args:
+        memo: alignments already worked out, by type, filled in by this call: pass the same
+            dict to several calls on types that do not change in between (as the C formatter
+            does) to work each type out once for all of them.
 
     Raises:
         BTFError: ``t`` has no size, or its definition loops.
     """
-    return _alignof(t, 0)
+    return _alignof(t, 0, {} if memo is None else memo)
 
 
-def _alignof(t: Type, depth: int) -> int:
+def _alignof(t: Type, depth: int, memo: dict[Type, int]) -> int:
     if depth > MAX_RESOLVE_DEPTH:
         raise BTFError(f"type {t!r} nests too deeply (a loop?)")
     t = underlying(t)
@@ -722,24 +729,38 @@ def _alignof(t: Type, depth: int) -> int:
     if isinstance(t, Pointer):
         return POINTER_SIZE
     if isinstance(t, Array):
-        return _alignof(t.type, depth + 1)
+        return _alignof(t.type, depth + 1, memo)
     if isinstance(t, Var):
-        return _alignof(t.type, depth + 1)
+        return _alignof(t.type, depth + 1, memo)
     if isinstance(t, Composite):
-        align = 1
-        for m in t.members:
-            a = _alignof(m.type, depth + 1)
-            if not m.bitfield_size and m.offset % (8 * a):
-                return 1  # packed
-            align = max(align, a)
-        if t.size % align:
-            return 1
+        got = memo.get(t)
+        if got is not None:
+            if got:
+                return got
+            raise BTFError(f"{_brief(t)} contains itself (a loop)")
+        memo[t] = 0  # in progress
+        try:
+            align = _composite_align(t, depth, memo)
+        except BaseException:
+            del memo[t]
+            raise
+        memo[t] = align
         return align
     if isinstance(t, Datasec):
         return 1
     raise BTFError(f"{_brief(t)} has no alignment")
 
 
+def _composite_align(t: Composite, depth: int, memo: dict[Type, int]) -> int:
+    align = 1
+    for m in t.members:
+        a = _alignof(m.type, depth + 1, memo)
+        if not m.bitfield_size and m.offset % (8 * a):
+            return 1  # packed
+        align = max(align, a)
+    if t.size % align:
+        return 1
+    return align
 
 
 # ---- copying

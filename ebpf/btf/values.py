@@ -55,12 +55,59 @@ _NATIVE = "<" if sys.byteorder == "little" else ">"
 _Order = Literal["little", "big"]
 
 
-class BTFValueError(BTFError, ValueError):
+class _BTFValueProblem(BTFError):
+    """What is wrong with a value being encoded, and where in it.
+
+    ``str()`` is ``"<path>: <detail>"``, e.g. ``"hdr.len: 70000 does not fit unsigned short
+    (0..65535)"``, or the detail alone when the whole value is at fault.
+
+    Attributes:
+        detail: what is wrong, naming the BTF type briefly as C spells it.
+        path: where: member names and array indexes from the outermost value, e.g.
+            ``("hdr", "len")`` or ``("slots", 3)``; empty for the value itself.
+    """
+
+    detail: str
+    path: tuple[str | int, ...]
+
+    def __init__(self, message: str, *, path: Sequence[str | int] = (),
+                 type_id: int | None = None, offset: int | None = None) -> None:
+        self.detail = message
+        self.path = tuple(path)
+        where = _render_path(self.path)
+        super().__init__(f"{where}: {message}" if where else message, type_id=type_id,
+                         offset=offset)
+
+
+class BTFValueError(_BTFValueProblem, ValueError):
     """A value does not fit its BTF type (out of range, too long, unknown name or member)."""
 
 
-class BTFTypeError(BTFError, TypeError):
+class BTFTypeError(_BTFValueProblem, TypeError):
     """A value has the wrong Python type for its BTF type."""
+
+
+def _render_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else f".{step}" if out else step
+    return out
+
+
+def _within(e: _BTFValueProblem, step: str | int) -> _BTFValueProblem:
+    """``e`` as seen from the value that holds the part at fault under ``step``."""
+    return type(e)(e.detail, path=(step, *e.path), type_id=e.type_id, offset=e.offset)
+
+
+def _c(t: Type) -> str:
+    """``t`` as C spells it (``unsigned long long``, ``struct event``, ``char [16]``), for
+    error messages; its repr if it has no C spelling."""
+    from ebpf.btf.format import type_name  # only for an error message
+
+    try:
+        return type_name(t)
+    except BTFError:
+        return repr(t)
 
 
 Decoder = Callable[[bytes | bytearray | memoryview, int], Any]
@@ -90,15 +137,16 @@ class Codec:
             BTFValueError: ``data`` has the wrong size.
         """
         if len(data) != self.size:
-            raise BTFValueError(f"{self.type!r} needs {self.size} bytes, got {len(data)}")
+            raise BTFValueError(f"{_c(self.type)} needs {self.size} bytes, got {len(data)}")
         return self._dec(data, 0)
 
     def encode(self, value: Any) -> bytes:
         """``value`` as ``size`` bytes.
 
         Raises:
-            BTFTypeError: ``value`` has the wrong Python type.
-            BTFValueError: ``value`` does not fit.
+            BTFTypeError: ``value`` (or a part of it) has the wrong Python type.
+            BTFValueError: ``value`` (or a part of it) does not fit. For both, ``path`` says
+                which part (``hdr.len``, ``slots[3]``) and the message names the C type.
         """
         buf = bytearray(self.size)
         self._enc(value, buf, 0)
@@ -107,13 +155,15 @@ class Codec:
     def decode_from(self, data: bytes | bytearray | memoryview, offset: int) -> Any:
         """The value at ``offset`` of a larger buffer."""
         if offset < 0 or offset + self.size > len(data):
-            raise BTFValueError(f"{self.type!r} at offset {offset} runs past {len(data)} bytes")
+            raise BTFValueError(f"{_c(self.type)} at offset {offset} runs past {len(data)} "
+                                "bytes")
         return self._dec(data, offset)
 
     def encode_into(self, value: Any, buf: bytearray, offset: int) -> None:
         """Write ``value`` at ``offset`` of ``buf``."""
         if offset < 0 or offset + self.size > len(buf):
-            raise BTFValueError(f"{self.type!r} at offset {offset} runs past {len(buf)} bytes")
+            raise BTFValueError(f"{_c(self.type)} at offset {offset} runs past {len(buf)} "
+                                "bytes")
         self._enc(value, buf, offset)
 
 
@@ -137,7 +187,6 @@ def codec(t: Type, byte_order: str = _NATIVE, *, classes: bool = False) -> Codec
     c = cache.get(t)
     if c is None:
         c = _build(t, byte_order, 0, classes)
-        cache[t] = c
     return c
 
 
@@ -156,6 +205,18 @@ def encode(t: Type, value: Any, *, byte_order: str = _NATIVE) -> bytes:
 
 
 def _build(t: Type, order: str, depth: int, classes: bool = False) -> Codec:
+    """The codec of ``t``, from the cache or built (and cached) now. Every type a codec is
+    made of gets its own codec once, shared by all the codecs that use it, so building costs
+    time linear in the number of types, however often each is used."""
+    cache = _cache[(order, classes)]
+    c = cache.get(t)
+    if c is None:
+        c = _build_new(t, order, depth, classes)
+        cache[t] = c
+    return c
+
+
+def _build_new(t: Type, order: str, depth: int, classes: bool) -> Codec:
     if depth > 64:
         raise BTFError(f"type {t!r} nests too deeply to decode")
     u = underlying(t)
@@ -183,7 +244,7 @@ def _check_int(v: Any, what: Type) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         if isinstance(v, bool):
             return int(v)
-        raise BTFTypeError(f"{what!r} needs an int, not {type(v).__name__}")
+        raise BTFTypeError(f"{_c(what)} needs an int, not {type(v).__name__}")
     return v
 
 
@@ -217,7 +278,7 @@ def _int_codec(t: Int, order: str) -> Codec:
     def enc(value: Any, buf: bytearray, off: int) -> None:
         v = _check_int(value, t)
         if not lo <= v <= hi:
-            raise BTFValueError(f"{v} does not fit {t!r} ({lo}..{hi})")
+            raise BTFValueError(f"{v} does not fit {_c(t)} ({lo}..{hi})")
         buf[off:off + size] = ((v & ((1 << bits) - 1)) << t.offset).to_bytes(size, byteorder)
 
     return Codec(t, size, dec, enc)
@@ -232,11 +293,11 @@ def _struct_codec(t: Type, st: struct.Struct, pytype: type, what: str) -> Codec:
     def enc(value: Any, buf: bytearray, off: int) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float) if pytype is float
                                                      else int):
-            raise BTFTypeError(f"{t!r} needs {what}, not {type(value).__name__}")
+            raise BTFTypeError(f"{_c(t)} needs {what}, not {type(value).__name__}")
         try:
             pack(buf, off, value)
         except (struct.error, OverflowError) as e:
-            raise BTFValueError(f"{value!r} does not fit {t!r}: {e}") from None
+            raise BTFValueError(f"{value!r} does not fit {_c(t)}: {e}") from None
 
     return Codec(t, st.size, dec, enc)
 
@@ -247,9 +308,9 @@ def _raw_codec(t: Type, size: int) -> Codec:
 
     def enc(value: Any, buf: bytearray, off: int) -> None:
         if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise BTFTypeError(f"{t!r} needs bytes, not {type(value).__name__}")
+            raise BTFTypeError(f"{_c(t)} needs bytes, not {type(value).__name__}")
         if len(value) != size:
-            raise BTFValueError(f"{t!r} needs {size} bytes, got {len(value)}")
+            raise BTFValueError(f"{_c(t)} needs {size} bytes, got {len(value)}")
         buf[off:off + size] = value
 
     return Codec(t, size, dec, enc)
@@ -278,12 +339,12 @@ def _enum_codec(t: Enum, order: str) -> Codec:
     def enc(value: Any, buf: bytearray, off: int) -> None:
         if isinstance(value, str):
             if value not in values:
-                raise BTFValueError(f"{value!r} is not an enumerator of {t!r}")
+                raise BTFValueError(f"{value!r} is not an enumerator of {_c(t)}")
             v = values[value]
         else:
             v = _check_int(value, t)
         if not -(1 << (8 * size - 1)) <= v < (1 << (8 * size)):
-            raise BTFValueError(f"{v} does not fit {t!r}")
+            raise BTFValueError(f"{v} does not fit {_c(t)}")
         buf[off:off + size] = (v & ((1 << (8 * size)) - 1)).to_bytes(size, byteorder)
 
     return Codec(t, size, dec, enc)
@@ -319,9 +380,9 @@ def _array_codec(t: Array, order: str, depth: int, classes: bool) -> Codec:
             elif isinstance(value, (list, tuple)):
                 value = bytes(value)
             if not isinstance(value, (bytes, bytearray, memoryview)):
-                raise BTFTypeError(f"{t!r} needs bytes or str, not {type(value).__name__}")
+                raise BTFTypeError(f"{_c(t)} needs bytes or str, not {type(value).__name__}")
             if len(value) > size:
-                raise BTFValueError(f"{len(value)} bytes do not fit {t!r} ({size} bytes)")
+                raise BTFValueError(f"{len(value)} bytes do not fit {_c(t)} ({size} bytes)")
             buf[off:off + size] = bytes(value) + b"\0" * (size - len(value))
 
         return Codec(t, size, dec_bytes, enc_bytes)
@@ -335,11 +396,14 @@ def _array_codec(t: Array, order: str, depth: int, classes: bool) -> Codec:
 
     def enc(value: Any, buf: bytearray, off: int) -> None:
         if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
-            raise BTFTypeError(f"{t!r} needs a sequence, not {type(value).__name__}")
+            raise BTFTypeError(f"{_c(t)} needs a sequence, not {type(value).__name__}")
         if len(value) > n:
-            raise BTFValueError(f"{len(value)} elements do not fit {t!r} ({n})")
+            raise BTFValueError(f"{len(value)} elements do not fit {_c(t)} ({n})")
         for i, v in enumerate(value):
-            eenc(v, buf, off + i * esize)
+            try:
+                eenc(v, buf, off + i * esize)
+            except _BTFValueProblem as e:
+                raise _within(e, i) from None
 
     return Codec(t, size, dec, enc)
 
@@ -376,13 +440,14 @@ def _bitfield(name: str, mtype: Type, bit_off: int, width: int, order: str
     def enc(value: Any, buf: bytearray, off: int) -> None:
         if isinstance(value, str) and values:
             if value not in values:
-                raise BTFValueError(f"{value!r} is not an enumerator of {u!r}")
+                raise BTFValueError(f"{value!r} is not an enumerator of {_c(u)}")
             v = values[value]
         else:
             v = _check_int(value, mtype)
         lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, mask)
         if not lo <= v <= hi:
-            raise BTFValueError(f"{v} does not fit the {width}-bit field {name!r}")
+            raise BTFValueError(f"{v} does not fit the {width}-bit field {name!r} "
+                                f"({_c(mtype)})")
         start = off + first
         raw = int.from_bytes(buf[start:start + nbytes], byteorder)
         raw = raw & ~(mask << shift) | (v & mask) << shift
@@ -394,6 +459,9 @@ def _bitfield(name: str, mtype: Type, bit_off: int, width: int, order: str
 def _composite_codec(t: Composite | Datasec, order: str, depth: int, classes: bool) -> Codec:
     size = t.size
     fields: list[tuple[str, Decoder, Encoder]] = []
+    by_name: dict[str, Encoder] = {}
+    inside: list[Type] = [t]  # the anonymous members being flattened, outermost first
+    flattened: dict[Type, int] = {}  # anonymous member types done: how many fields each gave
 
     def add(members: Sequence[tuple[str, Type, int, int]], base_bits: int) -> None:
         for name, mtype, moff, width in members:
@@ -401,30 +469,35 @@ def _composite_codec(t: Composite | Datasec, order: str, depth: int, classes: bo
             inner = underlying(mtype)
             if not name and isinstance(inner, Composite):
                 # Anonymous struct/union member: its fields belong to the outer value.
+                if _flattened_again(flattened, inner, t):
+                    continue
+                _enter_anonymous(inside, inner, t)
+                before = len(fields)
                 add([(m.name, m.type, m.offset, m.bitfield_size) for m in inner.members], bit)
+                inside.pop()
+                flattened[inner] = len(fields) - before
                 continue
             if not name:
                 continue
+            if name in by_name:
+                raise BTFError(f"{t!r} has several members named {name}")
             if width:
                 dec, enc = _bitfield(name, mtype, bit, width, order)
-                fields.append((name, dec, enc))
-                continue
-            if bit % 8:
-                raise BTFError(f"member {name!r} of {t!r} is not byte aligned")
-            c = _build(mtype, order, depth + 1, classes)
-            byte = bit // 8
-            if byte + c.size > size:
-                raise BTFError(f"member {name!r} of {t!r} runs past its end")
-            fields.append((name, _at(c._dec, byte), _at_enc(c._enc, byte)))
+            else:
+                if bit % 8:
+                    raise BTFError(f"member {name!r} of {t!r} is not byte aligned")
+                c = _build(mtype, order, depth + 1, classes)
+                byte = bit // 8
+                if byte + c.size > size:
+                    raise BTFError(f"member {name!r} of {t!r} runs past its end")
+                dec, enc = _at(c._dec, byte), _at_enc(c._enc, byte)
+            fields.append((name, dec, enc))
+            by_name[name] = enc
 
     if isinstance(t, Datasec):
         add([(vs.type.name, vs.type, vs.offset * 8, 0) for vs in t.vars], 0)
     else:
         add([(m.name, m.type, m.offset, m.bitfield_size) for m in t.members], 0)
-    by_name = {name: enc for name, _, enc in fields}
-    if len(by_name) != len(fields):
-        dups = sorted({n for n, _, _ in fields if sum(1 for f in fields if f[0] == n) > 1})
-        raise BTFError(f"{t!r} has several members named {', '.join(dups)}")
     decs = [(name, dec) for name, dec, _ in fields]
     is_union = isinstance(t, Union)
 
@@ -450,17 +523,54 @@ def _composite_codec(t: Composite | Datasec, order: str, depth: int, classes: bo
             value = {f.metadata.get("btf_name", f.name): getattr(value, f.name)
                      for f in dataclasses.fields(value) if getattr(value, f.name) is not None}
         if not isinstance(value, Mapping):
-            raise BTFTypeError(f"{t!r} needs a mapping of member names, "
+            raise BTFTypeError(f"{_c(t)} needs a mapping of member names, "
                                f"not {type(value).__name__}")
         for name, v in value.items():
             e = by_name.get(name)
             if e is None:
-                raise BTFValueError(f"{t!r} has no member {name!r}")
+                raise BTFValueError(f"{_c(t)} has no member {name!r}")
             if is_union and len(value) > 1:
                 pass  # several views of a union: applied in order, last wins where they overlap
-            e(v, buf, off)
+            try:
+                e(v, buf, off)
+            except _BTFValueProblem as err:
+                raise _within(err, name) from None
 
     return Codec(t, size, dec, enc)
+
+
+#: How deeply anonymous struct/union members may nest inside one another.
+_MAX_ANONYMOUS_DEPTH = 64
+
+
+def _enter_anonymous(inside: list[Type], inner: Composite, outer: Type) -> None:
+    """Push ``inner``, an anonymous member being flattened into ``outer``.
+
+    Raises:
+        BTFError: ``inner`` is already being flattened (it contains itself, which only
+            malformed BTF can say), or anonymous members nest too deeply.
+    """
+    if any(x is inner for x in inside):
+        raise BTFError(f"{outer!r}: anonymous member {inner!r} contains itself")
+    if len(inside) > _MAX_ANONYMOUS_DEPTH:
+        raise BTFError(f"{outer!r}: anonymous members nest more than "
+                       f"{_MAX_ANONYMOUS_DEPTH} deep")
+    inside.append(inner)
+
+
+def _flattened_again(flattened: dict[Type, int], inner: Composite, outer: Type) -> bool:
+    """Whether anonymous member type ``inner`` was flattened into ``outer`` already and gave
+    no fields (nothing to do again; cheap however often it recurs).
+
+    Raises:
+        BTFError: it gave fields, which it would give again under the same names.
+    """
+    done = flattened.get(inner)
+    if done is None:
+        return False
+    if done:
+        raise BTFError(f"{outer!r} has several members named as those of {inner!r}")
+    return True
 
 
 def _field_name(name: str) -> str:
@@ -480,13 +590,25 @@ def struct_class(t: Composite | Datasec) -> type:
     if cls is not None:
         return cls
     names: list[str] = []
+    inside: list[Type] = [t]
+    flattened: dict[Type, int] = {}
+    taken: set[str] = set()
 
     def add(members: Sequence[tuple[str, Type]]) -> None:
         for name, mtype in members:
             inner = underlying(mtype)
             if not name and isinstance(inner, Composite):
+                if _flattened_again(flattened, inner, t):
+                    continue
+                _enter_anonymous(inside, inner, t)
+                before = len(names)
                 add([(m.name, m.type) for m in inner.members])
+                inside.pop()
+                flattened[inner] = len(names) - before
             elif name:
+                if name in taken:
+                    raise BTFError(f"{t!r} has several members named {name}")
+                taken.add(name)
                 names.append(name)
 
     if isinstance(t, Datasec):

@@ -86,6 +86,7 @@ _ELFCLASS64: Final = 2
 _ELFDATA2LSB: Final = 1
 _ELFDATA2MSB: Final = 2
 _EV_CURRENT: Final = 1
+_ET_REL: Final = 1
 
 
 class _Formats:
@@ -375,6 +376,20 @@ class ElfBTF:
 
 # --- the reader -------------------------------------------------------------------------------
 
+#: Names of the machines (``e_machine``) a user may meet by mistake, as ``readelf`` says them.
+_MACHINES: Final = {
+    3: "x86", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "S/390", 40: "ARM", 62: "x86-64",
+    183: "AArch64", 243: "RISC-V", EM_BPF: "BPF", 258: "LoongArch",
+}
+
+
+def _machine_name(machine: int) -> str:
+    return _MACHINES.get(machine, f"e_machine {machine}")
+
+
+def _article(machine: int) -> str:
+    return "n" if _machine_name(machine)[:1] in ("A", "E", "I", "O", "U", "x", "e") else ""
+
 
 def _cstring(table: bytes, offset: int, where: str, kind: str, index: int) -> str:
     """The NUL-terminated UTF-8 name at ``offset`` of ``table`` (section ``where``), the name
@@ -398,7 +413,8 @@ class _Reader:
 
     __slots__ = ("buf", "byte_order", "elf_type", "fmt", "machine", "sections")
 
-    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+    def __init__(self, data: bytes | bytearray | memoryview, machine: int | None = None
+                 ) -> None:
         buf = data if isinstance(data, bytes) else bytes(data)
         self.buf = buf
         if len(buf) < 16 or buf[:4] != b"\x7fELF":
@@ -418,6 +434,11 @@ class _Reader:
                            f"{16 + fmt.header.size})", offset=len(buf))
         (self.elf_type, self.machine, _version, _entry, _phoff, shoff, _flags, _ehsize,
          _phentsize, _phnum, shentsize, shnum, shstrndx) = fmt.header.unpack_from(buf, 16)
+        if machine is not None and self.machine != machine:
+            # Said before anything else of the file is read: an executable for another
+            # machine is the wrong kind of file, not a malformed one.
+            raise ELFError(f"not a{_article(machine)} {_machine_name(machine)} object "
+                           f"(machine {_machine_name(self.machine)})")
         self.sections = self._section_table(shoff, shentsize, shnum, shstrndx)
 
     def _section_table(self, shoff: int, shentsize: int, shnum: int,
@@ -506,8 +527,12 @@ class _Reader:
         strtab = self._strtab(tab)
         strings = strtab.data
         where = strtab.name
-        nsec = len(self.sections)
+        sections = self.sections
+        nsec = len(sections)
         is64 = self.fmt.is64
+        # In a relocatable object a symbol's value is an offset in its section (elsewhere, an
+        # address): it and the symbol's extent must lie inside the section.
+        relocatable = self.elf_type == _ET_REL
         out = []
         for i, raw in enumerate(self._table(tab, self.fmt.symbol, "symbol")):
             if is64:
@@ -518,6 +543,13 @@ class _Reader:
                 raise ELFError(f"symbol {i} is in section {shndx}, which does not exist",
                                section=tab.name, offset=i * (tab.entsize or self.fmt.symbol.size))
             name = _cstring(strings, st_name, where, "symbol", i) if st_name else ""
+            if relocatable and 0 < shndx < SHN_LORESERVE:
+                target = sections[shndx]
+                if value > target.size or size > target.size - value:
+                    raise ELFError(
+                        f"symbol {name or i!r} has value {value:#x} and size {size}, which lie "
+                        f"outside section {target.name!r} ({target.size} bytes)",
+                        section=tab.name, offset=i * (tab.entsize or self.fmt.symbol.size))
             out.append(Symbol(i, name, value, size, info >> 4, info & 0xF, other & 0x3, shndx))
         return tuple(out)
 
@@ -559,14 +591,15 @@ class _Reader:
         return out
 
 
-def read_elf(data: bytes | bytearray | memoryview) -> ElfFile:
-    """Parse ``data`` as an ELF object file.
+def read_elf(data: bytes | bytearray | memoryview, *, machine: int | None = None) -> ElfFile:
+    """Parse ``data`` as an ELF object file; with ``machine`` (e.g. :data:`EM_BPF`), one for
+    that machine, checked before anything but the file header is read.
 
     Raises:
         ELFError: the data is not a well-formed ELF file (or has RELA relocations, which
-            BPF objects never have).
+            BPF objects never have), or is for another machine.
     """
-    r = _Reader(data)
+    r = _Reader(data, machine)
     tab = r.symtab()
     symbols = r.symbols(tab)
     relocations = r.relocations(tab, len(symbols))

@@ -20,8 +20,8 @@ def run(script: str) -> str:
     return proc.stdout
 
 
-def test_demo_loads_the_bundled_object_and_reads_its_results() -> None:
-    out = run("demo.py")
+def test_xdp_counter_loads_the_bundled_object_and_reads_its_results() -> None:
+    out = run("xdp_counter.py")
     assert "Read xdp_counter-" in out
     assert "Set the constant drop_icmp = 1" in out
     # Both ICMP packets are dropped because of the .rodata constant; the rest pass.

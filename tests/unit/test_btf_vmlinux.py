@@ -169,7 +169,7 @@ def test_on_disk_index_is_reused(tmp_path: Path) -> None:
     code = ("import ebpf.btf as b; s = b.load_kernel_spec(); "
             "t = s.type_by_name('task_struct', b.Struct); "
             "print(len(s), s.type_id(t), t.size, len(s.types_by_name('bpf_prog_load')))")
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), EBPF_BTF_CACHE="1")
+    env = dict(os.environ, EBPF_BTF_CACHE_DIR=str(tmp_path / "ebpf"), EBPF_BTF_CACHE="1")
     root = Path(__file__).resolve().parents[2]
     first = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, check=True,
                            capture_output=True, text=True).stdout
@@ -184,7 +184,7 @@ def test_on_disk_index_is_reused(tmp_path: Path) -> None:
                            capture_output=True, text=True).stdout
     assert third == first
     env["EBPF_BTF_CACHE"] = "0"
-    env["XDG_CACHE_HOME"] = str(tmp_path / "other")
+    env["EBPF_BTF_CACHE_DIR"] = str(tmp_path / "other")
     subprocess.run([sys.executable, "-c", code], env=env, cwd=root, check=True)
     assert not (tmp_path / "other").exists()
 
@@ -200,7 +200,7 @@ def test_borrowed_kernel_spec_copies_own_their_data(tmp_path: Path) -> None:
             "ix.flavored, *ix.by_name) if a is not None); "
             "assert list(ix.offsets) == list(s.raw.index.offsets); "
             "print(len(s), s.type_id(t), len(t.members), type(s.raw.index.offsets).__name__)")
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), EBPF_BTF_CACHE="1")
+    env = dict(os.environ, EBPF_BTF_CACHE_DIR=str(tmp_path / "ebpf"), EBPF_BTF_CACHE="1")
     root = Path(__file__).resolve().parents[2]
     outs = [subprocess.run([sys.executable, "-c", code], env=env, cwd=root, check=True,
                            capture_output=True, text=True).stdout.split() for _ in range(2)]
@@ -224,7 +224,7 @@ def test_old_indexes_are_pruned(tmp_path: Path) -> None:
     unrelated = cache / "notes.txt"
     unrelated.write_text("kept")
     code = "import ebpf.btf as b; b.load_kernel_spec().type_by_name('task_struct')"
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), EBPF_BTF_CACHE="1")
+    env = dict(os.environ, EBPF_BTF_CACHE_DIR=str(tmp_path / "ebpf"), EBPF_BTF_CACHE="1")
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], env=env, cwd=root, check=True)
     left = sorted(p.name for p in cache.iterdir())

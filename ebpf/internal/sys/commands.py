@@ -28,7 +28,7 @@ from ._types import (
     ProgRunAttr,
 )
 from .fd import FD
-from .syscall import bpf
+from .syscall import FastCall, bpf
 
 if TYPE_CHECKING:
 
@@ -66,6 +66,45 @@ def addr_of(buf: ctypes.Array[ctypes.c_char] | ctypes.Array[ctypes.c_uint8] | ct
     The caller must keep ``buf`` referenced until the ``bpf()`` call has returned.
     """
     return 0 if buf is None else ctypes.addressof(buf)
+
+
+# --- pre-bound calls for the hot paths ---------------------------------------------------------
+#
+# A FastCall binds a command to one attr for good (see syscall.FastCall). These are the only
+# commands the library binds, each to the attr layout it takes.
+
+def _bound(cmd: int, attr: ctypes.Structure) -> FastCall:
+    return FastCall(cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
+
+
+def bind_map_lookup_elem(attr: MapElemAttr) -> FastCall:
+    """``BPF_MAP_LOOKUP_ELEM`` bound to ``attr`` (which must outlive the call object)."""
+    return _bound(Cmd.MAP_LOOKUP_ELEM, attr)
+
+
+def bind_map_update_elem(attr: MapElemAttr) -> FastCall:
+    """``BPF_MAP_UPDATE_ELEM`` bound to ``attr``."""
+    return _bound(Cmd.MAP_UPDATE_ELEM, attr)
+
+
+def bind_map_delete_elem(attr: MapElemAttr) -> FastCall:
+    """``BPF_MAP_DELETE_ELEM`` bound to ``attr``."""
+    return _bound(Cmd.MAP_DELETE_ELEM, attr)
+
+
+def bind_map_lookup_and_delete_elem(attr: MapElemAttr) -> FastCall:
+    """``BPF_MAP_LOOKUP_AND_DELETE_ELEM`` bound to ``attr``."""
+    return _bound(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, attr)
+
+
+def bind_map_get_next_key(attr: MapElemAttr) -> FastCall:
+    """``BPF_MAP_GET_NEXT_KEY`` bound to ``attr``."""
+    return _bound(Cmd.MAP_GET_NEXT_KEY, attr)
+
+
+def bind_prog_run(attr: ProgRunAttr) -> FastCall:
+    """``BPF_PROG_TEST_RUN`` bound to ``attr``."""
+    return _bound(Cmd.PROG_TEST_RUN, attr)
 
 
 # --- maps ------------------------------------------------------------------------------------

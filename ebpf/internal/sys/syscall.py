@@ -10,8 +10,11 @@ than that, so a ``FastCall`` binds the command, the attr address and the attr si
 then called with no arguments. On x86_64 it runs a fixed machine-code trampoline that loads those
 three values from a per-call data slot and executes ``syscall``; the code page is mapped
 read+execute only after it is written and is never writable again, and the data page is never
-executable. Elsewhere (or where the trampoline cannot be mapped, or ``EBPF_NO_TRAMPOLINE=1``)
-it falls back to ``syscall(2)`` through ctypes with the same interface. Both return the raw
+executable. Both pages are private mappings, so a forked child works on copy-on-write copies:
+nothing it binds, releases or frees at exit changes what the parent's calls do. Elsewhere (or
+where the trampoline cannot be mapped or made executable, e.g. under memory-deny-write-execute,
+or ``EBPF_NO_TRAMPOLINE=1``) it falls back to ``syscall(2)`` through ctypes with the same
+interface. Both return the raw
 kernel result: a non-negative value, or ``-errno``. The trampoline keeps the GIL during the call
 (these commands never sleep for long), which also saves releasing and re-taking it.
 """
@@ -152,7 +155,10 @@ class _TrampolinePage:
         libc = _libc
         if libc is None:
             raise OSError("no C library")
-        mem = mmap.mmap(-1, 2 * _PAGE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        # Private, not shared (mmap's default for anonymous memory): after fork() the child
+        # gets copy-on-write pages, so nothing it binds or frees changes the parent's calls.
+        mem = mmap.mmap(-1, 2 * _PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
+                        prot=mmap.PROT_READ | mmap.PROT_WRITE)
         self._mem = mem
         base = ctypes.addressof(ctypes.c_char.from_buffer(mem))
         self.base = base
@@ -199,9 +205,23 @@ def _alloc_slot() -> tuple[_TrampolinePage, int]:
 
 
 def _free_slot(page: _TrampolinePage, slot: int) -> None:
+    # A finalizer: it may run while this very thread holds _pages_lock (the garbage collector
+    # runs at any allocation), so it takes no lock. One append is atomic, and allocators
+    # only ever see the list grow under them.
     struct.pack_into("<IIQ", page.data, slot * _DATA_SLOT, 0, 0, 0)
-    with _pages_lock:
-        page.free.append(slot)
+    page.free.append(slot)
+
+
+def _after_fork_in_child() -> None:
+    """The child has private copies of the pages and of their free lists, which agree with
+    each other (every change to them is one step under the GIL); only the lock may be held,
+    by a thread that does not exist in the child: release it."""
+    if _pages_lock.locked():
+        _pages_lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _closed_call() -> int:
@@ -223,8 +243,18 @@ class FastCall:
 
     def __init__(self, cmd: int, attr_addr: int, size: int) -> None:
         self._finalizer: weakref.finalize[..., FastCall] | None = None
+        allocated = None
         if trampoline_available():
-            page, slot = _alloc_slot()
+            try:
+                allocated = _alloc_slot()
+            except (OSError, ValueError):
+                # A new page was refused executable memory (e.g. memory-deny-write-execute
+                # set after the first page was made): this call and later ones go through
+                # ctypes instead; calls already bound keep their slots.
+                global _trampoline_ok
+                _trampoline_ok = False
+        if allocated is not None:
+            page, slot = allocated
             struct.pack_into("<IIQ", page.data, slot * _DATA_SLOT, cmd, size, attr_addr)
             self.call = page.proto(page.base + slot * _CODE_SLOT)
             self._finalizer = weakref.finalize(self, _free_slot, page, slot)
