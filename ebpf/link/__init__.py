@@ -22,6 +22,15 @@ from typing import TYPE_CHECKING
 from ..internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from ._common import Anchor as Anchor
+    from .cgroups import CgroupMode as CgroupMode, cgroup as cgroup
+    from .device import (
+        XDPMode as XDPMode,
+        netkit as netkit,
+        tc as tc,
+        tcx as tcx,
+        xdp as xdp,
+    )
     from .link import (
         BPFLink as BPFLink,
         Link as Link,
@@ -31,16 +40,48 @@ if TYPE_CHECKING:
         from_id as from_id,
         load_pinned as load_pinned,
     )
+    from .netns import (
+        NetfilterFlags as NetfilterFlags,
+        NFHook as NFHook,
+        NFProto as NFProto,
+        flow_dissector as flow_dissector,
+        netfilter as netfilter,
+        sk_lookup as sk_lookup,
+    )
+    from .queries import (
+        AttachedProgram as AttachedProgram,
+        QueryResult as QueryResult,
+        query as query,
+    )
+    from .sockmaps import sockmap as sockmap
 
 #: Every public name of the package, with the module that defines it.
 _PUBLIC: dict[str, str] = {
+    "Anchor": "._common",
+    "AttachedProgram": ".queries",
     "BPFLink": ".link",
+    "CgroupMode": ".cgroups",
     "Link": ".link",
     "LinkInfo": ".link",
     "Mechanism": ".link",
+    "NFHook": ".netns",
+    "NFProto": ".netns",
+    "NetfilterFlags": ".netns",
+    "QueryResult": ".queries",
+    "XDPMode": ".device",
+    "cgroup": ".cgroups",
+    "flow_dissector": ".netns",
     "from_fd": ".link",
     "from_id": ".link",
     "load_pinned": ".link",
+    "netfilter": ".netns",
+    "netkit": ".device",
+    "query": ".queries",
+    "sk_lookup": ".netns",
+    "sockmap": ".sockmaps",
+    "tc": ".device",
+    "tcx": ".device",
+    "xdp": ".device",
 }
 
 __all__ = sorted(_PUBLIC)
