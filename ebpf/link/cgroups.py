@@ -157,7 +157,7 @@ def cgroup(path_or_fd: str | os.PathLike[str] | int, program: Program,
             raise EbpfError(f"{family}: replace= needs CgroupMode.MULTI (a link is replaced "
                             f"with Link.update)")
         check_program(replace, family, (wanted,))
-    shown = path_or_fd if isinstance(path_or_fd, int) else os.fspath(path_or_fd)
+    shown = os.fspath(path_or_fd) if isinstance(path_or_fd, os.PathLike) else path_or_fd
     context = f"attach {type_name(at)} program {program.name!r} to cgroup {shown!r}"
     target: FD | None = open_directory(path_or_fd, "cgroup", context)
     assert target is not None

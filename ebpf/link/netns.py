@@ -30,8 +30,9 @@ _CURRENT_NETNS: Final = "/proc/thread-self/ns/net"
 _NETNS_HINTS: Final = {
     errno.EINVAL: "the target is not a network namespace, or the program was loaded for "
                   "another attach type",
-    errno.EEXIST: "a program of this kind is attached to the namespace already",
-    errno.E2BIG: "the namespace holds the most programs of this kind it can",
+    errno.EEXIST: "the program is attached to the namespace already",
+    errno.E2BIG: "the namespace holds the most programs of this kind it can (one flow "
+                 "dissector, 64 sk_lookup programs)",
 }
 
 
@@ -73,7 +74,7 @@ def flow_dissector(program: Program,
                    netns: str | os.PathLike[str] | int | None = None) -> BPFLink:
     """Attach the ``FLOW_DISSECTOR`` ``program`` to a network namespace (Linux 5.8+): it
     dissects the packets of that namespace in place of the kernel's own dissector. A
-    namespace holds one (``EEXIST`` for a second). ``netns`` as in :func:`sk_lookup`.
+    namespace holds one (``E2BIG`` for a second). ``netns`` as in :func:`sk_lookup`.
 
     Raises:
         SyscallError: the namespace path does not exist (``ENOENT``), or the kernel refused.
@@ -111,11 +112,10 @@ class NetfilterFlags(enum.IntFlag):
 
 
 _NF_HINTS: Final = {
-    errno.ERANGE: "the priority must lie strictly between NF_IP_PRI_FIRST and NF_IP_PRI_LAST",
-    errno.EAFNOSUPPORT: "the protocol family has no such hook",
-    errno.EOPNOTSUPP: "the kernel cannot reassemble fragments for this family, or has no "
-                      "netfilter links",
-    errno.EINVAL: "unknown flags, or a priority that IP_DEFRAG does not allow",
+    errno.ERANGE: "the priority is reserved (NF_IP_PRI_FIRST, NF_IP_PRI_LAST), or with "
+                  "IP_DEFRAG not after defragmentation (above -400)",
+    errno.EOPNOTSUPP: "unknown flags, or no defragmentation for this protocol family",
+    errno.EAFNOSUPPORT: "unknown protocol family",
 }
 
 
@@ -130,8 +130,9 @@ def netfilter(program: Program, *, protocol_family: NFProto | int, hook: NFHook 
     defragmentation (:attr:`NetfilterFlags.IP_DEFRAG`). The Link is a bpf_link.
 
     Raises:
-        SyscallError: the kernel refused (``ERANGE``: reserved priority; ``EINVAL``: unknown
-            flags; ``EOPNOTSUPP``: no defragmentation for this family).
+        SyscallError: the kernel refused (``ERANGE``: a reserved priority, or ``IP_DEFRAG``
+            with a priority of -400 or lower; ``EOPNOTSUPP``: unknown flags, or no
+            defragmentation for this family).
         EbpfError: not a ``NETFILTER`` program, or invalid arguments.
     """
     family = "netfilter"
