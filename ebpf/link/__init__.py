@@ -13,6 +13,16 @@ Each family is a function that attaches a loaded :class:`~ebpf.Program` and retu
 :meth:`Collection.attach_all <ebpf.Collection.attach_all>` does it for a whole collection.
 A Link is a bpf_link where the kernel has one for the family, else the older mechanism (perf
 event, ``BPF_PROG_ATTACH``, netlink); :attr:`Link.mechanism` says which.
+
+The networking families: :func:`xdp`, :func:`tcx` and :func:`tc`, :func:`netkit` on an
+interface (by name or index, in the calling thread's network namespace); :func:`cgroup` on a
+cgroup v2 directory; :func:`sk_lookup`, :func:`flow_dissector` and :func:`netfilter` on a
+network namespace; :func:`sockmap` on a sockmap. :func:`query` lists what is attached to any
+of those hooks, whoever attached it::
+
+    with link.tcx("eth0", objs.first, "ingress"), \
+            link.tcx("eth0", objs.second, "ingress", after=objs.first):
+        print(link.query("eth0", "ingress").program_ids)
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import os
 import socket
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
+from .. import asm
 from ..errors import EbpfError, NotSupportedError, SyscallError
 from ..internal.feature import feature_test
 from ..internal.sys import (
@@ -233,13 +234,11 @@ def lacks(probe: Callable[[], None]) -> bool:
     return False
 
 
-def _tiny_program(type: ProgramType, attach_type: AttachType | None = None) -> Program:
-    from ..asm import Instructions, exit, mov
-    from ..asm.register import R0
-
-    return Program(ProgramSpec(name="probe", type=type, attach_type=attach_type,
-                               instructions=Instructions([mov.imm(R0, 0), exit()]),
-                               license="GPL"))
+def _tiny_program(type: ProgramType) -> Program:
+    """``return 0`` as a program of ``type``."""
+    return Program(ProgramSpec(name="probe", type=type, license="GPL",
+                               instructions=asm.Instructions([asm.mov.imm(asm.R0, 0),
+                                                              asm.exit()])))
 
 
 def _link_create_errno(attr: LinkCreateAttr) -> int:
