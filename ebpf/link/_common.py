@@ -16,7 +16,9 @@ import ctypes
 import errno
 import os
 import socket
-from typing import TYPE_CHECKING, Final, Literal, TypeAlias
+import warnings
+import weakref
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from .. import asm
 from ..errors import EbpfError, NotSupportedError, SyscallError
@@ -38,7 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BPF_F_AFTER", "BPF_F_ALLOW_MULTI", "BPF_F_ALLOW_OVERRIDE", "BPF_F_BEFORE", "BPF_F_ID",
-    "BPF_F_LINK", "BPF_F_REPLACE", "Anchor", "ProgAttachLink", "check_program",
+    "BPF_F_LINK", "BPF_F_REPLACE", "Anchor", "DetachState", "HandlelessLink", "ProgAttachLink",
+    "check_program",
     "have_cgroup_link", "have_netkit", "lacks", "have_sockmap_link", "have_tcx", "have_xdp_link",
     "open_directory", "program_fd_dup", "program_id", "relative", "resolve_interface",
     "type_name",
@@ -308,7 +311,94 @@ def have_sockmap_link() -> None:
 
 # --- BPF_PROG_ATTACH attachments ---------------------------------------------------------------
 
-class ProgAttachLink(Link):
+class DetachState:
+    """What a Link without a kernel handle keeps for detaching: at least a duplicate of the
+    program's descriptor (:attr:`prog`, which is also the Link's own). Kept apart from the
+    Link, so that dropping the Link can detach too (see :class:`HandlelessLink`)."""
+
+    __slots__ = ("closing", "prog")
+
+    def __init__(self, prog: FD) -> None:
+        self.prog = prog
+        self.closing = False
+
+
+class HandlelessLink(Link):
+    """Base of the Links of attachments the kernel keeps no handle of (``PROG_ATTACH``,
+    netlink). Closing one detaches its program; so does dropping it unclosed, with a
+    :class:`ResourceWarning`, as dropping a bpf_link's last descriptor detaches it."""
+
+    __slots__ = ("_finalizer", "_state")
+
+    _finalizer: weakref.finalize[..., HandlelessLink] | None
+
+    def _start(self, prog: FD, mechanism: Mechanism) -> None:
+        self._setup_link(prog, mechanism)
+        self._finalizer = None
+
+    def _arm(self, state: DetachState, detach: Callable[[Any], None]) -> None:
+        """Attached: from now on closing or dropping this Link runs ``detach(state)``."""
+        self._state = state
+        self._finalizer = weakref.finalize(self, _run_detach, detach, state,
+                                           type(self).__name__)
+
+    def _release(self) -> None:
+        finalizer, self._finalizer = getattr(self, "_finalizer", None), None
+        if finalizer is not None:
+            self._state.closing = True
+            finalizer()
+
+    def _replace_program(self, new: FD) -> None:
+        """This Link's program is now the one behind ``new`` (after an update)."""
+        old, self._fd = self._fd, new
+        self._state.prog = new
+        old.close()
+
+
+def _run_detach(detach: Callable[[Any], None], state: DetachState, kind: str) -> None:
+    try:
+        if not state.closing:
+            warnings.warn(f"a {kind} was not closed; detaching its program now",
+                          ResourceWarning, stacklevel=2)
+        detach(state)
+    finally:
+        state.prog.close()
+
+
+class _ProgAttachState(DetachState):
+    __slots__ = ("attach_type", "exact", "target", "what")
+
+    def __init__(self, prog: FD, target: FD, attach_type: AttachType | int, exact: bool,
+                 what: str) -> None:
+        super().__init__(prog)
+        self.target = target
+        self.attach_type = attach_type
+        self.exact = exact
+        self.what = what
+
+
+def _prog_detach(state: _ProgAttachState) -> None:
+    try:
+        if not state.exact:
+            ours = program_id(state.prog.raw)
+            raw = state.target.raw
+            attached = [p for p, _ in query_prog_ids(lambda a: setattr(a, "target_fd", raw),
+                                                     state.attach_type,
+                                                     f"query {state.what}")[0]]
+            if ours not in attached:
+                return   # replaced by someone else: what is attached now is not ours
+        attr = ProgAttachAttr(attach_bpf_fd=state.prog.raw, attach_type=int(state.attach_type))
+        attr.target_fd = state.target.raw
+        try:
+            commands.prog_detach(attr, f"detach program from {state.what}")
+        except SyscallError as e:
+            if e.errno != errno.ENOENT:   # already detached (replaced, or target gone)
+                raise
+    finally:
+        state.target.close()
+
+
+class ProgAttachLink(HandlelessLink):
     """An attachment made with ``BPF_PROG_ATTACH`` (cgroups, sockmaps): the kernel keeps no
     handle of it, so this Link holds what detaching needs: a descriptor of the target (a
     cgroup, a map), the attach type and a duplicate of the program's descriptor (its
@@ -319,15 +409,10 @@ class ProgAttachLink(Link):
     that the program is still the one attached, and leaves a replacement alone.
     """
 
-    __slots__ = ("_attach_type", "_exact", "_flags", "_prog_id", "_target", "_what")
+    __slots__ = ("_flags",)
 
-    mechanism: Mechanism
-    _target: FD | None
-    _attach_type: AttachType | int
+    _state: _ProgAttachState
     _flags: int
-    _exact: bool
-    _what: str
-    _prog_id: int
 
     @classmethod
     def attach(cls, program: Program, target: FD, attach_type: AttachType | int, *,
@@ -339,19 +424,14 @@ class ProgAttachLink(Link):
         Raises:
             SyscallError: the kernel refused (the message says what was attached where).
         """
-        link = cls.__new__(cls)
-        link._target = target
         try:
             prog_fd = program_fd_dup(program)
         except BaseException:
             target.close()
             raise
-        link._setup_link(prog_fd, Mechanism.PROG_ATTACH)
-        link._attach_type = attach_type
+        link = cls.__new__(cls)
+        link._start(prog_fd, Mechanism.PROG_ATTACH)
         link._flags = flags
-        link._exact = exact
-        link._what = what
-        link._prog_id = 0
         context = f"attach program {program.name!r} to {what}"
         try:
             attr = ProgAttachAttr(attach_bpf_fd=prog_fd.raw, attach_type=int(attach_type),
@@ -365,48 +445,17 @@ class ProgAttachLink(Link):
             except SyscallError as e:
                 raise explain(e, context, hints or {}) from None
         except BaseException:
-            link._target = None
             target.close()
-            link._fd.close()
+            link.close()
             raise
+        link._arm(_ProgAttachState(prog_fd, target, attach_type, exact, what), _prog_detach)
         return link
 
     @property
     def target_fd(self) -> int:
         """The descriptor of the target (the cgroup, the map) this Link holds, lent."""
-        target = self._target
-        if target is None:
-            self._checked_fd("use")
-            raise EbpfError("this link holds no target")  # pragma: no cover
-        return target.raw
-
-    def _our_id(self) -> int:
-        if not self._prog_id:
-            self._prog_id = program_id(self._checked_fd("get info of").raw)
-        return self._prog_id
-
-    def _attached_ids(self, target: FD) -> list[int]:
-        """The programs attached to ``target`` for this attach type (not inherited ones)."""
-        raw = target.raw
-        return [p for p, _ in query_prog_ids(lambda a: setattr(a, "target_fd", raw),
-                                             self._attach_type, f"query {self._what}")[0]]
-
-    def _release(self) -> None:
-        target, self._target = self._target, None
-        if target is None:
-            return
-        try:
-            if not self._exact and self._our_id() not in self._attached_ids(target):
-                return   # replaced by someone else: what is attached now is not ours
-            attr = ProgAttachAttr(attach_bpf_fd=self._fd.raw, attach_type=int(self._attach_type))
-            attr.target_fd = target.raw
-            try:
-                commands.prog_detach(attr, f"detach program from {self._what}")
-            except SyscallError as e:
-                if e.errno != errno.ENOENT:   # already detached (replaced, or target gone)
-                    raise
-        finally:
-            target.close()
+        self._checked_fd("use")
+        return self._state.target.raw
 
     def update(self, program: Program) -> None:
         """Replace the attached program with ``program`` in place (``BPF_F_REPLACE``; only
@@ -417,33 +466,36 @@ class ProgAttachLink(Link):
             SyscallError: the kernel refused (``ENOENT``: this Link's program is no longer
                 attached).
         """
+        state = self._state
         if not self._flags & BPF_F_ALLOW_MULTI:
-            raise NotSupportedError(f"the attachment to {self._what} cannot be replaced in "
+            raise NotSupportedError(f"the attachment to {state.what} cannot be replaced in "
                                     f"place; attach the new program and close this link")
         new_fd = program_fd_dup(program)
         try:
-            attr = ProgAttachAttr(attach_bpf_fd=new_fd.raw, attach_type=int(self._attach_type),
+            attr = ProgAttachAttr(attach_bpf_fd=new_fd.raw, attach_type=int(state.attach_type),
                                   attach_flags=self._flags | BPF_F_REPLACE,
                                   replace_bpf_fd=self._checked_fd("update").raw)
-            attr.target_fd = self.target_fd
-            commands.prog_attach(attr, f"replace the program on {self._what} with "
+            attr.target_fd = state.target.raw
+            commands.prog_attach(attr, f"replace the program on {state.what} with "
                                        f"{program.name!r}")
         except BaseException:
             new_fd.close()
             raise
-        old, self._fd = self._fd, new_fd
-        self._prog_id = 0
-        old.close()
+        self._replace_program(new_fd)
 
     def info(self) -> LinkInfo:
         """What this Link knows of its attachment (the kernel keeps no link object): the
         program id, the attach type and ``target`` with ``attach_flags``."""
-        return LinkInfo(type=LinkType.UNSPEC, id=0, program_id=self._our_id(),
-                        mechanism=Mechanism.PROG_ATTACH, attach_type=self._attach_type,
+        return LinkInfo(type=LinkType.UNSPEC, id=0,
+                        program_id=program_id(self._checked_fd("get info of").raw),
+                        mechanism=Mechanism.PROG_ATTACH, attach_type=self._state.attach_type,
                         target={"attach_flags": self._flags})
 
     def _describe(self) -> str:
-        return f"prog_attach {type_name(self._attach_type)} on {self._what}"
+        state = getattr(self, "_state", None)
+        if state is None:
+            return "prog_attach"
+        return f"prog_attach {type_name(state.attach_type)} on {state.what}"
 
 
 # --- BPF_PROG_QUERY ---------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from ..types import AttachType, LinkType, ProgramType
 from ._common import (
     MPROG_HINTS,
     Anchor,
+    DetachState,
+    HandlelessLink,
     check_program,
     check_revision,
     explain,
@@ -42,7 +44,7 @@ from .link import Link, LinkInfo, Mechanism, create_bpf_link
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..internal.sys import LinkCreateAttr
+    from ..internal.sys import FD, LinkCreateAttr
 
 __all__ = ["XDPMode", "netkit", "tc", "tcx", "xdp"]
 
@@ -127,62 +129,74 @@ def xdp(interface: str | int, program: Program, *, mode: XDPMode = XDPMode.AUTO,
         raise explain(e, context, _XDP_HINTS) from None
 
 
-class _NetlinkXDP(Link):
+class _XdpState(DetachState):
+    __slots__ = ("ifindex", "mode", "nl")
+
+    def __init__(self, prog: FD, nl: RtNetlink, ifindex: int, mode: XDPMode) -> None:
+        super().__init__(prog)
+        self.nl, self.ifindex, self.mode = nl, ifindex, mode
+
+
+def _xdp_detach(state: _XdpState) -> None:
+    try:
+        state.nl.xdp_detach(state.ifindex, flags=state.mode.value, expected_fd=state.prog.raw)
+    except NetlinkError as e:
+        # EEXIST: our program was replaced; ENODEV: the interface is gone.
+        if e.errno not in (errno.EEXIST, errno.ENODEV):
+            raise
+    finally:
+        state.nl.close()
+
+
+class _NetlinkXDP(HandlelessLink):
     """An XDP program attached through netlink (see :func:`xdp`)."""
 
-    __slots__ = ("_ifindex", "_ifname", "_mode", "_nl")
+    __slots__ = ("_ifname",)
 
-    _nl: RtNetlink | None
-    _ifindex: int
+    _state: _XdpState
     _ifname: str
-    _mode: XDPMode
 
     @classmethod
     def attach(cls, program: Program, ifindex: int, name: str, mode: XDPMode, *,
                replace: bool) -> _NetlinkXDP:
         link = cls.__new__(cls)
-        link._setup_link(program_fd_dup(program), Mechanism.NETLINK)
-        link._nl = None
-        link._ifindex, link._ifname, link._mode = ifindex, name, mode
+        link._start(program_fd_dup(program), Mechanism.NETLINK)
+        link._ifname = name
         try:
-            nl = link._nl = RtNetlink()
+            nl = RtNetlink()
+        except BaseException:
+            link.close()
+            raise
+        try:
             flags = mode.value | (0 if replace else XdpFlags.UPDATE_IF_NOEXIST)
             try:
                 nl.xdp_attach(ifindex, link._fd.raw, flags=flags)
             except NetlinkError as e:
-                link._nl = None       # nothing attached: nothing to detach
-                nl.close()
                 hint = _XDP_HINTS.get(e.errno or 0)
                 raise NetlinkError(e.errno or 0, e.cmd, f"{e.context} ({hint})" if hint
                                    else e.context, e.extack) from None
-            if mode is XDPMode.AUTO:    # the mode the kernel picked: detaching must name it
-                ours = program_id(link._fd.raw)
-                state = nl.xdp_query(ifindex)
-                link._mode = (XDPMode.DRIVER if state.drv_prog_id == ours else
-                              XDPMode.GENERIC if state.skb_prog_id == ours else
-                              XDPMode.OFFLOAD if state.hw_prog_id == ours else XDPMode.AUTO)
         except BaseException:
+            nl.close()
             link.close()
             raise
+        state = _XdpState(link._fd, nl, ifindex, mode)
+        link._arm(state, _xdp_detach)
+        if mode is XDPMode.AUTO:    # the mode the kernel picked: detaching must name it
+            try:
+                ours = program_id(link._fd.raw)
+                now = nl.xdp_query(ifindex)
+            except BaseException:
+                link.close()
+                raise
+            state.mode = (XDPMode.DRIVER if now.drv_prog_id == ours else
+                          XDPMode.GENERIC if now.skb_prog_id == ours else
+                          XDPMode.OFFLOAD if now.hw_prog_id == ours else XDPMode.AUTO)
         return link
 
     @property
     def mode(self) -> XDPMode:
         """The mode the program runs in."""
-        return self._mode
-
-    def _release(self) -> None:
-        nl, self._nl = self._nl, None
-        if nl is None:
-            return
-        try:
-            nl.xdp_detach(self._ifindex, flags=self._mode.value, expected_fd=self._fd.raw)
-        except NetlinkError as e:
-            # EEXIST: our program was replaced; ENODEV: the interface is gone.
-            if e.errno not in (errno.EEXIST, errno.ENODEV):
-                raise
-        finally:
-            nl.close()
+        return self._state.mode
 
     def update(self, program: Program) -> None:
         """Replace this Link's program with ``program`` in the same mode, if it is still the
@@ -192,28 +206,29 @@ class _NetlinkXDP(Link):
             NetlinkError: the kernel refused (``EEXIST``: this Link's program was replaced).
         """
         check_program(program, "XDP", (ProgramType.XDP,))
-        nl = self._nl
         old = self._checked_fd("update")
-        if nl is None:
-            raise EbpfError("this link is detached")  # pragma: no cover
+        state = self._state
         new = program_fd_dup(program)
         try:
-            nl.xdp_attach(self._ifindex, new.raw, flags=self._mode.value, expected_fd=old.raw)
+            state.nl.xdp_attach(state.ifindex, new.raw, flags=state.mode.value,
+                                expected_fd=old.raw)
         except BaseException:
             new.close()
             raise
-        self._fd = new
-        old.close()
+        self._replace_program(new)
 
     def info(self) -> LinkInfo:
+        state = self._state
         return LinkInfo(type=LinkType.UNSPEC, id=0,
                         program_id=program_id(self._checked_fd("get info of").raw),
                         mechanism=Mechanism.NETLINK, attach_type=AttachType.XDP,
-                        target={"ifindex": self._ifindex, "interface": self._ifname,
-                                "mode": self._mode})
+                        target={"ifindex": state.ifindex, "interface": self._ifname,
+                                "mode": state.mode})
 
     def _describe(self) -> str:
-        return f"netlink XDP {self._mode.name.lower()} on {self._ifname!r}"
+        state = getattr(self, "_state", None)
+        mode = f" {state.mode.name.lower()}" if state is not None else ""
+        return f"netlink XDP{mode} on {self._ifname!r}"
 
 
 # --- tcx and tc ------------------------------------------------------------------------------
@@ -338,84 +353,88 @@ def tc(interface: str | int, program: Program,
                             filter_name=name, replace=replace)
 
 
-class _TcFilter(Link):
+class _TcState(DetachState):
+    __slots__ = ("handle", "hook", "ifindex", "nl", "own_qdisc", "priority", "prog_id")
+
+    def __init__(self, prog: FD, nl: RtNetlink, ifindex: int, hook: ClsactHook,
+                 priority: int, handle: int, prog_id: int, own_qdisc: bool) -> None:
+        super().__init__(prog)
+        self.nl, self.ifindex, self.hook = nl, ifindex, hook
+        self.priority, self.handle, self.prog_id = priority, handle, prog_id
+        self.own_qdisc = own_qdisc
+
+
+def _tc_detach(state: _TcState) -> None:
+    nl = state.nl
+    try:
+        mine = [f for f in nl.tc_filters(state.ifindex, state.hook)
+                if (f.priority, f.handle, f.kind) == (state.priority, state.handle, "bpf")
+                and f.prog_id == state.prog_id]
+        if mine:
+            try:
+                nl.tc_filter_delete(state.ifindex, state.hook, priority=state.priority,
+                                    handle=state.handle)
+            except NetlinkError as e:
+                if e.errno != errno.ENOENT:
+                    raise
+        if state.own_qdisc and not nl.tc_filters(state.ifindex, ClsactHook.INGRESS) \
+                and not nl.tc_filters(state.ifindex, ClsactHook.EGRESS):
+            nl.clsact_delete(state.ifindex, missing_ok=True)
+    except NetlinkError as e:
+        if e.errno != errno.ENODEV:      # the interface is gone, and its filters with it
+            raise
+    finally:
+        nl.close()
+
+
+class _TcFilter(HandlelessLink):
     """A BPF filter on a clsact hook, attached through netlink (see :func:`tc`)."""
 
-    __slots__ = ("_handle", "_hook", "_ifindex", "_ifname", "_nl", "_own_qdisc", "_priority",
-                 "_prog_id")
+    __slots__ = ("_direction", "_ifname")
 
-    _nl: RtNetlink | None
-    _ifindex: int
+    _state: _TcState
     _ifname: str
-    _hook: AttachType
-    _priority: int
-    _handle: int
-    _own_qdisc: bool
-    _prog_id: int
+    _direction: AttachType
 
     @classmethod
     def attach(cls, program: Program, ifindex: int, ifname: str, hook: AttachType, *,
                priority: int, handle: int, filter_name: str | None,
                replace: bool) -> _TcFilter:
         link = cls.__new__(cls)
-        link._setup_link(program_fd_dup(program), Mechanism.NETLINK)
-        link._nl = None
-        link._ifindex, link._ifname, link._hook = ifindex, ifname, hook
-        link._own_qdisc = False
+        link._start(program_fd_dup(program), Mechanism.NETLINK)
+        link._ifname, link._direction = ifname, hook
+        own_qdisc = False
         try:
             nl = RtNetlink()
-            try:
-                link._own_qdisc = nl.clsact_add(ifindex)
-                made = nl.tc_filter_add(ifindex, _HOOKS[hook], link._fd.raw,
-                                        name=filter_name or program.name or "bpf",
-                                        priority=priority, handle=handle, replace=replace)
-            except BaseException:
-                if link._own_qdisc:
-                    nl.clsact_delete(ifindex, missing_ok=True)
-                nl.close()
-                raise
-            link._nl = nl
-            link._priority, link._handle = made.priority, made.handle
-            link._prog_id = made.prog_id or 0
         except BaseException:
             link.close()
             raise
+        try:
+            own_qdisc = nl.clsact_add(ifindex)
+            made = nl.tc_filter_add(ifindex, _HOOKS[hook], link._fd.raw,
+                                    name=filter_name or program.name or "bpf",
+                                    priority=priority, handle=handle, replace=replace)
+        except BaseException:
+            try:
+                if own_qdisc:
+                    nl.clsact_delete(ifindex, missing_ok=True)
+            finally:
+                nl.close()
+                link.close()
+            raise
+        link._arm(_TcState(link._fd, nl, ifindex, _HOOKS[hook], made.priority, made.handle,
+                           made.prog_id or 0, own_qdisc), _tc_detach)
         return link
 
     @property
     def priority(self) -> int:
         """The filter's priority (chosen by the kernel if 0 was asked for)."""
-        return self._priority
+        return self._state.priority
 
     @property
     def handle(self) -> int:
         """The filter's handle (chosen by the kernel if 0 was asked for)."""
-        return self._handle
-
-    def _release(self) -> None:
-        nl, self._nl = self._nl, None
-        if nl is None:
-            return
-        hook = _HOOKS[self._hook]
-        try:
-            mine = [f for f in nl.tc_filters(self._ifindex, hook)
-                    if (f.priority, f.handle, f.kind) == (self._priority, self._handle, "bpf")
-                    and f.prog_id == self._prog_id]
-            if mine:
-                try:
-                    nl.tc_filter_delete(self._ifindex, hook, priority=self._priority,
-                                        handle=self._handle)
-                except NetlinkError as e:
-                    if e.errno != errno.ENOENT:
-                        raise
-            if self._own_qdisc and not nl.tc_filters(self._ifindex, ClsactHook.INGRESS) \
-                    and not nl.tc_filters(self._ifindex, ClsactHook.EGRESS):
-                nl.clsact_delete(self._ifindex, missing_ok=True)
-        except NetlinkError as e:
-            if e.errno != errno.ENODEV:      # the interface is gone, and its filters with it
-                raise
-        finally:
-            nl.close()
+        return self._state.handle
 
     def update(self, program: Program) -> None:
         """Give the filter ``program`` instead (a replace of the same priority and handle).
@@ -424,32 +443,32 @@ class _TcFilter(Link):
             NetlinkError: the kernel refused.
         """
         check_program(program, "tc", (ProgramType.SCHED_CLS,))
-        nl = self._nl
-        old = self._checked_fd("update")
-        if nl is None:
-            raise EbpfError("this link is detached")  # pragma: no cover
+        self._checked_fd("update")
+        state = self._state
         new = program_fd_dup(program)
         try:
-            made = nl.tc_filter_add(self._ifindex, _HOOKS[self._hook], new.raw,
-                                    name=program.name or "bpf", priority=self._priority,
-                                    handle=self._handle, replace=True)
+            made = state.nl.tc_filter_add(state.ifindex, state.hook, new.raw,
+                                          name=program.name or "bpf", priority=state.priority,
+                                          handle=state.handle, replace=True)
         except BaseException:
             new.close()
             raise
-        self._fd, self._prog_id = new, made.prog_id or 0
-        old.close()
+        state.prog_id = made.prog_id or 0
+        self._replace_program(new)
 
     def info(self) -> LinkInfo:
+        state = self._state
         return LinkInfo(type=LinkType.UNSPEC, id=0,
                         program_id=program_id(self._checked_fd("get info of").raw),
-                        mechanism=Mechanism.NETLINK, attach_type=self._hook,
-                        target={"ifindex": self._ifindex, "interface": self._ifname,
-                                "priority": self._priority, "handle": self._handle})
+                        mechanism=Mechanism.NETLINK, attach_type=self._direction,
+                        target={"ifindex": state.ifindex, "interface": self._ifname,
+                                "priority": state.priority, "handle": state.handle})
 
     def _describe(self) -> str:
-        where = "ingress" if self._hook is AttachType.TCX_INGRESS else "egress"
-        return (f"netlink tc {where} on {self._ifname!r} priority {self._priority} "
-                f"handle {self._handle:#x}")
+        where = "ingress" if self._direction is AttachType.TCX_INGRESS else "egress"
+        state = getattr(self, "_state", None)
+        at = f" priority {state.priority} handle {state.handle:#x}" if state else ""
+        return f"netlink tc {where} on {self._ifname!r}{at}"
 
 
 # --- netkit ------------------------------------------------------------------------------------

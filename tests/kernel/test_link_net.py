@@ -13,6 +13,7 @@ counts every packet counts exactly the datagrams a test sends.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -218,6 +219,9 @@ def test_xdp_errors(veth_pair: VethPair, objs: Collection) -> None:
         with pytest.raises(SyscallError, match=repr(interface)) as info:
             attach(b, link.xdp, interface, xdp)
         assert info.value.errno in (errno.ENODEV, errno.ENXIO)
+        for hook in ("xdp", "ingress", AttachType.TCX_EGRESS):
+            with pytest.raises(SyscallError, match=f"no interface .*{interface!r}"):
+                b.ns.run(link.query, interface, hook)
     with pytest.raises(EbpfError, match="'tc_pass' is a SCHED_CLS program; XDP takes XDP"):
         attach(b, link.xdp, b.ifname, cls)
     # Loopback has no driver mode; the message says where and why.
@@ -442,6 +446,35 @@ def test_netkit_is_refused_here_by_a_conclusive_probe(veth_pair: VethPair,
         assert e.errno == errno.ENXIO and "not a netkit device" in str(e)
     else:
         pytest.fail("netkit attached to a veth device")
+
+
+# --- ownership ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mechanism", [Mechanism.BPF_LINK, Mechanism.NETLINK])
+def test_dropping_an_unclosed_link_detaches_it(mechanism: Mechanism, veth_pair: VethPair,
+                                               objs: Collection, counts: Map) -> None:
+    """As with a bpf_link's last descriptor, dropping a netlink Link detaches its program
+    (with a ResourceWarning: close() is the intended way)."""
+    a, b = veth_pair.a, veth_pair.b
+    for direction in ("ingress", "egress"):
+        end = b if direction == "ingress" else a
+        if mechanism is Mechanism.NETLINK:
+            lk = attach(end, link.tc, end.ifname, prog(objs, "tc_drop"), direction)
+        else:
+            lk = attach(end, link.tcx, end.ifname, prog(objs, "tc_drop"), direction)
+        assert udp_delivered(a, b, 1, timeout=0.3) == 0
+        with pytest.warns(ResourceWarning, match="not closed"):
+            del lk
+            gc.collect()
+        assert query(end, direction).programs == ()
+        assert udp_delivered(a, b, 1) == 1
+    lk = attach(b, link.xdp, b.ifname, prog(objs, "xdp_drop"), mode=XDPMode.GENERIC,
+                mechanism=mechanism)
+    with pytest.warns(ResourceWarning, match="not closed"):
+        del lk
+        gc.collect()
+    assert query(b, "xdp").programs == ()
+    assert udp_delivered(a, b, 2) == 2
 
 
 # --- no descriptor is left behind -----------------------------------------------------------

@@ -11,6 +11,7 @@ when the test fails.
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import secrets
@@ -238,6 +239,17 @@ def test_query_tells_links_from_prog_attach(cgroup_dir: str, objs: Collection) -
         assert set(effective.program_ids) >= {block.info().id, count.info().id}
         # The parent has none of them.
         assert not set(link.query(CGROUP2, "connect4").program_ids) & set(seen.program_ids)
+
+
+def test_dropping_an_unclosed_prog_attach_link_detaches_it(cgroup_dir: str,
+                                                           objs: Collection) -> None:
+    lk = link.cgroup(cgroup_dir, prog(objs, "connect4_block"), "connect4",
+                     mode=CgroupMode.MULTI)
+    assert link.query(cgroup_dir, "connect4").programs
+    with pytest.warns(ResourceWarning, match="was not closed; detaching its program"):
+        del lk
+        gc.collect()
+    assert link.query(cgroup_dir, "connect4").programs == ()
 
 
 def test_cgroup_by_descriptor(cgroup_dir: str, objs: Collection,
