@@ -1,15 +1,17 @@
 /* Floor for benchmarks/attach_bench_net.py: attach and detach network programs with libbpf.
  *
- * Usage: attach_bench_net NET_OBJ CGROUP_OBJ IFNAME CGROUP_DIR ITERATIONS
- * Runs in the caller's network namespace (the script starts it in a fresh one). For each
- * family, times ITERATIONS attach+detach pairs after a few unmeasured ones, and prints one
+ * Usage: attach_bench_net NETNS_PATH NET_OBJ CGROUP_OBJ IFNAME CGROUP_DIR ITERATIONS
+ * Enters the network namespace at NETNS_PATH (the script makes a fresh one), then for each
+ * family times ITERATIONS attach+detach pairs after a few unmeasured ones, and prints one
  * JSON object: family -> median microseconds per pair.
  */
+#define _GNU_SOURCE
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,11 +59,17 @@ static struct bpf_program *program(struct bpf_object *obj, const char *name)
 
 int main(int argc, char **argv)
 {
-	if (argc != 6) {
-		fprintf(stderr, "usage: %s NET_OBJ CGROUP_OBJ IFNAME CGROUP_DIR ITERATIONS\n",
-			argv[0]);
+	if (argc != 7) {
+		fprintf(stderr, "usage: %s NETNS_PATH NET_OBJ CGROUP_OBJ IFNAME CGROUP_DIR "
+			"ITERATIONS\n", argv[0]);
 		return 2;
 	}
+	int ns = open(argv[1], O_RDONLY);
+
+	if (ns < 0 || setns(ns, CLONE_NEWNET))
+		die("setns");
+	close(ns);
+	argv++;
 	int n = atoi(argv[5]);
 	int ifindex = if_nametoindex(argv[3]);
 	int cg = open(argv[4], O_RDONLY | O_DIRECTORY);

@@ -367,7 +367,8 @@ class _TcState(DetachState):
 def _tc_detach(state: _TcState) -> None:
     nl = state.nl
     try:
-        mine = [f for f in nl.tc_filters(state.ifindex, state.hook)
+        here = nl.tc_filters(state.ifindex, state.hook)
+        mine = [f for f in here
                 if (f.priority, f.handle, f.kind) == (state.priority, state.handle, "bpf")
                 and f.prog_id == state.prog_id]
         if mine:
@@ -377,8 +378,9 @@ def _tc_detach(state: _TcState) -> None:
             except NetlinkError as e:
                 if e.errno != errno.ENOENT:
                     raise
-        if state.own_qdisc and not nl.tc_filters(state.ifindex, ClsactHook.INGRESS) \
-                and not nl.tc_filters(state.ifindex, ClsactHook.EGRESS):
+        other = ClsactHook.EGRESS if state.hook == ClsactHook.INGRESS else ClsactHook.INGRESS
+        if state.own_qdisc and len(here) == len(mine) and not nl.tc_filters(state.ifindex,
+                                                                            other):
             nl.clsact_delete(state.ifindex, missing_ok=True)
     except NetlinkError as e:
         if e.errno != errno.ENODEV:      # the interface is gone, and its filters with it
