@@ -9,8 +9,9 @@ after a few unmeasured ones:
                                                          vs ``bpf_xdp_attach``/``bpf_xdp_detach``
   tcx           ``link.tcx("lo", prog, "ingress")``      vs ``bpf_link_create(TCX_INGRESS)``
                 (this libbpf, 1.1, predates ``bpf_program__attach_tcx``; that is what it calls)
-  tc            ``link.tc("lo", prog, "ingress")``       vs ``bpf_tc_hook_create`` + ``bpf_tc_attach``
-                                                            + ``bpf_tc_detach`` + ``bpf_tc_hook_destroy``
+  tc            ``link.tc("lo", prog, "ingress")``       vs ``bpf_tc_hook_create``,
+                                                            ``bpf_tc_attach``, ``bpf_tc_detach``,
+                                                            ``bpf_tc_hook_destroy``
   cgroup_link   ``link.cgroup(dir, prog, "connect4")``   vs ``bpf_program__attach_cgroup``
   cgroup_multi  ``link.cgroup(..., mode=MULTI)``         vs ``bpf_prog_attach``/``bpf_prog_detach2``
 
