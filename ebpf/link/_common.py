@@ -43,7 +43,8 @@ __all__ = [
     "BPF_F_LINK", "BPF_F_REPLACE", "Anchor", "DetachState", "HandlelessLink", "ProgAttachLink",
     "check_program",
     "have_cgroup_link", "have_netkit", "lacks", "have_sockmap_link", "have_tcx", "have_xdp_link",
-    "open_directory", "program_fd_dup", "program_id", "relative", "resolve_interface",
+    "open_directory", "program_fd_dup", "program_id", "relative", "relative_config",
+    "resolve_interface",
     "type_name",
 ]
 
@@ -196,6 +197,18 @@ def relative(before: object, after: object, context: str) -> tuple[int, int]:
         return flags | BPF_F_ID, anchor
     raise EbpfError(f"{context}: an anchor is a Program, a BPFLink, a program id or 'all', "
                     f"not {anchor!r}")
+
+
+def relative_config(rel: int, revision: int, member: str
+                    ) -> Callable[[LinkCreateAttr], object]:
+    """A ``configure`` for :func:`~ebpf.link.link.create_bpf_link` that sets the relative
+    object and expected revision of ``attr.<member>`` (``tcx``, ``netkit``, ``cgroup``)."""
+    def configure(attr: LinkCreateAttr) -> None:
+        part = getattr(attr, member)
+        part.relative_fd = rel
+        part.expected_revision = revision
+
+    return configure
 
 
 def check_revision(expected_revision: object, context: str) -> int:
@@ -417,9 +430,12 @@ class ProgAttachLink(HandlelessLink):
     @classmethod
     def attach(cls, program: Program, target: FD, attach_type: AttachType | int, *,
                flags: int, replace: Program | None, exact: bool, what: str,
-               hints: dict[int, str] | None = None) -> ProgAttachLink:
+               hints: dict[int, str] | None = None, relative_fd: int = 0,
+               expected_revision: int = 0) -> ProgAttachLink:
         """Attach ``program`` to ``target`` (which the new Link owns from now on, even if
-        attaching fails) and return the Link.
+        attaching fails) and return the Link. ``flags`` may hold ``BPF_F_BEFORE`` /
+        ``BPF_F_AFTER`` with ``relative_fd`` and an ``expected_revision``, where the hook
+        orders its programs.
 
         Raises:
             SyscallError: the kernel refused (the message says what was attached where).
@@ -437,6 +453,8 @@ class ProgAttachLink(HandlelessLink):
             attr = ProgAttachAttr(attach_bpf_fd=prog_fd.raw, attach_type=int(attach_type),
                                   attach_flags=flags)
             attr.target_fd = target.raw
+            attr.relative_fd = relative_fd
+            attr.expected_revision = expected_revision
             if replace is not None:
                 attr.attach_flags |= BPF_F_REPLACE
                 attr.replace_bpf_fd = replace.fd

@@ -20,11 +20,17 @@ from ..types import AttachType, ProgramType
 from ._common import (
     BPF_F_ALLOW_MULTI,
     BPF_F_ALLOW_OVERRIDE,
+    MPROG_HINTS,
+    Anchor,
     ProgAttachLink,
     check_program,
+    check_revision,
+    explain,
     have_cgroup_link,
     lacks,
     open_directory,
+    relative,
+    relative_config,
     type_name,
 )
 from .link import Link, create_bpf_link
@@ -100,6 +106,14 @@ _HINTS: Final = {
 }
 
 
+_ORDER_HINTS: Final = {
+    **MPROG_HINTS,
+    errno.EINVAL: "a link takes a link as its anchor and a PROG_ATTACH program a program, or "
+                  "the program was loaded for another attach type, or the kernel cannot "
+                  "order cgroup programs (Linux 6.16)",
+}
+
+
 def cgroup_attach_type(value: object, context: str = "cgroup") -> AttachType:
     """The cgroup :class:`AttachType` named by ``value`` (a member, its number, or its libbpf
     name such as ``"connect4"``).
@@ -125,7 +139,8 @@ def cgroup_attach_type(value: object, context: str = "cgroup") -> AttachType:
 
 def cgroup(path_or_fd: str | os.PathLike[str] | int, program: Program,
            attach_type: AttachType | str, *, mode: CgroupMode = CgroupMode.LINK,
-           replace: Program | None = None) -> Link:
+           replace: Program | None = None, before: Anchor | None = None,
+           after: Anchor | None = None, expected_revision: int | None = None) -> Link:
     """Attach ``program`` to the cgroup v2 directory ``path_or_fd`` (a path, or an open
     descriptor of the directory, which stays the caller's) at ``attach_type`` (an
     :class:`AttachType` or its libbpf name, e.g. ``"connect4"``, ``"ingress"``, ``"sysctl"``).
@@ -134,6 +149,13 @@ def cgroup(path_or_fd: str | os.PathLike[str] | int, program: Program,
     ``BPF_F_ALLOW_MULTI`` on kernels before 5.7) or one of the ``BPF_PROG_ATTACH`` modes.
     ``replace`` (``MULTI`` only) replaces that attached program in place
     (``BPF_F_REPLACE``, Linux 5.6+) instead of adding this one at the end.
+
+    In ``LINK`` and ``MULTI`` modes, Linux 6.16+ can also place the program relative to the
+    others (``before``, ``after``) and attach only if the hook's revision (see
+    :func:`~ebpf.link.query`) is ``expected_revision``, as :func:`tcx` does; but the anchor
+    of a link must be a :class:`~ebpf.link.BPFLink` of that hook, and the anchor of a
+    ``MULTI`` program a :class:`Program` (or program id) attached there with
+    ``BPF_PROG_ATTACH``. ``"all"`` (first, or last) works for both.
 
     The returned Link owns the attachment; ``program`` is borrowed. A ``PROG_ATTACH`` Link
     holds a descriptor of the cgroup and one of the program, and detaches exactly its program
@@ -159,24 +181,31 @@ def cgroup(path_or_fd: str | os.PathLike[str] | int, program: Program,
         check_program(replace, family, (wanted,))
     shown = os.fspath(path_or_fd) if isinstance(path_or_fd, os.PathLike) else path_or_fd
     context = f"attach {type_name(at)} program {program.name!r} to cgroup {shown!r}"
+    order, rel = relative(before, after, context)
+    revision = check_revision(expected_revision, context)
+    if (order or revision) and mode not in (CgroupMode.LINK, CgroupMode.MULTI):
+        raise EbpfError(f"{context}: before=, after= and expected_revision= need "
+                        f"CgroupMode.LINK or MULTI")
+    hints = _HINTS if not (order or revision) else {**_HINTS, **_ORDER_HINTS}
     target: FD | None = open_directory(path_or_fd, "cgroup", context)
     assert target is not None
     try:
         if mode is CgroupMode.LINK:
             try:
-                return create_bpf_link(program, at, target_fd=target.raw, context=context)
+                return create_bpf_link(program, at, target_fd=target.raw, flags=order,
+                                       configure=relative_config(rel, revision, "cgroup"),
+                                       context=context)
             except SyscallError as e:
                 if e.errno != errno.EINVAL or not lacks(have_cgroup_link):
-                    hint = _HINTS.get(e.errno or 0)
-                    raise SyscallError(e.errno or 0, e.cmd, f"{context} ({hint})" if hint
-                                       else context) from None
+                    raise explain(e, context, hints) from None
             flags = BPF_F_ALLOW_MULTI          # the kernel predates cgroup links
         else:
             flags = _MODE_FLAGS[mode]
         held, target = target, None
-        return ProgAttachLink.attach(program, held, at, flags=flags, replace=replace,
+        return ProgAttachLink.attach(program, held, at, flags=flags | order, replace=replace,
                                      exact=bool(flags & BPF_F_ALLOW_MULTI),
-                                     what=f"cgroup {shown!r} ({type_name(at)})", hints=_HINTS)
+                                     what=f"cgroup {shown!r} ({type_name(at)})", hints=hints,
+                                     relative_fd=rel, expected_revision=revision)
     finally:
         if target is not None:
             target.close()

@@ -37,14 +37,13 @@ from ._common import (
     program_fd_dup,
     program_id,
     relative,
+    relative_config,
     resolve_interface,
 )
 from .link import Link, LinkInfo, Mechanism, create_bpf_link
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ..internal.sys import FD, LinkCreateAttr
+    from ..internal.sys import FD
 
 __all__ = ["XDPMode", "netkit", "tc", "tcx", "xdp"]
 
@@ -247,16 +246,6 @@ def _direction(value: object, family: str) -> AttachType:
                     f"AttachType.TCX_INGRESS or AttachType.TCX_EGRESS, not {value!r}")
 
 
-def _relative_config(rel: int, revision: int, member: str
-                     ) -> Callable[[LinkCreateAttr], object]:
-    def configure(attr: LinkCreateAttr) -> None:
-        part = getattr(attr, member)
-        part.relative_fd = rel
-        part.expected_revision = revision
-
-    return configure
-
-
 def tcx(interface: str | int, program: Program,
         attach_type: AttachType | Literal["ingress", "egress"], *,
         before: Anchor | None = None, after: Anchor | None = None,
@@ -306,7 +295,7 @@ def tcx(interface: str | int, program: Program,
         return legacy()
     try:
         return create_bpf_link(program, direction, target_ifindex=ifindex, flags=flags,
-                               configure=_relative_config(rel, revision, "tcx"),
+                               configure=relative_config(rel, revision, "tcx"),
                                context=context)
     except SyscallError as e:
         if e.errno == errno.EINVAL and mechanism is None and lacks(have_tcx):
@@ -517,7 +506,7 @@ def netkit(interface: str | int, program: Program,
     revision = check_revision(expected_revision, context)
     try:
         return create_bpf_link(program, where, target_ifindex=ifindex, flags=flags,
-                               configure=_relative_config(rel, revision, "netkit"),
+                               configure=relative_config(rel, revision, "netkit"),
                                context=context)
     except SyscallError as e:
         if e.errno == errno.EINVAL:

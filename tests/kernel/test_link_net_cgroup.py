@@ -252,6 +252,55 @@ def test_dropping_an_unclosed_prog_attach_link_detaches_it(cgroup_dir: str,
     assert link.query(cgroup_dir, "connect4").programs == ()
 
 
+def kernel_version() -> tuple[int, int]:
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+@pytest.mark.skipif(kernel_version() < (6, 16),
+                    reason="ordering cgroup programs needs Linux 6.16")
+def test_order_before_after_and_revision(cgroup_dir: str, objs: Collection,
+                                         ports: tuple[int, int]) -> None:
+    """Programs that record the order they ran in, placed by link, program, id and "all",
+    with links and with BPF_PROG_ATTACH; a stale revision is refused."""
+    _, free = ports
+    order = objs.maps["order"]
+    one, two, three = (prog(objs, f"order_{i}") for i in (1, 2, 3))
+
+    def ran() -> list[int]:
+        for i in range(8):
+            order[i] = 0
+        assert connect_from(cgroup_dir, free) == {free: 0}
+        return [order[i] for i in range(1, order[0] + 1)]
+
+    # Links take links as anchors.
+    with link.cgroup(cgroup_dir, two, "connect4") as l2, \
+            link.cgroup(cgroup_dir, one, "connect4", before=l2) as l1, \
+            link.cgroup(cgroup_dir, three, "connect4", after="all"):
+        assert ran() == [1, 2, 3]
+        seen = link.query(cgroup_dir, "connect4")
+        assert seen.program_ids == tuple(p.info().id for p in (one, two, three))
+        assert [p.link_id for p in seen.programs][:2] == [l1.info().id, l2.info().id]
+        with pytest.raises(SyscallError, match="a link takes a link as its anchor") as info:
+            link.cgroup(cgroup_dir, prog(objs, "connect4_count"), "connect4", before=two)
+        assert info.value.errno == errno.EINVAL
+    # BPF_PROG_ATTACH programs take programs (or their ids) as anchors; and revisions.
+    revision = link.query(cgroup_dir, "connect4").revision
+    assert revision is not None
+    multi = CgroupMode.MULTI
+    with link.cgroup(cgroup_dir, two, "connect4", mode=multi, expected_revision=revision), \
+            link.cgroup(cgroup_dir, three, "connect4", mode=multi, after=two.info().id), \
+            link.cgroup(cgroup_dir, one, "connect4", mode=multi, before=two):
+        assert ran() == [1, 2, 3]
+        with pytest.raises(SyscallError, match="revision") as info:
+            link.cgroup(cgroup_dir, prog(objs, "connect4_count"), "connect4", mode=multi,
+                        expected_revision=revision)
+        assert info.value.errno == errno.ESTALE
+    assert link.query(cgroup_dir, "connect4").programs == ()
+    with pytest.raises(EbpfError, match=r"need CgroupMode\.LINK or MULTI"):
+        link.cgroup(cgroup_dir, one, "connect4", mode=CgroupMode.OVERRIDE, after="all")
+
+
 def test_cgroup_by_descriptor(cgroup_dir: str, objs: Collection,
                               ports: tuple[int, int]) -> None:
     """A descriptor target stays the caller's: the Link holds a duplicate."""
