@@ -61,9 +61,6 @@ class XDPMode(enum.Enum):
     """On the network card (the program must have been loaded for that device)."""
 
 
-_MODE_OF_FLAG: Final = {XdpFlags.SKB_MODE: XDPMode.GENERIC, XdpFlags.DRV_MODE: XDPMode.DRIVER,
-                        XdpFlags.HW_MODE: XDPMode.OFFLOAD}
-
 _XDP_HINTS: Final = {
     errno.EBUSY: "a program is attached in this mode already; a bpf_link never replaces one",
     errno.EEXIST: "a program is attached in another mode, or is not the expected one",
