@@ -47,6 +47,6 @@ def test_an_unsupported_feature_error_from_the_probe_is_cached_as_is() -> None:
         raise UnsupportedFeatureError("Widgets", "2.0", "only gadgets")
 
     for _ in range(2):
-        with pytest.raises(UnsupportedFeatureError, match="requires Linux 2.0") as info:
+        with pytest.raises(UnsupportedFeatureError, match=r"requires Linux 2\.0") as info:
             have_widgets()
         assert info.value.min_version == "2.0"
