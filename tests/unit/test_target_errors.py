@@ -1,4 +1,4 @@
-"""The errors of resolving uprobe/USDT targets (public, in ebpf.errors): bases, messages, pickling."""
+"""The errors of resolving uprobe/USDT targets (ebpf.errors): bases, messages, pickling."""
 
 from __future__ import annotations
 
