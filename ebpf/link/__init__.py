@@ -22,6 +22,13 @@ from typing import TYPE_CHECKING
 from ..internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from ._group import LinkGroup as LinkGroup
+    from ._uprobe import (
+        uprobe as uprobe,
+        uprobe_multi as uprobe_multi,
+        uretprobe as uretprobe,
+    )
+    from ._usdt import usdt as usdt
     from .link import (
         BPFLink as BPFLink,
         Link as Link,
@@ -36,11 +43,16 @@ if TYPE_CHECKING:
 _PUBLIC: dict[str, str] = {
     "BPFLink": ".link",
     "Link": ".link",
+    "LinkGroup": "._group",
     "LinkInfo": ".link",
     "Mechanism": ".link",
     "from_fd": ".link",
     "from_id": ".link",
     "load_pinned": ".link",
+    "uprobe": "._uprobe",
+    "uprobe_multi": "._uprobe",
+    "uretprobe": "._uprobe",
+    "usdt": "._usdt",
 }
 
 __all__ = sorted(_PUBLIC)
