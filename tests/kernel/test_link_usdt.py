@@ -109,7 +109,7 @@ def test_sites_get_their_own_specs_and_cookies(bins: Targets, objs: ebpf.Collect
         assert isinstance(group, LinkGroup)
         infos = [lnk.info().target for lnk in group.links]
         assert [t["offset"] for t in infos if t] == [s.offset for s in sites]
-        spec_ids = [t["cookie"] for t in infos if t]
+        spec_ids = [int(str(t["cookie"])) for t in infos if t]
         assert sorted(spec_ids) == used_specs(objs) and len(set(spec_ids)) == 2
         specs = objs.maps["__bpf_usdt_specs"]
         for site, spec_id in zip(sites, spec_ids, strict=True):
@@ -180,8 +180,8 @@ def test_explicit_maps_and_spec_ids_in_use(bins: Targets, objs: ebpf.Collection)
     # borrowed (the group keeps its own descriptors).
     with first, link.usdt(exe, "test", "multi", objs.programs["record"], specs_map=specs,
                           ip_map=ips) as second:
-        a = {t["cookie"] for t in (x.info().target for x in first.links) if t}
-        b = {t["cookie"] for t in (x.info().target for x in second.links) if t}
+        a = {int(str(t["cookie"])) for t in (x.info().target for x in first.links) if t}
+        b = {int(str(t["cookie"])) for t in (x.info().target for x in second.links) if t}
         assert a.isdisjoint(b) and sorted(a | b) == used_specs(objs)
         assert len(dict(ips.items())) == 3
         first.close()
