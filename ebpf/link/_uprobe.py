@@ -152,6 +152,30 @@ def _pid_cpu(pid: int) -> tuple[int, int]:
     return (-1, 0) if pid == -1 else (pid, -1)
 
 
+def _pmu_attr(retprobe: bool, ref_ctr_offset: int, reasons: list[str]) -> PerfEventAttr | None:
+    """The ``perf_event_attr`` of a uprobe PMU event (without path and offset), or None
+    with the reason added to ``reasons`` if the kernel's PMU cannot make this probe."""
+    try:
+        ptype = pmu_type("uprobe")
+    except NotSupportedError as e:
+        reasons.append(str(e))
+        return None
+    config = 0
+    if retprobe:
+        bit = pmu_format_bit("uprobe", "retprobe")
+        if bit is None:
+            reasons.append("the uprobe PMU has no retprobe bit")
+            return None
+        config |= 1 << bit
+    if ref_ctr_offset:
+        bit = pmu_format_bit("uprobe", "ref_ctr_offset")
+        if bit is None:
+            reasons.append("the uprobe PMU takes no reference counter offset (Linux 4.20)")
+            return None
+        config |= ref_ctr_offset << bit
+    return PerfEventAttr(type=ptype, config=config)
+
+
 def open_uprobe_event(file: str, offset: int, *, retprobe: bool = False, pid: int = -1,
                       ref_ctr_offset: int = 0, what: str = "", pmu: bool | None = None
                       ) -> tuple[FD, ProbeEvent | None]:
@@ -169,39 +193,16 @@ def open_uprobe_event(file: str, offset: int, *, retprobe: bool = False, pid: in
     what = what or f"{file}:{offset:#x}"
     cpu_pid, cpu = _pid_cpu(pid)
     context = f"open {kind} {what}"
-    reasons = []
+    reasons: list[str] = []
     if pmu is not False:
-        try:
-            ptype: int | None = pmu_type("uprobe")
-        except NotSupportedError as e:
-            if pmu:
-                raise
-            ptype = None
-            reasons.append(str(e))
-        if ptype is not None:
-            ret_bit = pmu_format_bit("uprobe", "retprobe")
-            ref_bit = pmu_format_bit("uprobe", "ref_ctr_offset")
-            config = 0
-            if retprobe:
-                if ret_bit is None:
-                    raise NotSupportedError(f"{context}: the uprobe PMU has no retprobe bit")
-                config |= 1 << ret_bit
-            usable = True
-            if ref_ctr_offset:
-                if ref_bit is None:
-                    usable = False
-                    reasons.append("the uprobe PMU takes no reference counter offset")
-                else:
-                    config |= ref_ctr_offset << ref_bit
-            if usable:
-                path = ctypes.create_string_buffer(os.fsencode(file))
-                attr = PerfEventAttr(type=ptype, config=config,
-                                     config1=ctypes.addressof(path), config2=offset)
-                fd = perf_event_open(attr, cpu_pid, cpu, what=context)
-                del path
-                return fd, None
-            if pmu:
-                raise NotSupportedError(f"{context}: {'; '.join(reasons)}")
+        attr = _pmu_attr(retprobe, ref_ctr_offset, reasons)
+        if attr is not None:
+            path = ctypes.create_string_buffer(os.fsencode(file))
+            attr.config1 = ctypes.addressof(path)
+            attr.config2 = offset
+            return perf_event_open(attr, cpu_pid, cpu, what=context), None
+        if pmu:
+            raise NotSupportedError(f"{context}: {'; '.join(reasons)}")
     if any(c.isspace() for c in file):
         raise NotSupportedError(f"{context}: uprobe_events cannot name a file whose path "
                                 f"has white space ({'; '.join(reasons)})")
