@@ -19,8 +19,12 @@ The operations, on a BPF_MAP_TYPE_HASH of 10,000 entries (u32 key, u64 value):
   delete      ``del m[k]`` for every key; the map is refilled after each pass, untimed
   iterate     ``list(m.items())``; C walks with GET_NEXT_KEY + LOOKUP_ELEM per entry
   batch       ``m.batch_lookup()``; C loops BPF_MAP_LOOKUP_BATCH over the whole map
+  batch_into  ``m.batch_lookup_into(buf)`` with a reused buffer, the keys and values then
+              summed from the zero-copy views (no Python object per entry); the same C row
   test_run    ``prog.test_run(packet)`` of an XDP program returning XDP_PASS, 64-byte packet;
               C calls BPF_PROG_TEST_RUN with repeat=1 and a 64-byte output buffer
+  run_many    ``prog.test_run_many(packets)``, per packet (one attr and buffer reused, return
+              values into an array); the same C row as test_run
 
 Two more rows time the library's pre-bound ``bpf()`` call alone (the same C row as lookup and
 test_run): nothing written, nothing read, no Python result. They show the ceiling a Python
@@ -67,7 +71,9 @@ OPERATIONS = [
     Operation("delete", "delete  del m[k]", 20_000, None),
     Operation("iterate", "iterate list(m.items()) 10k", 20, 1.5),
     Operation("batch", "batch   m.batch_lookup() 10k", 20, 0.5),
+    Operation("batch_into", "batch   m.batch_lookup_into() 10k", 20, 0.6),
     Operation("test_run", "test_run prog.test_run(64 B)", 20_000, 0.5),
+    Operation("run_many", "test_run prog.test_run_many(64 B)", 20_000, 0.5),
     # Not the API: the pre-bound bpf() call alone, as the library makes it, with no key
     # written and no result built. Its ratio is the ceiling any Python wrapper can reach here.
     Operation("lookup_call", "  (bare call) lookup", 100_000, None),
@@ -137,7 +143,9 @@ def build_floor() -> Path:
 
 
 def run_c(binary: Path, op: Operation, n: int) -> float:
-    name = op.name.removesuffix("_call")    # the bare-call rows compare with the same C loop
+    # The bare-call rows and the zero-copy and many-runs rows compare with the same C loop.
+    name = {"batch_into": "batch", "run_many": "test_run"}.get(op.name,
+                                                             op.name.removesuffix("_call"))
     proc = subprocess.run([str(binary), name, str(n), str(ENTRIES)], capture_output=True,
                           text=True, check=False)
     if proc.returncode != 0:
@@ -228,10 +236,32 @@ class PythonSide:
             sys.exit(f"benchmarks: batch_lookup() returned {len(items)} of {ENTRIES} entries")
         return elapsed
 
+    def op_batch_into(self, passes: int) -> int:
+        m = self.map
+        buf = m.batch_buffer()
+        start = time.perf_counter_ns()
+        for _ in range(passes):
+            view = m.batch_lookup_into(buf)
+            total = sum(view.values)
+        elapsed = time.perf_counter_ns() - start
+        if len(view) != ENTRIES or total != sum(range(ENTRIES)) * 3:
+            sys.exit(f"benchmarks: batch_lookup_into() read {len(view)} of {ENTRIES} entries")
+        return elapsed
+
+    def op_run_many(self, n: int) -> int:
+        prog = self.prog
+        packets = [bytes(64)] * n
+        start = time.perf_counter_ns()
+        results = prog.test_run_many(packets)
+        elapsed = time.perf_counter_ns() - start
+        if set(results.retvals) != {2}:
+            sys.exit("benchmarks: test_run_many returned other than XDP_PASS (2)")
+        return elapsed
+
     def op_lookup_call(self, n: int) -> int:
         m = self.map
         m[0]                                    # makes sure one set of buffers is pooled
-        call = m._pool[0][1]
+        call = m._pool[0].lookup
         start = time.perf_counter_ns()
         for _ in range(n):
             call()
@@ -242,7 +272,7 @@ class PythonSide:
         prog.test_run(bytes(64))
         pool = prog._run_calls
         assert pool
-        call = pool[0][3]
+        call = pool[0].call
         start = time.perf_counter_ns()
         for _ in range(n):
             call()

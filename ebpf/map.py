@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, final
 
+from .batch import BatchBuffer, BatchView
 from .errors import (
     BTFError,
     ClosedError,
@@ -175,9 +176,10 @@ class Map(KernelObject):
     """
 
     __slots__ = ("_byteorder", "_codecs_ready", "_decode", "_decode_key", "_int_limit",
-                 "_int_values", "_kernel_btf", "_key_codec", "_key_type", "_plain_values",
-                 "_pool", "_raw_decode", "_value_bytes", "_value_codec", "_value_type", "flags",
-                 "key_size", "max_entries", "name", "type", "value_size")
+                 "_int_values", "_kernel_btf", "_key_codec", "_key_type", "_opened",
+                 "_plain_values", "_pool", "_raw_decode", "_value_bytes", "_value_codec",
+                 "_value_type", "flags", "key_size", "max_entries", "name", "type",
+                 "value_size")
 
     kind = "map"
     _pinnable = True
@@ -224,6 +226,7 @@ class Map(KernelObject):
         self.max_entries = max_entries
         self.flags = flags
         self._byteorder = sys.byteorder
+        self._opened = ""  # how this descriptor was opened: "", "read-only" or "write-only"
         if self.type in _PER_CPU:
             self._value_bytes = round_up(value_size, 8) * possible_cpus()
         else:
@@ -282,7 +285,9 @@ class Map(KernelObject):
             EbpfError: what is pinned there is not a map.
         """
         flags = (MapFlags.RDONLY if read_only else 0) | (MapFlags.WRONLY if write_only else 0)
-        return cls._load_pinned(path, int(flags))
+        m = cls._load_pinned(path, int(flags))
+        m._opened = "read-only" if read_only else "write-only" if write_only else ""
+        return m
 
     def _release(self) -> None:
         self._release_calls()
@@ -457,6 +462,15 @@ class Map(KernelObject):
             return KeyExistsError(err, command_name(cmd), ctx)
         if err == errno.EBADF and self._fd.closed:
             raise ClosedError(f"{self._context('use')[4:] or 'map'} is closed")
+        if err == errno.EPERM and cmd in (Cmd.MAP_UPDATE_ELEM, Cmd.MAP_DELETE_ELEM,
+                                          Cmd.MAP_LOOKUP_AND_DELETE_ELEM):
+            ctx += (": this descriptor was opened read-only" if self._opened == "read-only"
+                    else ": the map is read-only for user space (created with "
+                    "MapFlags.RDONLY)" if self.flags & MapFlags.RDONLY
+                    else ": the map is frozen (or read-only for user space), so user space "
+                    "cannot change it")
+        elif err == errno.EPERM and cmd == Cmd.MAP_LOOKUP_ELEM and self._opened == "write-only":
+            ctx += ": this descriptor was opened write-only"
         return SyscallError(err, command_name(cmd), ctx)
 
     # The element operations below are the library's hottest code: each is a handful of
@@ -838,6 +852,28 @@ class Map(KernelObject):
         for chunk in self._batch_chunks(Cmd.MAP_LOOKUP_BATCH, raw=False):
             out.extend(chunk)
         return out
+
+    def batch_buffer(self, capacity: int | None = None) -> BatchBuffer:
+        """A reusable buffer for :meth:`batch_lookup_into`, with room for ``capacity`` entries
+        (default: the whole map, ``max_entries``); it grows when a read needs more."""
+        n = capacity if capacity is not None else max(self.max_entries, 1)
+        return BatchBuffer(self.key_size, self._value_bytes, n)
+
+    def batch_lookup_into(self, buffer: BatchBuffer | None = None, *,
+                          delete: bool = False) -> BatchView:
+        """Read every entry into ``buffer`` (a new one if None) with
+        ``BPF_MAP_LOOKUP_BATCH`` (or ``..._AND_DELETE_BATCH`` with ``delete``) and return a
+        zero-copy :class:`~ebpf.batch.BatchView` of them: keys and values as memoryviews of
+        the buffer (native ints for 1, 2, 4 and 8 bytes), decoded only when an entry is
+        asked for. The fast way to read a large map; see :mod:`ebpf.batch`.
+
+        Raises:
+            NotSupportedError: the map type has no batch operations.
+            EbpfError: ``buffer`` was made for other key or value sizes.
+        """
+        self._check_batch("batch delete" if delete else "batch lookup")
+        buf = buffer if buffer is not None else self.batch_buffer()
+        return BatchView(self, buf, buf.fill(self, delete=delete))
 
     def batch_lookup_and_delete(self) -> list[tuple[Any, Any]]:
         """Remove every entry and return them, with ``BPF_MAP_LOOKUP_AND_DELETE_BATCH``.

@@ -16,7 +16,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import sys
-from collections.abc import Callable
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntFlag
 from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, final
@@ -30,21 +31,20 @@ from .errors import (
     SyscallError,
     VerifierError,
 )
+from .internal.caps import CAP_BPF, CAP_SYS_ADMIN, has_capability, lockdown_mode
 from .internal.feature import feature_test
 from .internal.kernel import kernel_version
 from .internal.kernel_object import KernelObject
 from .internal.sys import (
     BPF_OBJ_NAME_LEN,
     FD,
-    Cmd,
-    FastCall,
     ProgBindMapAttr,
     ProgLoadAttr,
     ProgRunAttr,
     commands,
 )
 from .specs import ProgramSpec as ProgramSpec
-from .types import ProgramFlags, ProgramType, member_or_int
+from .types import AttachType, ProgramFlags, ProgramType, member_or_int
 
 if TYPE_CHECKING:
     from .btf.spec import Spec
@@ -81,6 +81,17 @@ _DATA_HEADROOM: Final = 4096  # room for programs that grow the packet (adjust_h
 # Types that need the BTF id of their attach target at load time.
 _NEEDS_ATTACH_BTF_ID: Final = frozenset({ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT,
                                          ProgramType.STRUCT_OPS})
+
+# Program types whose test run builds a packet: the kernel wants an Ethernet header at least.
+_ETH_HLEN: Final = 14
+_ETHERNET_TYPES: Final = frozenset({
+    ProgramType.SOCKET_FILTER, ProgramType.SCHED_CLS, ProgramType.SCHED_ACT, ProgramType.XDP,
+    ProgramType.CGROUP_SKB, ProgramType.LWT_IN, ProgramType.LWT_OUT, ProgramType.LWT_XMIT,
+    ProgramType.LWT_SEG6LOCAL, ProgramType.FLOW_DISSECTOR})
+
+# Program types the kernel runs through a BPF trampoline (refused where it has none).
+_TRAMPOLINE_TYPES: Final = frozenset({ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT,
+                                      ProgramType.STRUCT_OPS})
 
 # Program types whose BPF_PROG_TEST_RUN takes only a context (no packet), writes nothing but
 # the return value, and rejects repeat, duration and ctx_out (net/bpf/test_run.c).
@@ -402,7 +413,7 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
             return commands.prog_load(attr, context), ""
         except SyscallError as e:
             if options.log_disabled:
-                _raise_load_error(context, e, "", False, log_disabled=True)
+                _raise_load_error(context, e, "", False, log_disabled=True, prog_type=prog_type)
             # Load again with a log to learn why (cheap next to a human reading it).
             loaded = _load_with_log(attr, 1, size, context)
             if loaded.fd is not None:  # the second attempt succeeded after all
@@ -412,11 +423,32 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
     if loaded.fd is not None:
         return loaded.fd, loaded.log
     assert loaded.error is not None
-    _raise_load_error(context, loaded.error, loaded.log, loaded.truncated)
+    _raise_load_error(context, loaded.error, loaded.log, loaded.truncated,
+                      prog_type=prog_type)
+
+
+def _eperm_hint(prog_type: int) -> str:
+    """Why the kernel may have refused a load with ``EPERM`` before verifying, for this
+    process: missing privileges only if it lacks them."""
+    privileged = has_capability(CAP_BPF) or has_capability(CAP_SYS_ADMIN)
+    if privileged is False:
+        return ("; the kernel refused before verifying: loading needs CAP_BPF (or "
+                "CAP_SYS_ADMIN), some program types also CAP_PERFMON or CAP_NET_ADMIN, and "
+                "before Linux 5.11 a high enough RLIMIT_MEMLOCK (see ebpf.rlimit)")
+    if prog_type in _TRAMPOLINE_TYPES:
+        return ("; the kernel refused this program type although the process is privileged: "
+                "this kernel does not allow BPF trampolines (fentry, fexit, fmod_ret, lsm, "
+                "freplace, struct_ops), e.g. because it is built or run without trampoline "
+                "support")
+    mode = lockdown_mode()
+    locked = f", the kernel is in lockdown ({mode})" if mode not in (None, "none") else ""
+    return ("; the kernel refused although the process has CAP_BPF: a security module or "
+            f"lockdown may forbid it{locked}, or the program type or a flag needs more "
+            "(CAP_PERFMON for tracing, CAP_NET_ADMIN for networking)")
 
 
 def _raise_load_error(context: str, err: SyscallError, log: str, truncated: bool, *,
-                      log_disabled: bool = False) -> NoReturn:
+                      log_disabled: bool = False, prog_type: int = 0) -> NoReturn:
     lines = log.splitlines()
     if lines or (log_disabled and err.errno in (errno.EACCES, errno.EINVAL)):
         if log_disabled:
@@ -424,9 +456,7 @@ def _raise_load_error(context: str, err: SyscallError, log: str, truncated: bool
         raise VerifierError(context, lines, err=err.errno or 0, truncated=truncated) from err
     hint = ""
     if err.errno == errno.EPERM:
-        hint = ("; the kernel refused before verifying: loading needs CAP_BPF (or "
-                "CAP_SYS_ADMIN), some program types also CAP_PERFMON or CAP_NET_ADMIN, and "
-                "before Linux 5.11 a high enough RLIMIT_MEMLOCK (see ebpf.rlimit)")
+        hint = _eperm_hint(prog_type)
     elif err.errno == errno.EINVAL:
         hint = ("; the kernel may not support this program type, attach type or flag")
     elif err.errno == errno.E2BIG:
@@ -463,18 +493,28 @@ _RUN_RETVAL: Final = ProgRunAttr.retval.offset // 4
 _RUN_SIZE_IN: Final = ProgRunAttr.data_size_in.offset // 4
 _RUN_SIZE_OUT: Final = ProgRunAttr.data_size_out.offset // 4
 _RUN_DURATION: Final = ProgRunAttr.duration.offset // 4
+_RUN_REPEAT: Final = ProgRunAttr.repeat.offset // 4
 
 # One thread's packet test run as a plain tuple: (capacity, data_in, attr_words, call, data_out,
 # out_size, owner). data_in/data_out: the packet buffers as bytes; attr_words: the attr as u32s.
-_RunOps = tuple[int, memoryview, memoryview, "Callable[[], int]", memoryview, int,
-                "_RunCalls"]
-
-
 @final
 class _RunCalls:
-    """Buffers and a pre-bound ``BPF_PROG_TEST_RUN`` call for packets up to ``capacity``."""
+    """Buffers and a pre-bound ``BPF_PROG_TEST_RUN`` call for packets up to ``capacity``.
 
-    __slots__ = ("attr", "call", "capacity", "data_in", "data_out", "out_size")
+    A :class:`Program` keeps a pool of these (one per thread in a test run at the same
+    time), so the common ``test_run(packet)`` and :meth:`Program.test_run_many` allocate
+    nothing per call.
+
+    Attributes:
+        capacity: the largest input packet the buffers take.
+        packet_in, packet_out: byte views of the input and output packet buffers.
+        out_size: the size of ``packet_out``.
+        words: the attr as native u32 words (``_RUN_*`` indexes name them).
+        call: the pre-bound call, returning the kernel's result or ``-errno``.
+    """
+
+    __slots__ = ("_bound", "attr", "call", "capacity", "data_in", "data_out", "out_size",
+                 "packet_in", "packet_out", "words")
 
     def __init__(self, prog_fd: int, size: int) -> None:
         self.capacity = cap = _round_up(max(size, 256), 256)
@@ -484,12 +524,46 @@ class _RunCalls:
         self.attr = attr = ProgRunAttr(prog_fd=prog_fd, repeat=1,
                                        data_in=ctypes.addressof(self.data_in),
                                        data_out=ctypes.addressof(self.data_out))
-        self.call = FastCall(Cmd.PROG_TEST_RUN, ctypes.addressof(attr), ctypes.sizeof(attr))
+        self._bound = commands.bind_prog_run(attr)
+        self.call = self._bound.call
+        self.packet_in = memoryview(self.data_in).cast("B")
+        self.packet_out = memoryview(self.data_out).cast("B")
+        self.words = memoryview(attr).cast("B").cast("I")
 
-    def ops(self) -> _RunOps:
-        return (self.capacity, memoryview(self.data_in).cast("B"),
-                memoryview(self.attr).cast("B").cast("I"), self.call.call,
-                memoryview(self.data_out).cast("B"), self.out_size, self)
+    def release(self) -> None:
+        """Give the pre-bound call back (it answers ``-EBADF`` afterwards)."""
+        self._bound.release()
+
+
+@final
+class RunResults:
+    """The outcome of :meth:`Program.test_run_many`: one entry per input, compactly.
+
+    Attributes:
+        retvals: the program's return value for each input (``array('I')``).
+        durations_ns: the average time of one run for each input (``array('I')``, ns).
+        data: the packet after each run, if asked for (``keep_data=True``), else None.
+    """
+
+    __slots__ = ("data", "durations_ns", "retvals")
+
+    def __init__(self, retvals: array[int], durations_ns: array[int],
+                 data: list[bytes] | None) -> None:
+        self.retvals = retvals
+        self.durations_ns = durations_ns
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.retvals)
+
+    def __getitem__(self, index: int) -> RunResult:
+        """Input ``index``'s outcome as the :class:`RunResult` :meth:`Program.test_run`
+        gives (``data`` is empty unless kept)."""
+        data = self.data[index] if self.data is not None else b""
+        return RunResult(self.retvals[index], data, None, self.durations_ns[index])
+
+    def __repr__(self) -> str:
+        return f"<RunResults of {len(self.retvals)} runs>"
 
 
 class Program(KernelObject):
@@ -502,7 +576,8 @@ class Program(KernelObject):
     method raises :class:`~ebpf.errors.ClosedError` after :meth:`close`.
     """
 
-    __slots__ = ("_name", "_run_calls", "_type", "_verifier_log")
+    __slots__ = ("_attach_to", "_attach_type", "_name", "_run_calls", "_section", "_type",
+                 "_verifier_log")
 
     kind = "program"
     _pinnable = True
@@ -526,16 +601,21 @@ class Program(KernelObject):
             EbpfError: the spec or options are invalid.
         """
         fd, log = _load(spec, options if options is not None else ProgramOptions())
-        self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
+        self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log, spec)
 
-    def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str) -> None:
+    def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str,
+               spec: ProgramSpec | None = None) -> None:
         self._own(fd)
         self._name = name
         self._type = type
         self._verifier_log = log
+        # What the spec said about attaching (ebpf.link.attach reads it).
+        self._section = spec.section_name if spec is not None else ""
+        self._attach_type = spec.attach_type if spec is not None else None
+        self._attach_to = spec.attach_to if spec is not None else ""
         # Pre-bound buffers for the common test_run (bytes in, defaults), one set per thread
         # in use; only program types that take packet data use it.
-        self._run_calls: list[_RunOps] | None = (
+        self._run_calls: list[_RunCalls] | None = (
             None if type in _RUN_CTX_ONLY else [])
 
     @classmethod
@@ -544,7 +624,7 @@ class Program(KernelObject):
         """Internal: load ``spec`` with BTF, func/line info and fds from a collection loader."""
         fd, log = _load(spec, options, extras=extras)
         prog = cls.__new__(cls)
-        prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
+        prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log, spec)
         return prog
 
     # --- ownership (the rules are KernelObject's) ----------------------------------------------
@@ -580,6 +660,23 @@ class Program(KernelObject):
         return self._type
 
     @property
+    def section_name(self) -> str:
+        """The ELF section the program was loaded from (``""`` if unknown: built by hand, or
+        opened by fd, id or pin). :func:`ebpf.link.attach` reads how to attach it from it."""
+        return self._section
+
+    @property
+    def attach_type(self) -> AttachType | None:
+        """The attach type the program was loaded for, if its spec named one."""
+        return self._attach_type
+
+    @property
+    def attach_to(self) -> str:
+        """The attach target the program's spec named (the text after the section prefix,
+        e.g. ``do_unlinkat`` for ``kprobe/do_unlinkat``), or ``""``."""
+        return self._attach_to
+
+    @property
     def verifier_log(self) -> str:
         """The verifier's log of the load (empty unless :attr:`ProgramOptions.log_level` > 0)."""
         return self._verifier_log
@@ -587,11 +684,13 @@ class Program(KernelObject):
     def _release(self) -> None:
         calls = self._run_calls
         while calls:
-            calls.pop()[6].call.release()
+            calls.pop().release()
 
     def _cloned(self, fd: FD) -> Program:
         prog = Program.__new__(Program)
         prog._setup(fd, self._name, self._type, self._verifier_log)
+        prog._section, prog._attach_type = self._section, self._attach_type
+        prog._attach_to = self._attach_to
         return prog
 
     def _describe(self) -> str:
@@ -662,26 +761,26 @@ class Program(KernelObject):
                 and not (flags or cpu) and data_out_size is None and ctx_out_size is None):
             # The common call, test_run(packet): pre-bound buffers, no per-call ctypes objects.
             n = len(data)
-            ops = pool.pop() if pool else None
-            if ops is not None and 0 < n <= ops[0]:
-                _, packet_in, words, call, packet_out, out_size, _ = ops
+            calls = pool.pop() if pool else None
+            if calls is not None and 0 < n <= calls.capacity:
                 try:
-                    packet_in[:n] = data
+                    calls.packet_in[:n] = data
+                    words = calls.words
                     words[_RUN_SIZE_IN] = n
-                    words[_RUN_SIZE_OUT] = out_size
-                    if call() >= 0:
-                        return _new_tuple(RunResult, (words[_RUN_RETVAL],
-                                                      packet_out[:words[_RUN_SIZE_OUT]].tobytes(),
-                                                      None, words[_RUN_DURATION]))
+                    words[_RUN_SIZE_OUT] = calls.out_size
+                    if calls.call() >= 0:
+                        out = calls.packet_out[:words[_RUN_SIZE_OUT]].tobytes()
+                        return _new_tuple(RunResult, (words[_RUN_RETVAL], out, None,
+                                                      words[_RUN_DURATION]))
                 finally:
-                    pool.append(ops)
+                    pool.append(calls)
             elif n:
-                if ops is not None:
-                    ops[6].call.release()
-                pool.append(_RunCalls(self._raw("test-run"), n).ops())
+                if calls is not None:
+                    calls.release()
+                pool.append(_RunCalls(self._raw("test-run"), n))
                 return self.test_run(data)
-            elif ops is not None:
-                pool.append(ops)
+            elif calls is not None:
+                pool.append(calls)
             # An error, or no data: the general path below reports it precisely.
         what = f"test run of program {self._name!r}"
         data_in = _bytes_of(data, f"{what}: data")
@@ -749,6 +848,66 @@ class Program(KernelObject):
         return RunResult(retval=int(attr.retval), data=out_data, ctx=out_ctx,
                          duration_ns=int(attr.duration))
 
+    def test_run_many(self, inputs: Iterable[object], *, repeat: int = 1,
+                      keep_data: bool = False) -> RunResults:
+        """Run the program on each packet of ``inputs`` (bytes-like), as :meth:`test_run`
+        would one by one, reusing one attr and one pair of buffers and building no Python
+        object per run but what is kept: the return values and durations go into arrays, and
+        the packets after each run only with ``keep_data=True``.
+
+        ``repeat`` runs each input that many times (the duration is then the average).
+
+        Raises:
+            NotSupportedError: the kernel cannot test-run programs of this type, or the type
+                takes no packet data (raw tracepoint and syscall programs).
+            SyscallError, EbpfError: as :meth:`test_run`, for the first input that fails
+                (``.context`` names its index); the results of earlier inputs are lost.
+            ClosedError: the program was closed.
+        """
+        what = f"test run of program {self._name!r}"
+        pool = self._run_calls
+        if pool is None:
+            kind = ProgramType(self._type).name.lower()
+            raise NotSupportedError(f"{what}: {kind} programs take no packet data; call "
+                                    "test_run(ctx=...) for each input")
+        repeat = _check_int(repeat, f"{what}: repeat", 0, _MAX_U32)
+        retvals = array("I")
+        durations = array("I")
+        kept: list[bytes] | None = [] if keep_data else None
+        calls = pool.pop() if pool else _RunCalls(self._raw("test-run"), 0)
+        try:
+            words = calls.words
+            words[_RUN_REPEAT] = repeat
+            for index, item in enumerate(inputs):
+                data = item if type(item) is bytes else _bytes_of(item, f"{what}: input {index}")
+                n = len(data)
+                if not 0 < n <= calls.capacity:
+                    if not n:
+                        raise EbpfError(f"{what}: input {index} is empty")
+                    calls.release()
+                    calls = _RunCalls(self._raw("test-run"), n)
+                    words = calls.words
+                    words[_RUN_REPEAT] = repeat
+                calls.packet_in[:n] = data
+                words[_RUN_SIZE_IN] = n
+                words[_RUN_SIZE_OUT] = calls.out_size
+                if calls.call() < 0:
+                    # Run it again the general way, which explains the failure precisely.
+                    try:
+                        self.test_run(data, repeat=repeat)
+                    except SyscallError as e:
+                        raise type(e)(e.errno or 0, e.cmd, f"{e.context} (input {index})"
+                                      ) from e
+                    raise EbpfError(f"{what}: input {index} failed, then passed when run alone")
+                retvals.append(words[_RUN_RETVAL])
+                durations.append(words[_RUN_DURATION])
+                if kept is not None:
+                    kept.append(calls.packet_out[:words[_RUN_SIZE_OUT]].tobytes())
+        finally:
+            calls.words[_RUN_REPEAT] = 1
+            pool.append(calls)
+        return RunResults(retvals, durations, kept)
+
     def _run_error(self, e: SyscallError, attr: ProgRunAttr, out_size: int, ctx_out: int,
                    what: str) -> EbpfError:
         if e.errno in (_ENOTSUPP, errno.EOPNOTSUPP):
@@ -767,6 +926,12 @@ class Program(KernelObject):
             if parts:
                 return SyscallError(e.errno, e.cmd, f"{what}: {'; '.join(parts)}")
         if e.errno == errno.EINVAL:
+            size = int(attr.data_size_in)
+            if self._type in _ETHERNET_TYPES and size < _ETH_HLEN:
+                return SyscallError(e.errno, e.cmd, f"{what}: {size} bytes of data are too "
+                                    f"few: {ProgramType(self._type).name} programs run on "
+                                    f"packets of at least {_ETH_HLEN} bytes (an Ethernet "
+                                    "header)")
             return SyscallError(e.errno, e.cmd, f"{what} (the kernel rejected the arguments "
                                 "for this program type: check data, ctx size and flags)")
         return e

@@ -74,6 +74,8 @@ __all__ = [
     "UnresolvedReferenceError",
 ]
 
+_REPR_IN_FULL: Final = 3  # Instructions.__repr__ lists sequences up to this long
+
 SLOT_SIZE: Final = 8
 """Bytes in one instruction slot."""
 
@@ -767,7 +769,12 @@ class Instructions(MutableSequence[Instruction]):
         return NotImplemented
 
     def __repr__(self) -> str:
-        return f"Instructions({self._insns!r})"
+        # One line: a short sequence in full, a longer one as a summary (so that printing
+        # a spec or a dict of programs does not flood a terminal); str() disassembles.
+        n = len(self._insns)
+        if n <= _REPR_IN_FULL:
+            return f"Instructions({self._insns!r})"
+        return f"<Instructions: {n} instructions, {self.raw_offset(n)} slots>"
 
     def __str__(self) -> str:
         from .disasm import format_instructions

@@ -517,3 +517,78 @@ def test_int_values_of_every_width() -> None:
             assert m[3] == (-2).to_bytes(size, "little", signed=True)
             with pytest.raises(MarshalError):
                 m[4] = top + 1
+
+
+# --- zero-copy batch reads -------------------------------------------------------------------
+
+def test_batch_lookup_into_gives_zero_copy_views() -> None:
+    with Map(spec(MapType.HASH, entries=1000)) as m:
+        expected = {k: k * 3 + 1 for k in range(700)}
+        m.batch_update(list(expected), list(expected.values()))
+        buf = m.batch_buffer()
+        assert buf.capacity == 1000
+        view = m.batch_lookup_into(buf)
+        assert len(view) == 700
+        assert view.keys.format == "I" and view.values.format == "Q"
+        assert dict(zip(view.keys, view.values, strict=True)) == expected
+        assert sorted(view) == sorted(m.items())
+        k, v = view[-1]
+        assert int.from_bytes(v, "little") == expected[int.from_bytes(k, "little")]
+        with pytest.raises(IndexError):
+            view[700]
+        # The buffer is reused: a second read sees the map as it is now.
+        del m[int(view.keys[0])]
+        assert len(m.batch_lookup_into(buf)) == 699
+
+
+def test_batch_lookup_into_grows_a_small_buffer_and_can_delete() -> None:
+    with Map(spec(MapType.HASH, entries=64)) as m:
+        for k in range(50):
+            m[k] = k
+        buf = m.batch_buffer(capacity=3)
+        view = m.batch_lookup_into(buf, delete=True)
+        assert buf.capacity >= 50
+        assert sorted(view.keys) == list(range(50))
+        assert list(m.keys()) == []
+
+
+def test_batch_views_of_odd_sizes_and_per_cpu_values() -> None:
+    with Map(spec(MapType.ARRAY, key=4, value=12, entries=5)) as m:
+        m[2] = b"abcdefghijkl"
+        view = m.batch_lookup_into()
+        assert view.values.shape == (5, 12)
+        assert view.value_bytes(2) == b"abcdefghijkl"
+        assert bytes(view.values.tolist()[2]) == b"abcdefghijkl"
+    n = possible_cpus()
+    with Map(spec(MapType.PERCPU_ARRAY, key=4, value=4, entries=2)) as m:
+        m[1] = [(7 + c).to_bytes(4, "little") for c in range(n)]
+        view = m.batch_lookup_into()
+        assert view.values.shape == (2, 8 * n)
+        assert view[1][1] == m[1]
+
+
+def test_batch_buffer_checks_sizes_and_map_types() -> None:
+    with (Map(spec(MapType.HASH, key=4, value=8)) as a, Map(spec(MapType.HASH, key=8)) as b,
+          pytest.raises(EbpfError, match="cannot hold the entries of map")):
+        b.batch_lookup_into(a.batch_buffer())
+    with Map(spec(MapType.QUEUE, key=0, value=4)) as q, pytest.raises(EbpfError,
+                                                                     match="no batch"):
+        q.batch_lookup_into()
+
+
+def test_writes_refused_for_read_only_say_why(pin_dir: str) -> None:
+    path = os.path.join(pin_dir, "ro")
+    with Map(spec(MapType.ARRAY, entries=2)) as m:
+        m.pin(path)
+        with Map.load_pinned(path, read_only=True) as ro:
+            assert ro[0] == bytes(8)
+            with pytest.raises(SyscallError, match="opened read-only") as exc:
+                ro[0] = 1
+            assert exc.value.errno == errno.EPERM
+        with Map.load_pinned(path, write_only=True) as wo:
+            wo[1] = 5
+            with pytest.raises(SyscallError, match="opened write-only"):
+                wo[1]
+        m.freeze()
+        with pytest.raises(SyscallError, match="frozen"):
+            m[0] = 1

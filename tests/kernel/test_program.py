@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ebpf import asm
+from ebpf import asm, program as program_module
 from ebpf.asm import R0, R1, R2, R3, R4, R5, R6, R7, R8, Size
 from ebpf.errors import (
     ClosedError,
@@ -23,7 +23,7 @@ from ebpf.errors import (
 from ebpf.info import enable_stats
 from ebpf.internal.sys import commands
 from ebpf.program import Program, ProgramOptions, ProgramSpec, RunFlags, RunResult
-from ebpf.types import ProgramFlags, ProgramType, StatsType
+from ebpf.types import AttachType, ProgramFlags, ProgramType, StatsType
 
 from ..support import fd_is_open
 
@@ -390,12 +390,18 @@ def test_eperm_without_log_gets_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
         raise SyscallError(errno.EPERM, "BPF_PROG_LOAD", context)
 
     monkeypatch.setattr(commands, "prog_load", eperm)
+    # This process is privileged: the hint says what else the kernel may have refused.
     with pytest.raises(SyscallError) as exc:
         Program(ret(0, name="denied"))
     assert exc.value.errno == errno.EPERM
     assert not isinstance(exc.value, VerifierError)
-    assert "CAP_BPF" in str(exc.value) and "MEMLOCK" in str(exc.value)
-    assert "denied" in str(exc.value)
+    assert "although the process has CAP_BPF" in str(exc.value)
+    assert "MEMLOCK" not in str(exc.value) and "denied" in str(exc.value)
+    # A process without the capabilities is told it needs them.
+    monkeypatch.setattr(program_module, "has_capability", lambda cap: False)
+    with pytest.raises(SyscallError) as exc:
+        Program(ret(0, name="denied"))
+    assert "needs CAP_BPF" in str(exc.value) and "MEMLOCK" in str(exc.value)
 
 
 def test_bad_options_are_rejected() -> None:
@@ -667,3 +673,69 @@ def test_spec_copy_is_deep() -> None:
     with Program(spec) as a, Program(copy) as b:
         assert a.test_run(packet(14)).retval == 1
         assert b.test_run(packet(14)).retval == 2
+
+
+# --- many runs -------------------------------------------------------------------------------
+
+def _length_verdict() -> ProgramSpec:
+    """XDP: XDP_PASS (2) for packets of more than 100 bytes, else XDP_DROP (1)."""
+    from ebpf.asm import R1, R2, R3
+
+    return spec_of([
+        asm.load_mem(R2, R1, 0, Size.W),      # data
+        asm.load_mem(R3, R1, 4, Size.W),      # data_end
+        asm.sub.reg(R3, R2),
+        asm.mov.imm(R0, 1),
+        asm.jle.imm(R3, 100, "out"),
+        asm.mov.imm(R0, 2),
+        "out:",
+        asm.exit(),
+    ], name="by_len", type=ProgramType.XDP)
+
+
+def test_test_run_many_equals_one_by_one() -> None:
+    inputs = [packet(n) for n in (64, 101, 100, 1500, 200, 60)] * 10
+    with Program(_length_verdict()) as prog:
+        results = prog.test_run_many(inputs)
+        assert list(results.retvals) == [prog.test_run(p).retval for p in inputs]
+        assert len(results) == len(inputs) and results.data is None
+        assert results[1] == RunResult(2, b"", None, results.durations_ns[1])
+        kept = prog.test_run_many([bytearray(packet(300)), memoryview(packet(9000))],
+                                  keep_data=True, repeat=3)
+        assert kept.data == [packet(300), packet(9000)]
+        assert list(kept.retvals) == [2, 2]
+        # The common test_run still works after a run with repeat.
+        assert prog.test_run(packet(50)).retval == 1
+
+
+def test_test_run_many_errors_name_the_input() -> None:
+    with Program(_length_verdict()) as prog:
+        with pytest.raises(SyscallError, match=r"input 1\)") as exc:
+            prog.test_run_many([packet(64), packet(5)])
+        assert exc.value.errno == errno.EINVAL
+        with pytest.raises(EbpfError, match="input 0 is empty"):
+            prog.test_run_many([b""])
+    spec = spec_of([asm.mov.imm(R0, 0), asm.exit()], name="syscall_prog",
+                   type=ProgramType.SYSCALL, license="GPL")
+    spec.flags = ProgramFlags.SLEEPABLE
+    with Program(spec) as prog, pytest.raises(NotSupportedError, match="no packet data"):
+        prog.test_run_many([packet(64)])
+
+
+def test_short_packets_and_privileged_eperm_say_why() -> None:
+    with (Program(ret(2, type=ProgramType.XDP)) as prog,
+          pytest.raises(SyscallError, match="at least 14 bytes")):
+        prog.test_run(bytes(5))
+    from ebpf import btf
+
+    kernel = btf.load_kernel_spec()
+    target = kernel.type_id(kernel.type_by_name("do_sys_openat2", btf.Func))
+    spec = ret(0, type=ProgramType.TRACING, license="GPL")
+    spec.attach_type = AttachType.TRACE_FENTRY
+    spec.attach_btf_id = target
+    try:
+        Program(spec).close()
+    except SyscallError as e:
+        # As root, an EPERM names what the kernel refused, not missing privileges.
+        assert e.errno == errno.EPERM
+        assert "trampolines" in str(e) and "needs CAP_BPF" not in str(e)

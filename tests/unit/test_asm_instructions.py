@@ -262,6 +262,9 @@ def test_repr_and_str() -> None:
     assert repr(prog) == "Instructions([Instruction(opcode=0x95, dst=R0, src=R0, offset=0, " \
                          "constant=0)])"
     assert str(prog) == "   0: exit"
+    long = Instructions([asm.mov.imm(R0, 0), asm.load_imm64(R1, 1)] * 36)
+    assert repr(long) == "<Instructions: 72 instructions, 108 slots>"
+    assert len(str(long).splitlines()) == 72
 
 
 def test_speed_of_10000_instructions() -> None:

@@ -536,3 +536,15 @@ def test_ext_infos_are_laid_out_per_function() -> None:
     lines = [int.from_bytes(ext.line_info[i:i + 4], "little")
              for i in range(0, len(ext.line_info), 16)]
     assert lines == sorted(lines) and lines[0] == 0
+
+
+def test_spec_reprs_are_one_line_summaries() -> None:
+    spec = load_collection_spec(obj("tool_execsnoop"))
+    prog = next(iter(spec.programs.values()))
+    text = repr(prog)
+    assert text.startswith(f"<ProgramSpec {prog.name!r} TRACING, {len(prog.instructions)} "
+                           "instructions, section 'tp_btf/sched_process_exec'")
+    assert "\n" not in text and len(text) < 120
+    assert all(len(repr(m)) < 120 for m in spec.maps.values())
+    assert len(repr(spec.programs)) < 200
+    assert "exit" in str(prog.instructions)       # the disassembly is one call away

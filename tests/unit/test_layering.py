@@ -54,7 +54,7 @@ LEAF_PACKAGES = ("ebpf.link", "ebpf.ringbuf", "ebpf.perf", "ebpf.features", "ebp
 CORE_ORDER: tuple[tuple[str, ...], ...] = (
     ("ebpf.marshal", "ebpf.variables", "ebpf.section_names", "ebpf.linker", "ebpf.specs"),
     ("ebpf.elf_reader",),                                    # reading makes specs
-    ("ebpf.map", "ebpf.program", "ebpf.info", "ebpf.rlimit"),  # kernel objects
+    ("ebpf.map", "ebpf.batch", "ebpf.program", "ebpf.info", "ebpf.rlimit"),  # kernel objects
     ("ebpf.externs", "ebpf.loader"),                         # the load transaction
     ("ebpf.assignment", "ebpf.collection"),                  # what holds loaded objects
 )
