@@ -89,11 +89,22 @@ def _check_pid(pid: object, what: str) -> int:
     return os.getpid() if pid == 0 else pid
 
 
-def require_kprobe_program(program: Program, what: str) -> None:
-    """Raise unless ``program`` is a ``KPROBE`` program (what uprobes and USDT probes run).
+_SECTIONS: Final = {
+    None: 'SEC("uprobe"), SEC("uretprobe") or SEC("usdt")',
+    AttachType.TRACE_UPROBE_MULTI: 'SEC("uprobe.multi") or SEC("uretprobe.multi")',
+    AttachType.TRACE_UPROBE_SESSION: 'SEC("uprobe.session")',
+}
+
+
+def require_kprobe_program(program: Program, what: str,
+                           attach_type: AttachType | None = None) -> None:
+    """Raise unless ``program`` is a ``KPROBE`` program (what uprobes and USDT probes run)
+    loaded for ``attach_type`` (None: a perf event), where the program says what it was
+    loaded for (programs opened by fd, id or pin do not: the kernel checks).
 
     Raises:
-        EbpfError: the program has another type (the message says which sections make one).
+        EbpfError: the program has another type or attach type (the message says which
+            sections make the right one).
     """
     if not isinstance(program, Program):
         raise EbpfError(f"{what}: expected a loaded ebpf.Program, got "
@@ -104,6 +115,12 @@ def require_kprobe_program(program: Program, what: str) -> None:
         raise EbpfError(f"{what}: program {program.name!r} is a {shown} program; uprobes run "
                         "KPROBE programs (SEC(\"uprobe\"), SEC(\"uretprobe\"), "
                         "SEC(\"uprobe.multi\"), SEC(\"usdt\") ...)")
+    loaded_for = program.attach_type
+    if program.section_name and loaded_for != attach_type:
+        shown = loaded_for.name if isinstance(loaded_for, AttachType) else "perf events"
+        raise EbpfError(f"{what}: program {program.name!r} was loaded for {shown} (from "
+                        f"SEC({program.section_name!r})); {what} needs one loaded from "
+                        f"{_SECTIONS.get(attach_type, attach_type)}")
 
 
 def _split_symbol(symbol: str) -> tuple[str, int]:
@@ -418,7 +435,8 @@ def uprobe_multi(path: str | os.PathLike[str], targets: str | Sequence[str | int
             another attach type).
     """
     what = "uprobe_multi"
-    require_kprobe_program(program, what)
+    attach = AttachType.TRACE_UPROBE_SESSION if session else AttachType.TRACE_UPROBE_MULTI
+    require_kprobe_program(program, "uprobe session" if session else what, attach)
     if session and retprobe:
         raise EbpfError("uprobe_multi: a session runs the program at entry and return; "
                         "retprobe=True does not apply")
@@ -431,7 +449,6 @@ def uprobe_multi(path: str | os.PathLike[str], targets: str | Sequence[str | int
     if ref_ctr_offsets is not None:
         ref_array = _per_target(list(ref_ctr_offsets), names, "ref_ctr_offsets", file)
     path_buf = ctypes.create_string_buffer(os.fsencode(file))
-    attach = AttachType.TRACE_UPROBE_SESSION if session else AttachType.TRACE_UPROBE_MULTI
 
     def configure(attr: LinkCreateAttr) -> object:
         um = attr.uprobe_multi

@@ -345,14 +345,24 @@ def test_wrong_program_type(bins: Targets, objs: ebpf.Collection) -> None:
         link.uprobe(bins.pie, "add", objs.programs["not_a_probe"])
     with pytest.raises(EbpfError, match="SOCKET_FILTER"):
         link.uprobe_multi(bins.pie, ["add"], objs.programs["not_a_probe"])
-    # A KPROBE program loaded for perf events is refused by BPF_TRACE_UPROBE_MULTI, and the
-    # reverse: the kernel says EINVAL, the message says what to load it from.
-    with pytest.raises(SyscallError, match=r"uprobe\.multi") as e:
+    # A KPROBE program loaded for perf events is refused for BPF_TRACE_UPROBE_MULTI and the
+    # reverse; the message says what to load it from.
+    with pytest.raises(EbpfError, match=r'loaded for perf events .*SEC\("uprobe.multi"\)'):
         link.uprobe_multi(bins.pie, ["add"], objs.programs["probe_entry"])
-    assert e.value.errno == errno.EINVAL
-    with pytest.raises(SyscallError) as e:
+    with pytest.raises(EbpfError, match=r'loaded for TRACE_UPROBE_MULTI .*SEC\("uprobe"\)'):
         link.uprobe(bins.pie, "add", objs.programs["multi_entry"])
-    assert e.value.errno == errno.EINVAL
+    with pytest.raises(EbpfError, match=r'needs one loaded from SEC\("uprobe.session"\)'):
+        link.uprobe_multi(bins.pie, ["add"], objs.programs["multi_entry"], session=True)
+    # A program opened by id does not say what it was loaded for: the kernel refuses
+    # (EINVAL), and the message says what to load it from.
+    with ebpf.Program.from_id(objs.programs["probe_entry"].info().id) as anonymous:
+        with pytest.raises(SyscallError, match=r"uprobe\.multi") as e:
+            link.uprobe_multi(bins.pie, ["add"], anonymous)
+        assert e.value.errno == errno.EINVAL
+    with ebpf.Program.from_id(objs.programs["multi_entry"].info().id) as anonymous:
+        with pytest.raises(SyscallError) as e:
+            link.uprobe(bins.pie, "add", anonymous)
+        assert e.value.errno == errno.EINVAL
     assert perf_fds() == before
 
 
