@@ -26,6 +26,7 @@ import os
 import warnings
 import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Final
 
 from ..errors import EbpfError, NotSupportedError, SyscallError, UnsupportedFeatureError
@@ -128,21 +129,37 @@ class PerfEventLink(BPFLink):
     """A bpf_link of a program on a perf event (``BPF_LINK_CREATE``, ``BPF_PERF_EVENT``).
 
     Its :attr:`fd` is the bpf_link's; it also owns the perf event and any tracefs event it
-    was made from. :meth:`info` names the probe (file, offset, cookie ... on Linux 6.6+).
+    was made from. :meth:`info` names the probe (file, offset, cookie ...): as the kernel
+    describes the link (Linux 6.6+), or else as ``BPF_TASK_FD_QUERY`` describes the perf
+    event, with the cookie this Link set.
     """
 
-    __slots__ = ("_finalizer",)
+    __slots__ = ("_cookie", "_finalizer", "_perf")
 
     _finalizer: weakref.finalize[[_Parts], Link]
+    _perf: FD | None
+    _cookie: int
 
     @classmethod
-    def _made(cls, link_fd: FD, perf_fd: FD | None, event: ProbeEvent | None
-              ) -> PerfEventLink:
+    def _made(cls, link_fd: FD, perf_fd: FD | None, event: ProbeEvent | None,
+              cookie: int = 0) -> PerfEventLink:
         link = cls.__new__(cls)
         link._setup_link(link_fd, Mechanism.BPF_LINK)
         fds = [link_fd] if perf_fd is None else [link_fd, perf_fd]
+        link._perf = perf_fd
+        link._cookie = cookie
         link._finalizer = weakref.finalize(link, _release_parts, _Parts(fds, event))
         return link
+
+    def info(self) -> LinkInfo:
+        info = super().info()
+        target = info.target or {}
+        perf = self._perf
+        if isinstance(target.get("perf_event_type"), str) or perf is None or perf.closed:
+            return info
+        # A kernel before 6.6 says only that this is a perf event link.
+        _, probe = _query_probe(perf.raw)
+        return replace(info, target={**probe, "cookie": self._cookie})
 
     def _release(self) -> None:
         _finish(self._finalizer)
@@ -184,23 +201,28 @@ class PerfEventAttachment(Link):
             SyscallError: the kernel refused.
             ClosedError: the attachment was closed.
         """
-        fd = self._checked_fd("get info of").raw
-        buf = ctypes.create_string_buffer(4096)
-        attr = TaskFdQueryAttr(pid=os.getpid(), fd=fd, buf=ctypes.addressof(buf),
-                               buf_len=len(buf))
-        commands.task_fd_query(attr, "query perf event attachment")
-        kind = _FD_TYPES.get(int(attr.fd_type), str(int(attr.fd_type)))
-        name = buf.value.decode(errors="replace")
-        target: dict[str, object] = {"perf_event_type": kind}
-        if kind in ("uprobe", "uretprobe"):
-            target.update(file_name=name, offset=int(attr.probe_offset))
-        elif kind in ("kprobe", "kretprobe"):
-            target.update(func_name=name, offset=int(attr.probe_offset),
-                          addr=int(attr.probe_addr))
-        else:
-            target.update(tp_name=name)
-        return LinkInfo(type=LinkType.UNSPEC, id=0, program_id=int(attr.prog_id),
+        prog_id, target = _query_probe(self._checked_fd("get info of").raw)
+        return LinkInfo(type=LinkType.UNSPEC, id=0, program_id=prog_id,
                         mechanism=Mechanism.PERF_EVENT, target=target)
+
+
+def _query_probe(perf_fd: int) -> tuple[int, dict[str, object]]:
+    """(program id, probe description) of perf event ``perf_fd`` of this process, by
+    ``BPF_TASK_FD_QUERY`` (Linux 4.18)."""
+    buf = ctypes.create_string_buffer(4096)
+    attr = TaskFdQueryAttr(pid=os.getpid(), fd=perf_fd, buf=ctypes.addressof(buf),
+                           buf_len=len(buf))
+    commands.task_fd_query(attr, "query perf event attachment")
+    kind = _FD_TYPES.get(int(attr.fd_type), str(int(attr.fd_type)))
+    name = buf.value.decode(errors="replace")
+    target: dict[str, object] = {"perf_event_type": kind}
+    if kind in ("uprobe", "uretprobe"):
+        target.update(file_name=name, offset=int(attr.probe_offset))
+    elif kind in ("kprobe", "kretprobe"):
+        target.update(func_name=name, offset=int(attr.probe_offset), addr=int(attr.probe_addr))
+    else:
+        target.update(tp_name=name)
+    return int(attr.prog_id), target
 
 
 def attach_perf_event(program: Program, perf_fd: FD, *, event: ProbeEvent | None = None,
@@ -242,7 +264,7 @@ def attach_perf_event(program: Program, perf_fd: FD, *, event: ProbeEvent | None
             attr.target_fd = perf_fd.raw
             attr.perf_event.bpf_cookie = cookie
             link_fd = commands.link_create(attr, context)
-            return PerfEventLink._made(link_fd, perf_fd, event)
+            return PerfEventLink._made(link_fd, perf_fd, event, cookie)
         if cookie:
             raise UnsupportedFeatureError(
                 "BPF cookies", "5.15", "attaching with PERF_EVENT_IOC_SET_BPF sets none")

@@ -436,10 +436,10 @@ def uprobe_multi(path: str | os.PathLike[str], targets: str | Sequence[str | int
     """
     what = "uprobe_multi"
     attach = AttachType.TRACE_UPROBE_SESSION if session else AttachType.TRACE_UPROBE_MULTI
-    require_kprobe_program(program, "uprobe session" if session else what, attach)
     if session and retprobe:
         raise EbpfError("uprobe_multi: a session runs the program at entry and return; "
                         "retprobe=True does not apply")
+    require_kprobe_program(program, "uprobe session" if session else what, attach)
     pid = _check_pid(pid, what)
     file = resolve_binary(path)
     names, offsets = _multi_targets(file, targets)

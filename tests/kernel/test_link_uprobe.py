@@ -17,7 +17,6 @@ import pytest
 
 import ebpf
 from ebpf import link
-from ebpf.elf_reader import load_collection_spec
 from ebpf.errors import (
     EbpfError,
     SymbolNotFoundError,
@@ -25,11 +24,14 @@ from ebpf.errors import (
     TargetNotFoundError,
     UnsupportedFeatureError,
 )
-from ebpf.internal.kernel import kernel_version
 from ebpf.link import Mechanism
-from ebpf.link._uprobe import attach_uprobe_at, have_uprobe_session, resolve_target
+from ebpf.link._uprobe import (
+    attach_uprobe_at,
+    have_uprobe_multi,
+    have_uprobe_session,
+    resolve_target,
+)
 from ebpf.types import LinkType
-from tests.conftest import REQUIRE_KERNEL
 from tests.unit.userbins import file_offset, symbol_value
 
 from .uprobe_targets import (
@@ -38,7 +40,9 @@ from .uprobe_targets import (
     build_targets,
     instruction_addresses,
     perf_fds,
+    require,
     started,
+    uprobe_spec,
 )
 
 pytestmark = pytest.mark.kernel
@@ -54,7 +58,7 @@ def bins(tmp_path_factory: pytest.TempPathFactory) -> Targets:
 
 @pytest.fixture
 def objs() -> Iterator[ebpf.Collection]:
-    with ebpf.Collection(load_collection_spec(TESTDATA / "uprobe-el.elf")) as c:
+    with ebpf.Collection(uprobe_spec()) as c:
         yield c
 
 
@@ -123,7 +127,7 @@ def test_libc_getpid_with_pid_filter(bins: Targets) -> None:
     # Every process calls getpid; the pid filter must keep only the child's calls. The
     # program also counts, by itself, firings from any other process.
     with started(bins.pie, str(N)) as target:
-        spec = load_collection_spec(TESTDATA / "uprobe-el.elf")
+        spec = uprobe_spec()
         spec.variables["target_tgid"].set(target.pid)
         with ebpf.Collection(spec) as objs:
             with link.uprobe("c", "getpid", objs.programs["probe_entry"], pid=target.pid,
@@ -258,6 +262,7 @@ def test_stripped_go_binary(tmp_path: Path, objs: ebpf.Collection) -> None:
 
 
 def test_uprobe_multi_functions_with_cookies(bins: Targets, objs: ebpf.Collection) -> None:
+    require(have_uprobe_multi)
     exe = bins.nopie
     with started(exe, str(N)) as target:
         entry = link.uprobe_multi(exe, ["fn_a", "fn_b", "fn_c", "add"],
@@ -281,6 +286,7 @@ def test_uprobe_multi_functions_with_cookies(bins: Targets, objs: ebpf.Collectio
 
 
 def test_uprobe_multi_pattern_and_offsets(bins: Targets, objs: ebpf.Collection) -> None:
+    require(have_uprobe_multi)
     exe = bins.pie
     offsets = [sym_offset(exe, "fn_b"), sym_offset(exe, "add")]
     with started(exe, str(N)) as target:
@@ -298,12 +304,7 @@ def test_uprobe_multi_pattern_and_offsets(bins: Targets, objs: ebpf.Collection) 
 
 
 def test_uprobe_session(bins: Targets, objs: ebpf.Collection) -> None:
-    try:
-        have_uprobe_session()
-    except UnsupportedFeatureError as e:
-        if REQUIRE_KERNEL and kernel_version() >= (6, 13):
-            raise
-        pytest.skip(str(e))
+    require(have_uprobe_session)
     exe = bins.pie
     with started(exe, str(N)) as target, \
             link.uprobe_multi(exe, ["add", "fn_b"], objs.programs["session"], session=True,
@@ -324,9 +325,13 @@ def test_missing_symbol_names_symbol_file_and_close_matches(
         link.uprobe(bins.pie, "other_functon", objs.programs["probe_entry"])
     assert "'other_functon'" in str(e.value) and str(bins.pie) in str(e.value)
     assert "other_function" in e.value.close_matches
+
+
+def test_uprobe_multi_missing_symbols(bins: Targets, objs: ebpf.Collection) -> None:
+    require(have_uprobe_multi)
     with pytest.raises(SymbolNotFoundError) as e:
         link.uprobe_multi(bins.pie, ["fn_a", "nope_1", "nope_2"], objs.programs["multi_entry"])
-    assert e.value.symbols == ("nope_1", "nope_2")
+    assert e.value.symbols == ("nope_1", "nope_2") and str(bins.pie) in str(e.value)
     with pytest.raises(SymbolNotFoundError, match="no_such_"):
         link.uprobe_multi(bins.pie, "no_such_*", objs.programs["multi_entry"])
 
@@ -345,20 +350,33 @@ def test_wrong_program_type(bins: Targets, objs: ebpf.Collection) -> None:
         link.uprobe(bins.pie, "add", objs.programs["not_a_probe"])
     with pytest.raises(EbpfError, match="SOCKET_FILTER"):
         link.uprobe_multi(bins.pie, ["add"], objs.programs["not_a_probe"])
-    # A KPROBE program loaded for perf events is refused for BPF_TRACE_UPROBE_MULTI and the
-    # reverse; the message says what to load it from.
+    # A KPROBE program loaded for perf events is refused for BPF_TRACE_UPROBE_MULTI; the
+    # message says what to load it from.
     with pytest.raises(EbpfError, match=r'loaded for perf events .*SEC\("uprobe.multi"\)'):
         link.uprobe_multi(bins.pie, ["add"], objs.programs["probe_entry"])
+    # A program opened by id does not say what it was loaded for: the kernel refuses
+    # (EINVAL) and the message says what to load it from; a kernel without uprobe_multi
+    # says it has none.
+    try:
+        have_uprobe_multi()
+        expected: type[EbpfError] = SyscallError
+    except UnsupportedFeatureError:
+        expected = UnsupportedFeatureError
+    with ebpf.Program.from_id(objs.programs["probe_entry"].info().id) as anonymous:
+        with pytest.raises(expected, match=r"uprobe\.multi|UPROBE_MULTI") as e:
+            link.uprobe_multi(bins.pie, ["add"], anonymous)
+        if expected is SyscallError:
+            assert isinstance(e.value, SyscallError) and e.value.errno == errno.EINVAL
+    assert perf_fds() == before
+
+
+def test_uprobe_multi_program_used_elsewhere(bins: Targets, objs: ebpf.Collection) -> None:
+    require(have_uprobe_multi)
+    before = perf_fds()
     with pytest.raises(EbpfError, match=r'loaded for TRACE_UPROBE_MULTI .*SEC\("uprobe"\)'):
         link.uprobe(bins.pie, "add", objs.programs["multi_entry"])
     with pytest.raises(EbpfError, match=r'needs one loaded from SEC\("uprobe.session"\)'):
         link.uprobe_multi(bins.pie, ["add"], objs.programs["multi_entry"], session=True)
-    # A program opened by id does not say what it was loaded for: the kernel refuses
-    # (EINVAL), and the message says what to load it from.
-    with ebpf.Program.from_id(objs.programs["probe_entry"].info().id) as anonymous:
-        with pytest.raises(SyscallError, match=r"uprobe\.multi") as e:
-            link.uprobe_multi(bins.pie, ["add"], anonymous)
-        assert e.value.errno == errno.EINVAL
     with ebpf.Program.from_id(objs.programs["multi_entry"].info().id) as anonymous:
         with pytest.raises(SyscallError) as e:
             link.uprobe(bins.pie, "add", anonymous)
@@ -372,15 +390,18 @@ def test_invalid_arguments(bins: Targets, objs: ebpf.Collection) -> None:
                    {"ref_ctr_offset": 1 << 32}):
         with pytest.raises(EbpfError):
             link.uprobe(bins.pie, "add", prog, **kwargs)
+    with pytest.raises(EbpfError, match="retprobe"):
+        link.uprobe_multi(bins.pie, ["fn_a"], prog, session=True, retprobe=True)
+
+
+def test_uprobe_multi_invalid_arguments(bins: Targets, objs: ebpf.Collection) -> None:
+    require(have_uprobe_multi)
     with pytest.raises(EbpfError, match="2 cookies for 3 functions"):
         link.uprobe_multi(bins.pie, ["fn_a", "fn_b", "fn_c"], objs.programs["multi_entry"],
                           cookies=[1, 2])
     with pytest.raises(EbpfError, match="not among the functions"):
         link.uprobe_multi(bins.pie, ["fn_a"], objs.programs["multi_entry"],
                           cookies={"fn_z": 1})
-    with pytest.raises(EbpfError, match="retprobe"):
-        link.uprobe_multi(bins.pie, ["fn_a"], objs.programs["session"], session=True,
-                          retprobe=True)
 
 
 def test_perf_link_lifecycle(bins: Targets, objs: ebpf.Collection) -> None:

@@ -22,7 +22,7 @@ from ebpf.internal.usdt import USDT_SPEC_SIZE, find_usdt
 from ebpf.link import LinkGroup
 from tests.unit.userbins import file_offset, run, symbol_value
 
-from .uprobe_targets import Targets, build_targets, perf_fds, started, usdt_expected
+from .uprobe_targets import Targets, build_targets, perf_fds, started, uprobe_spec, usdt_expected
 
 pytestmark = pytest.mark.kernel
 
@@ -200,7 +200,7 @@ def test_errors(bins: Targets, objs: ebpf.Collection) -> None:
     # The specs map must hold struct __bpf_usdt_spec of usdt.bpf.h (208 bytes).
     with pytest.raises(EbpfError, match="208-byte values"):
         link.usdt(exe, "test", "consts", objs.programs["record"], specs_map=objs.maps["typed"])
-    with ebpf.Collection(load_collection_spec(TESTDATA / "uprobe-el.elf")) as other:
+    with ebpf.Collection(uprobe_spec()) as other:
         with pytest.raises(EbpfError, match=r"no __bpf_usdt_specs map .*'__bpf_usdt_spec'"):
             link.usdt(exe, "test", "consts", other.programs["probe_entry"])
         with pytest.raises(EbpfError, match="SOCKET_FILTER"):

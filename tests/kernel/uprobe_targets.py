@@ -13,12 +13,22 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+import ebpf
+from ebpf.elf_reader import load_collection_spec
+from ebpf.errors import UnsupportedFeatureError
+from ebpf.internal.kernel import kernel_version
+from ebpf.link._uprobe import have_uprobe_multi, have_uprobe_session
+from tests.conftest import REQUIRE_KERNEL
 from tests.unit.userbins import require_tool, run
+
+TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 
 # A program, a shared library it uses, and libc: for N, it calls
 #   add(i, 2*i)  for i in 1..N          (returns 3*i)
@@ -278,3 +288,32 @@ def instruction_addresses(path: Path, symbol: str) -> list[int]:
     require_tool("objdump")
     text = run("objdump", "-d", "-w", f"--disassemble={symbol}", path)
     return [int(m.group(1), 16) for m in re.finditer(r"^\s*([0-9a-f]+):\t", text, re.M)]
+
+
+# The programs a kernel without uprobe_multi (6.6) or sessions (6.13) cannot load, and the
+# probe that says whether it can.
+NEEDS = {"multi_entry": have_uprobe_multi, "multi_return": have_uprobe_multi,
+         "session": have_uprobe_session}
+SINCE = {have_uprobe_multi: (6, 6), have_uprobe_session: (6, 13)}
+
+
+def uprobe_spec() -> ebpf.CollectionSpec:
+    """testdata/uprobe.c without the programs this kernel cannot load."""
+    spec = load_collection_spec(TESTDATA / "uprobe-el.elf")
+    for name, probe in NEEDS.items():
+        try:
+            probe()
+        except UnsupportedFeatureError:
+            del spec.programs[name]
+    return spec
+
+
+def require(probe: Callable[[], None]) -> None:
+    """Skip, with the probe's reason, on a kernel that lacks what ``probe`` probes for (a
+    failure under EBPF_REQUIRE_KERNEL=1 on a kernel that should have it)."""
+    try:
+        probe()
+    except UnsupportedFeatureError as e:
+        if REQUIRE_KERNEL and kernel_version() >= SINCE[probe]:
+            raise
+        pytest.skip(str(e))
