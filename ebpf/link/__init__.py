@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         tcx as tcx,
         xdp as xdp,
     )
+    from .group import LinkGroup as LinkGroup
     from .link import (
         BPFLink as BPFLink,
         Link as Link,
@@ -64,6 +65,12 @@ if TYPE_CHECKING:
         query as query,
     )
     from .sockmaps import sockmap as sockmap
+    from .uprobes import (
+        uprobe as uprobe,
+        uprobe_multi as uprobe_multi,
+        uretprobe as uretprobe,
+    )
+    from .usdt_probes import usdt as usdt
 
 #: Every public name of the package, with the module that defines it.
 _PUBLIC: dict[str, str] = {
@@ -72,6 +79,7 @@ _PUBLIC: dict[str, str] = {
     "BPFLink": ".link",
     "CgroupMode": ".cgroups",
     "Link": ".link",
+    "LinkGroup": ".group",
     "LinkInfo": ".link",
     "Mechanism": ".link",
     "NFHook": ".netns",
@@ -92,6 +100,10 @@ _PUBLIC: dict[str, str] = {
     "tc": ".device",
     "tcx": ".device",
     "xdp": ".device",
+    "uprobe": ".uprobes",
+    "uprobe_multi": ".uprobes",
+    "uretprobe": ".uprobes",
+    "usdt": ".usdt_probes",
 }
 
 __all__ = sorted(_PUBLIC)
