@@ -18,12 +18,11 @@ import pkgutil
 from collections.abc import Callable
 
 import ebpf
-from ebpf import errors
+from ebpf import errors, errors as targets
 from ebpf.asm.instruction import InstructionError, UnresolvedReferenceError
 from ebpf.btf.handle import BTFLoadError
 from ebpf.btf.spec import NotFoundError
 from ebpf.btf.values import BTFTypeError, BTFValueError
-from ebpf.internal import target_errors as targets
 
 
 def _all_exception_classes() -> set[type[BaseException]]:
