@@ -18,7 +18,7 @@ import pytest
 import ebpf
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["ebpf", "ebpf.asm", "ebpf.btf", "ebpf.internal.sys", "ebpf.link"]
+PACKAGES = ["ebpf", "ebpf.asm", "ebpf.btf", "ebpf.features", "ebpf.internal.sys", "ebpf.link"]
 
 
 def _absolute(package: str, level: int, module: str | None) -> str:
