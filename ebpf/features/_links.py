@@ -93,7 +93,14 @@ def _verdict(err: SyscallError | None, what: str, *, known: tuple[int, ...],
 def _with_program(program: ProbeProgram, what: str, attach_type: int, *,
                   known: tuple[int, ...], fill: Callable[[LinkCreateAttr], None] | None = None,
                   compiled_out: str = "", link_made: bool = False) -> None:
-    with load(program, f"{what} (program)") as prog:
+    loaded = try_load(program, f"{what} (program)")
+    if loaded.fd is None:
+        assert loaded.error is not None
+        if loaded.error.errno in (errno.EINVAL, errno.E2BIG):
+            # The family's programs are unknown (their type or expected attach type).
+            absent(f"its programs do not load ({loaded.describe()})", loaded.error)
+        loaded.fail(f"{what} (program)")
+    with loaded.fd as prog:
         err = _link_create(prog, attach_type, what, fill)
     _verdict(err, what, known=known, compiled_out=compiled_out, link_made=link_made)
 

@@ -75,8 +75,10 @@ __all__ = [
     "have_v4_isa",
 ]
 
-have_object_names = _have_object_names
-"""Probe: maps and programs take a name (``BPF_OBJ_NAME``, 4.15)."""
+def have_object_names() -> None:
+    """Probe: maps and programs take a name (``BPF_OBJ_NAME``, 4.15); the loader's own probe,
+    with one memo for both."""
+    _have_object_names()
 
 
 def _instruction_probe(insns: Instructions, what: str, *, absent_if: tuple[str, ...]) -> None:

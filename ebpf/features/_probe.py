@@ -218,36 +218,25 @@ def create_map(attr: MapCreateAttr, what: str) -> FD:
     return commands.map_create(attr, what)
 
 
-def kernel_btf_id(name: str, cls: type[Type], *, what: str) -> int:
-    """The id of the kernel BTF type ``name`` of class ``cls`` (e.g. ``btf.Func``).
+def kernel_btf_id(names: str | tuple[str, ...], cls: type[Type], *, what: str) -> int:
+    """The id of the kernel BTF type called ``names`` (the first of them the kernel has) of
+    class ``cls`` (e.g. ``btf.Func``).
 
     Raises:
-        NotSupportedError: the kernel has no BTF, or no such type (both conclusive: programs
-            that need this target cannot be loaded on this kernel).
+        NotSupportedError: the kernel has no BTF, or none of these types (both conclusive:
+            programs that need such a target cannot be loaded on this kernel).
     """
     from ..btf import NotFoundError, load_kernel_spec
 
     spec = load_kernel_spec()   # NotSupportedError without kernel BTF
-    try:
-        return spec.type_id(spec.type_by_name(name, cls))
-    except NotFoundError as e:
-        raise NotSupportedError(f"{what}: the kernel's BTF has no {name!r}") from e
-
-
-def first_kernel_btf_id(names: tuple[str, ...], cls: type[Type], *, what: str
-                        ) -> tuple[str, int]:
-    """The first of ``names`` the kernel's BTF has, with its id (see :func:`kernel_btf_id`)."""
-    missing: NotSupportedError | None = None
-    for name in names:
+    candidates = (names,) if isinstance(names, str) else names
+    for name in candidates:
         try:
-            return name, kernel_btf_id(name, cls, what=what)
-        except NotSupportedError as e:
-            if "has no" not in str(e):
-                raise          # no kernel BTF at all
-            missing = e
-    assert missing is not None
-    raise NotSupportedError(f"{what}: the kernel's BTF has none of "
-                            f"{', '.join(names)}") from missing
+            return spec.type_id(spec.type_by_name(name, cls))
+        except NotFoundError:
+            continue
+    raise NotSupportedError(
+        f"{what}: the kernel's BTF has no {' or '.join(repr(n) for n in candidates)}")
 
 
 K = TypeVar("K", bound=Hashable)

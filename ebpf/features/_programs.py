@@ -3,13 +3,9 @@
 Most types load ``r0 = 0; exit`` as they are. The others get what the kernel checks at load
 time: an expected attach type (cgroup socket address and sockopt hooks, sk_lookup, netfilter),
 the sleepable flag (syscall programs), or an attach target the running kernel has (tracing,
-LSM, struct_ops and extension programs; found in its BTF).
-
-Tracing, LSM and extension programs need BPF trampolines. A kernel can refuse those with
-``EPERM`` even to a process with every capability; the probe tells that refusal from missing
-privileges by loading a ``tp_btf`` program, which needs the same privileges but no trampoline:
-if that loads, the refusal is the kernel's answer and is reported (and cached) as not supported,
-with the reason.
+LSM and struct_ops programs: from its BTF; extension programs: a program loaded for the
+purpose). Tracing, LSM and extension programs need BPF trampolines, which a kernel may refuse
+(see :mod:`._tracing`).
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ from collections.abc import Iterator
 from .. import asm
 from ..asm import R0, Instructions
 from ..asm.helpers import Helper
-from ..errors import EbpfError, NotSupportedError
+from ..errors import BTFError, EbpfError, NotSupportedError
 from ..internal.feature import feature_test
 from ..internal.sys import FD
 from ..types import AttachType, ProgramType
@@ -138,7 +134,11 @@ def _ext_target(what: str) -> Iterator[tuple[int, FD]]:
     from ..btf import Handle
 
     func_info = struct.pack("=II", 0, _EXT_FUNC_ID)
-    with Handle.from_bytes(_ext_btf_blob(), what=what) as handle, load(
+    try:
+        handle = Handle.from_bytes(_ext_btf_blob(), what=f"{what} (BTF)")
+    except BTFError as e:   # the kernel rejected it: no functions with global linkage
+        raise NotSupportedError(f"the kernel rejects the BTF of a target: {e}") from e
+    with handle, load(
             ProbeProgram(P.XDP, RETURN_0, btf_fd=handle.fd, func_info=func_info),
             f"{what} (target)") as target:
         yield handle.fd, target

@@ -23,7 +23,6 @@ from ._probe import (
     Loaded,
     ProbeProgram,
     absent,
-    first_kernel_btf_id,
     kernel_btf_id,
     try_load,
 )
@@ -35,8 +34,9 @@ A = AttachType
 # Kernel functions fentry/fexit probes attach to: only BPF_PROG_TEST_RUN of a tracing program
 # calls them.
 FENTRY_TARGETS = ("bpf_fentry_test1", "bpf_fentry_test2")
-# fmod_ret needs a function the kernel lets programs change the return value of.
-FMOD_RET_TARGET = "bpf_modify_return_test"
+# fmod_ret needs a function whose return value programs may change: security hooks always
+# qualify, the kernel's own test function only where it is marked so.
+FMOD_RET_TARGETS = ("security_file_open", "bpf_modify_return_test")
 # A tracepoint every kernel has, for tp_btf programs (its typedef btf_trace_<name>).
 TP_BTF_TARGET = "btf_trace_sched_switch"
 # A BPF iterator target.
@@ -59,12 +59,12 @@ def tracing_target(attach_type: AttachType, *, what: str) -> int:
     if attach_type == A.TRACE_ITER:
         return kernel_btf_id(ITER_TARGET, Func, what=what)
     if attach_type == A.MODIFY_RETURN:
-        return kernel_btf_id(FMOD_RET_TARGET, Func, what=what)
+        return kernel_btf_id(FMOD_RET_TARGETS, Func, what=what)
     if attach_type == A.LSM_MAC:
-        return first_kernel_btf_id(LSM_TARGETS, Func, what=what)[1]
+        return kernel_btf_id(LSM_TARGETS, Func, what=what)
     if attach_type == A.LSM_CGROUP:
         return kernel_btf_id(LSM_CGROUP_TARGET, Func, what=what)
-    return first_kernel_btf_id(FENTRY_TARGETS, Func, what=what)[1]
+    return kernel_btf_id(FENTRY_TARGETS, Func, what=what)
 
 
 @feature_test("tp_btf programs (BPF_TRACE_RAW_TP)", "5.5")
