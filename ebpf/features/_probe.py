@@ -44,6 +44,7 @@ __all__ = [
     "absent",
     "create_map",
     "encode",
+    "errno_name",
     "kernel_btf_id",
     "load",
     "privileged",
@@ -155,7 +156,6 @@ class Loaded:
         assert err is not None
         why = self.last_line()
         return f"{err.cmd}: {errno_name(err.errno or 0)}" + (f": {why}" if why else "")
-
 
     def fail(self, what: str) -> NoReturn:
         """Raise the load's error as an inconclusive answer, with the verifier's reason."""

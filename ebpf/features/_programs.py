@@ -83,7 +83,7 @@ def _func_id(name: str, *, what: str) -> int:
     return kernel_btf_id(name, Func, what=what)
 
 
-def _struct_ops_target(*, what: str) -> tuple[int, int] | None:
+def _struct_ops_target() -> tuple[int, int] | None:
     """(BTF id, member index) of a struct_ops member this kernel has, or None."""
     from ..btf import NotFoundError, Struct, load_kernel_spec
 
@@ -162,7 +162,7 @@ def program_for(pt: ProgramType, insns: bytes, *, what: str,
         yield ProbeProgram(pt, insns, expected_attach_type=A.LSM_MAC,
                            attach_btf_id=tracing_target(A.LSM_MAC, what=what))
     elif pt == P.STRUCT_OPS:
-        target = _struct_ops_target(what=what)
+        target = _struct_ops_target()
         if target is None:
             yield ProbeProgram(pt, insns)    # the kernel answers ENOTSUPP if it knows the type
         else:
