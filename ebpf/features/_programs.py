@@ -246,14 +246,18 @@ def _probe_helper(key: tuple[ProgramType, Helper]) -> None:
     err = loaded.error
     assert err is not None
     tag = f"#{int(helper)}"
-    if err.errno == errno.EINVAL and (loaded.log_has("invalid func", tag)
-                                      or loaded.log_has("unknown func", tag)):
-        absent(f"the verifier does not know helper {helper.c_name}{tag} "
+    if err.errno == errno.EINVAL and loaded.log_has("invalid func", tag):
+        absent(f"the kernel does not know helper {helper.c_name}{tag} "
                f"({loaded.last_line()})", err)
     if err.errno == errno.EINVAL and (loaded.log_has("cannot use helper", tag)
                                       or loaded.log_has("helper call is not allowed")):
         absent(f"programs of type {pt.name} may not call {helper.c_name} "
                f"({loaded.last_line()})", err)
+    if err.errno == errno.EINVAL and loaded.log_has("unknown func", tag):
+        # Older kernels say this both of helpers they lack and of helpers the type may not
+        # call.
+        absent(f"programs of type {pt.name} may not call {helper.c_name}: the kernel lacks "
+               f"it or does not allow it for the type ({loaded.last_line()})", err)
     if err.errno == ENOTSUPP and loaded.log_has("not supported for program type"):
         absent(f"programs of type {pt.name} may not call {helper.c_name} "
                f"({loaded.last_line()})", err)

@@ -33,7 +33,7 @@ from ebpf import features
 from ebpf.asm import Helper
 from ebpf.errors import EbpfError, SyscallError, UnsupportedFeatureError
 from ebpf.features import _maps, _probe, _programs
-from ebpf.features._versions import version_tuple
+from ebpf.features._versions import helper_version, version_tuple
 from ebpf.internal.kernel import kernel_version
 from ebpf.internal.sys import commands
 from ebpf.types import AttachType, LinkType, MapType, ProgramType
@@ -273,6 +273,22 @@ def test_helpers() -> None:
     with pytest.raises(EbpfError, match="not a helper"):
         features.have_helper(P.XDP, 9999)  # type: ignore[arg-type]
     assert features.have_bpf_cookie() is None
+
+
+@pytest.mark.vm
+def test_the_helpers_the_kernel_does_not_know_are_the_newer_ones() -> None:
+    """The verifier says "invalid func" of exactly the helpers newer than the kernel."""
+    release = tuple(kernel_version()[:2])
+    for helper in Helper:
+        version = helper_version(helper)
+        assert version is not None
+        try:
+            features.have_helper(ProgramType.SOCKET_FILTER, helper)
+        except UnsupportedFeatureError as e:
+            unknown = "does not know" in str(e)
+        else:
+            unknown = False
+        assert unknown == (version_tuple(version) > release), (helper, version)
 
 
 def test_kfuncs() -> None:
