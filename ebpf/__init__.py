@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from . import asm as asm, btf as btf, link as link
+    from . import asm as asm, btf as btf, link as link, perf as perf, ringbuf as ringbuf
     from .assignment import (
         Name as Name,
         Objects as Objects,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     )
     from .errors import (
         BTFError as BTFError,
+        BusyError as BusyError,
         ClosedError as ClosedError,
         COREError as COREError,
         EbpfError as EbpfError,
@@ -113,11 +114,14 @@ _PUBLIC: dict[str, str] = {
     "Objects": ".assignment",
     "btf": ".btf",
     "link": ".link",
+    "perf": ".perf",
+    "ringbuf": ".ringbuf",
     "Collection": ".collection",
     "load_and_assign": ".collection",
     "load_collection": ".collection",
     "load_collection_spec": ".elf_reader",
     "BTFError": ".errors",
+    "BusyError": ".errors",
     "ClosedError": ".errors",
     "COREError": ".errors",
     "EbpfError": ".errors",

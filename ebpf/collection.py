@@ -26,6 +26,8 @@ from .variables import Variable, VariableSpec
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from .btf import Spec
+
 __all__ = ["Collection", "load_and_assign", "load_collection"]
 
 T = TypeVar("T")
@@ -44,11 +46,15 @@ class Collection:
         maps: the loaded maps by name.
         programs: the loaded programs by name.
         variables: the global variables, reading and writing the live maps.
+        types: the object's BTF (the spec's), e.g. to decode ring buffer records by type
+            name: ``ebpf.ringbuf.Reader(coll.maps["events"], decode="event",
+            types=coll.types)``.
     """
 
     maps: dict[str, Map]
     programs: dict[str, Program]
     variables: dict[str, Variable]
+    types: Spec | None
 
     def __init__(self, spec: CollectionSpec, options: CollectionOptions | None = None) -> None:
         """Load every map and program of ``spec``.
@@ -71,6 +77,7 @@ class Collection:
         """Own the objects of ``loaded`` (closed if setting up fails)."""
         self.maps = loaded.maps
         self.programs = loaded.programs
+        self.types = loaded.spec.types
         self._mmaps: dict[str, mmap.mmap] = {}
         self.variables = {}
         try:

@@ -14,6 +14,7 @@ from typing import SupportsIndex
 
 __all__ = [
     "BTFError",
+    "BusyError",
     "COREError",
     "ClosedError",
     "ELFError",
@@ -141,6 +142,11 @@ class UnsupportedFeatureError(NotSupportedError):
         if detail:
             msg += f": {detail}"
         super().__init__(msg)
+
+
+class BusyError(EbpfError, RuntimeError):
+    """An event reader or writer was used by two callers at once (two threads reading, a read
+    while a batch is still open). Serialise the callers; nothing was read or written."""
 
 
 class ClosedError(EbpfError, ValueError):

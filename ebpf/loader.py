@@ -34,6 +34,7 @@ from .btf.kernel_ready import load_object_btf
 from .errors import COREError, EbpfError, SyscallError, VerifierError
 from .externs import ExternResolver
 from .internal.kernel import possible_cpus
+from .internal.pin import DEFAULT_PIN_ROOT, is_bpffs
 from .linker import core_relocations, map_references, marshal_ext_infos, resolve_maps
 from .map import _NO_KERNEL_BTF, Map
 from .program import Program, ProgramOptions, _LoadExtras
@@ -54,7 +55,10 @@ class CollectionOptions:
 
     Attributes:
         pin_path: the bpffs directory for maps marked ``LIBBPF_PIN_BY_NAME``; a compatible
-            map already pinned there is reused, else the new map is pinned there.
+            map already pinned there is reused, else the new map is pinned there. None means
+            libbpf's default, ``/sys/fs/bpf``, if a bpffs is mounted there; otherwise loading
+            such a map fails with an error that says to set this (a map marked for pinning
+            is never silently left unpinned).
         map_replacements: existing maps to use instead of creating the spec's map of that
             name; each must match the spec (type, sizes, entries, flags). They stay the
             caller's: the collection holds its own descriptor.
@@ -289,8 +293,8 @@ class _Transaction:
             self.reused.add(name)
             return repl.clone()
         pin_file = None
-        if spec.pinning == PinType.BY_NAME and self.options.pin_path is not None:
-            pin_file = os.path.join(os.fspath(self.options.pin_path), name)
+        if spec.pinning == PinType.BY_NAME:
+            pin_file = os.path.join(self._pin_root(name), name)
             if "." in name:
                 raise EbpfError(f"map {name!r} cannot be pinned: bpffs names may not "
                                 "contain '.'")
@@ -320,6 +324,18 @@ class _Transaction:
         if pin_file is not None:
             self.to_pin.append((m, pin_file))
         return m
+
+    def _pin_root(self, name: str) -> str:
+        """The directory maps marked ``LIBBPF_PIN_BY_NAME`` are pinned in: the option's, else
+        libbpf's default root when a bpffs is mounted there."""
+        if self.options.pin_path is not None:
+            return os.fspath(self.options.pin_path)
+        if is_bpffs(DEFAULT_PIN_ROOT):
+            return DEFAULT_PIN_ROOT
+        raise EbpfError(f"map {name!r} is marked LIBBPF_PIN_BY_NAME, but no pin path is set "
+                        f"and {DEFAULT_PIN_ROOT} is not a mounted bpffs: set "
+                        "CollectionOptions(pin_path=...) to a directory in a bpffs, or mount "
+                        f"one at {DEFAULT_PIN_ROOT} ('mount -t bpf bpf {DEFAULT_PIN_ROOT}')")
 
     def _map_btf(self, spec: MapSpec) -> Any:
         """The object's BTF handle if it describes the key and value types of ``spec`` (and of

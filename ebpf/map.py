@@ -85,6 +85,10 @@ _NO_KERNEL_BTF: Final = frozenset({
 _FD_VALUES_INT: Final = frozenset(int(t) for t in _FD_VALUES)
 _DECODED_TYPES: Final = frozenset(int(t) for t in (*_PER_CPU, *_MAP_IN_MAP, MapType.PROG_ARRAY))
 
+# Event stream maps, which user space reads or writes through the leaf packages, not elements.
+_EVENT_READERS: Final = {MapType.RINGBUF: "ebpf.ringbuf.Reader",
+                         MapType.USER_RINGBUF: "ebpf.ringbuf.Writer",
+                         MapType.PERF_EVENT_ARRAY: "ebpf.perf.Reader"}
 _BATCH_BUFFER_BYTES: Final = 1 << 20
 _ENOTSUPP: Final = 524  # the kernel-internal "operation not supported" some map types return
 
@@ -176,9 +180,10 @@ class Map(KernelObject):
     """
 
     __slots__ = ("_byteorder", "_codecs_ready", "_decode", "_decode_key", "_int_limit",
-                 "_int_values", "_kernel_btf", "_key_codec", "_key_type", "_plain_values",
-                 "_pool", "_raw_decode", "_value_bytes", "_value_codec", "_value_type", "flags",
-                 "key_size", "max_entries", "name", "type", "value_size")
+                 "_int_values", "_kernel_btf", "_key_codec", "_key_type", "_opened",
+                 "_plain_values", "_pool", "_raw_decode", "_value_bytes", "_value_codec",
+                 "_value_type", "flags", "key_size", "max_entries", "name", "type",
+                 "value_size")
 
     kind = "map"
     _pinnable = True
@@ -225,6 +230,7 @@ class Map(KernelObject):
         self.max_entries = max_entries
         self.flags = flags
         self._byteorder = sys.byteorder
+        self._opened = ""  # how this descriptor was opened: "", "read-only" or "write-only"
         if self.type in _PER_CPU:
             self._value_bytes = round_up(value_size, 8) * possible_cpus()
         else:
@@ -283,7 +289,9 @@ class Map(KernelObject):
             EbpfError: what is pinned there is not a map.
         """
         flags = (MapFlags.RDONLY if read_only else 0) | (MapFlags.WRONLY if write_only else 0)
-        return cls._load_pinned(path, int(flags))
+        m = cls._load_pinned(path, int(flags))
+        m._opened = "read-only" if read_only else "write-only" if write_only else ""
+        return m
 
     def _release(self) -> None:
         self._release_calls()
@@ -458,6 +466,22 @@ class Map(KernelObject):
             return KeyExistsError(err, command_name(cmd), ctx)
         if err == errno.EBADF and self._fd.closed:
             raise ClosedError(f"{self._context('use')[4:] or 'map'} is closed")
+        reader = _EVENT_READERS.get(self.type)
+        if reader is not None and err in (errno.EOPNOTSUPP, _ENOTSUPP):
+            # Supported, just not element by element: say what reads them.
+            raise NotSupportedError(
+                f"{ctx}: a {self.type.name} map is an event stream, which has no elements to "
+                f"look up or iterate from user space; use {reader}") from SyscallError(
+                    err, command_name(cmd), ctx)
+        if err == errno.EPERM and cmd in (Cmd.MAP_UPDATE_ELEM, Cmd.MAP_DELETE_ELEM,
+                                          Cmd.MAP_LOOKUP_AND_DELETE_ELEM):
+            ctx += (": this descriptor was opened read-only" if self._opened == "read-only"
+                    else ": the map is read-only for user space (created with "
+                    "MapFlags.RDONLY)" if self.flags & MapFlags.RDONLY
+                    else ": the map is frozen (or read-only for user space), so user space "
+                    "cannot change it")
+        elif err == errno.EPERM and cmd == Cmd.MAP_LOOKUP_ELEM and self._opened == "write-only":
+            ctx += ": this descriptor was opened write-only"
         return SyscallError(err, command_name(cmd), ctx)
 
     # The element operations below are the library's hottest code: each is a handful of

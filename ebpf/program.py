@@ -31,6 +31,7 @@ from .errors import (
     SyscallError,
     VerifierError,
 )
+from .internal.caps import CAP_BPF, CAP_SYS_ADMIN, has_capability, lockdown_mode
 from .internal.feature import feature_test
 from .internal.kernel import kernel_version
 from .internal.kernel_object import KernelObject
@@ -43,7 +44,7 @@ from .internal.sys import (
     commands,
 )
 from .specs import ProgramSpec as ProgramSpec
-from .types import ProgramFlags, ProgramType, member_or_int
+from .types import AttachType, ProgramFlags, ProgramType, member_or_int
 
 if TYPE_CHECKING:
     from .btf.spec import Spec
@@ -80,6 +81,17 @@ _DATA_HEADROOM: Final = 4096  # room for programs that grow the packet (adjust_h
 # Types that need the BTF id of their attach target at load time.
 _NEEDS_ATTACH_BTF_ID: Final = frozenset({ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT,
                                          ProgramType.STRUCT_OPS})
+
+# Program types whose test run builds a packet: the kernel wants an Ethernet header at least.
+_ETH_HLEN: Final = 14
+_ETHERNET_TYPES: Final = frozenset({
+    ProgramType.SOCKET_FILTER, ProgramType.SCHED_CLS, ProgramType.SCHED_ACT, ProgramType.XDP,
+    ProgramType.CGROUP_SKB, ProgramType.LWT_IN, ProgramType.LWT_OUT, ProgramType.LWT_XMIT,
+    ProgramType.LWT_SEG6LOCAL, ProgramType.FLOW_DISSECTOR})
+
+# Program types the kernel runs through a BPF trampoline (refused where it has none).
+_TRAMPOLINE_TYPES: Final = frozenset({ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT,
+                                      ProgramType.STRUCT_OPS})
 
 # Program types whose BPF_PROG_TEST_RUN takes only a context (no packet), writes nothing but
 # the return value, and rejects repeat, duration and ctx_out (net/bpf/test_run.c).
@@ -401,7 +413,7 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
             return commands.prog_load(attr, context), ""
         except SyscallError as e:
             if options.log_disabled:
-                _raise_load_error(context, e, "", False, log_disabled=True)
+                _raise_load_error(context, e, "", False, log_disabled=True, prog_type=prog_type)
             # Load again with a log to learn why (cheap next to a human reading it).
             loaded = _load_with_log(attr, 1, size, context)
             if loaded.fd is not None:  # the second attempt succeeded after all
@@ -411,11 +423,32 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
     if loaded.fd is not None:
         return loaded.fd, loaded.log
     assert loaded.error is not None
-    _raise_load_error(context, loaded.error, loaded.log, loaded.truncated)
+    _raise_load_error(context, loaded.error, loaded.log, loaded.truncated,
+                      prog_type=prog_type)
+
+
+def _eperm_hint(prog_type: int) -> str:
+    """Why the kernel may have refused a load with ``EPERM`` before verifying, for this
+    process: missing privileges only if it lacks them."""
+    privileged = has_capability(CAP_BPF) or has_capability(CAP_SYS_ADMIN)
+    if privileged is False:
+        return ("; the kernel refused before verifying: loading needs CAP_BPF (or "
+                "CAP_SYS_ADMIN), some program types also CAP_PERFMON or CAP_NET_ADMIN, and "
+                "before Linux 5.11 a high enough RLIMIT_MEMLOCK (see ebpf.rlimit)")
+    if prog_type in _TRAMPOLINE_TYPES:
+        return ("; the kernel refused this program type although the process is privileged: "
+                "this kernel does not allow BPF trampolines (fentry, fexit, fmod_ret, lsm, "
+                "freplace, struct_ops), e.g. because it is built or run without trampoline "
+                "support")
+    mode = lockdown_mode()
+    locked = f", the kernel is in lockdown ({mode})" if mode not in (None, "none") else ""
+    return ("; the kernel refused although the process has CAP_BPF: a security module or "
+            f"lockdown may forbid it{locked}, or the program type or a flag needs more "
+            "(CAP_PERFMON for tracing, CAP_NET_ADMIN for networking)")
 
 
 def _raise_load_error(context: str, err: SyscallError, log: str, truncated: bool, *,
-                      log_disabled: bool = False) -> NoReturn:
+                      log_disabled: bool = False, prog_type: int = 0) -> NoReturn:
     lines = log.splitlines()
     if lines or (log_disabled and err.errno in (errno.EACCES, errno.EINVAL)):
         if log_disabled:
@@ -423,9 +456,7 @@ def _raise_load_error(context: str, err: SyscallError, log: str, truncated: bool
         raise VerifierError(context, lines, err=err.errno or 0, truncated=truncated) from err
     hint = ""
     if err.errno == errno.EPERM:
-        hint = ("; the kernel refused before verifying: loading needs CAP_BPF (or "
-                "CAP_SYS_ADMIN), some program types also CAP_PERFMON or CAP_NET_ADMIN, and "
-                "before Linux 5.11 a high enough RLIMIT_MEMLOCK (see ebpf.rlimit)")
+        hint = _eperm_hint(prog_type)
     elif err.errno == errno.EINVAL:
         hint = ("; the kernel may not support this program type, attach type or flag")
     elif err.errno == errno.E2BIG:
@@ -545,7 +576,8 @@ class Program(KernelObject):
     method raises :class:`~ebpf.errors.ClosedError` after :meth:`close`.
     """
 
-    __slots__ = ("_name", "_run_calls", "_type", "_verifier_log")
+    __slots__ = ("_attach_to", "_attach_type", "_name", "_run_calls", "_section", "_type",
+                 "_verifier_log")
 
     kind = "program"
     _pinnable = True
@@ -569,13 +601,18 @@ class Program(KernelObject):
             EbpfError: the spec or options are invalid.
         """
         fd, log = _load(spec, options if options is not None else ProgramOptions())
-        self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
+        self._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log, spec)
 
-    def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str) -> None:
+    def _setup(self, fd: FD, name: str, type: ProgramType | int, log: str,
+               spec: ProgramSpec | None = None) -> None:
         self._own(fd)
         self._name = name
         self._type = type
         self._verifier_log = log
+        # What the spec said about attaching (ebpf.link.attach reads it).
+        self._section = spec.section_name if spec is not None else ""
+        self._attach_type = spec.attach_type if spec is not None else None
+        self._attach_to = spec.attach_to if spec is not None else ""
         # Pre-bound buffers for the common test_run (bytes in, defaults), one set per thread
         # in use; only program types that take packet data use it.
         self._run_calls: list[_RunCalls] | None = (
@@ -587,7 +624,7 @@ class Program(KernelObject):
         """Internal: load ``spec`` with BTF, func/line info and fds from a collection loader."""
         fd, log = _load(spec, options, extras=extras)
         prog = cls.__new__(cls)
-        prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log)
+        prog._setup(fd, spec.name, member_or_int(ProgramType, int(spec.type)), log, spec)
         return prog
 
     # --- ownership (the rules are KernelObject's) ----------------------------------------------
@@ -623,6 +660,23 @@ class Program(KernelObject):
         return self._type
 
     @property
+    def section_name(self) -> str:
+        """The ELF section the program was loaded from (``""`` if unknown: built by hand, or
+        opened by fd, id or pin). :func:`ebpf.link.attach` reads how to attach it from it."""
+        return self._section
+
+    @property
+    def attach_type(self) -> AttachType | None:
+        """The attach type the program was loaded for, if its spec named one."""
+        return self._attach_type
+
+    @property
+    def attach_to(self) -> str:
+        """The attach target the program's spec named (the text after the section prefix,
+        e.g. ``do_unlinkat`` for ``kprobe/do_unlinkat``), or ``""``."""
+        return self._attach_to
+
+    @property
     def verifier_log(self) -> str:
         """The verifier's log of the load (empty unless :attr:`ProgramOptions.log_level` > 0)."""
         return self._verifier_log
@@ -635,6 +689,8 @@ class Program(KernelObject):
     def _cloned(self, fd: FD) -> Program:
         prog = Program.__new__(Program)
         prog._setup(fd, self._name, self._type, self._verifier_log)
+        prog._section, prog._attach_type = self._section, self._attach_type
+        prog._attach_to = self._attach_to
         return prog
 
     def _describe(self) -> str:
@@ -870,6 +926,12 @@ class Program(KernelObject):
             if parts:
                 return SyscallError(e.errno, e.cmd, f"{what}: {'; '.join(parts)}")
         if e.errno == errno.EINVAL:
+            size = int(attr.data_size_in)
+            if self._type in _ETHERNET_TYPES and size < _ETH_HLEN:
+                return SyscallError(e.errno, e.cmd, f"{what}: {size} bytes of data are too "
+                                    f"few: {ProgramType(self._type).name} programs run on "
+                                    f"packets of at least {_ETH_HLEN} bytes (an Ethernet "
+                                    "header)")
             return SyscallError(e.errno, e.cmd, f"{what} (the kernel rejected the arguments "
                                 "for this program type: check data, ctx size and flags)")
         return e

@@ -21,8 +21,10 @@ overlay; in ``modprobe --show-depends`` order) and an init script. Later runs re
 The guest (``qemu-system-x86_64 -accel tcg -cpu max``; KVM cannot run a stock kernel on this
 kind of machine) sees the host's ``/`` read-only over 9p under a tmpfs overlay (writes are
 lost), the repository read-write at its host path, the kernel's own modules at
-``/lib/modules/<release>`` (so the kernel can load modules on demand), bpffs, tracefs, debugfs,
-securityfs and cgroup v2 at the host's paths, ``lo`` up and no other network. The console
+``/lib/modules/<release>`` (so the kernel can load modules on demand) and its configuration at
+``/boot/config-<release>``, tmpfs at ``/tmp``, a fresh ext4 disk at ``/var/tmp`` (real block I/O,
+O_DIRECT), bpffs, tracefs, debugfs, securityfs and cgroup v2 (at ``/sys/fs/cgroup/unified``, as on
+the host), ``lo`` up and no other network. The console
 (ttyS0) is streamed to stdout; pytest's exit status comes back through a file in a shared
 directory, and this script exits with it.
 
@@ -30,7 +32,8 @@ Exit status: pytest's (0 passed, 1 failed, 5 no tests, ...); with ``--kernel all
 non-zero one. 124: the guest ran past ``--timeout``. 125: the runner could not do its part
 (tools, kernel package, boot, guest setup); the reason is printed.
 
-Root on Debian installs what is missing (qemu-system-x86, busybox-static, kmod) with apt-get.
+Root on Debian installs what is missing (qemu-system-x86, busybox-static, kmod, e2fsprogs) with
+apt-get, unless ``EBPF_SKIP_APT=1``.
 Standard library only: this runs before the project's dependencies exist.
 """
 
@@ -56,6 +59,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "vm"
@@ -66,18 +70,23 @@ SERIES = {
     "6.12": re.compile(r"^linux-image-(6\.12\.(\d+)\+deb(\d+)-amd64)-unsigned$"),
 }
 
-#: What the initramfs must load to reach the host's files (dependencies are added).
-INITRAMFS_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay")
+#: What the initramfs loads (dependencies are added): the way to the host's files, and the
+#: scratch disk (ext4 wants crc32c, which would otherwise be a module request at mount time).
+INITRAMFS_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay", "virtio_blk", "ext4",
+                     "crc32c_generic")
 
 #: Host tools and the Debian packages that provide them.
 HOST_TOOLS = {
     "qemu-system-x86_64": "qemu-system-x86",
     "depmod": "kmod",
+    "mke2fs": "e2fsprogs",
     "modprobe": "kmod",
     "dpkg": "dpkg",
     "apt-get": "apt",
 }
 BUSYBOX = Path("/bin/busybox")  # from busybox-static: the initramfs needs a static one
+
+SCRATCH_DISK_MB = 1024
 
 EXIT_TIMEOUT = 124
 EXIT_RUNNER = 125
@@ -130,8 +139,17 @@ fail() {
 mnt() {  # mnt TYPE TARGET [OPTIONS]
     $BB mkdir -p "$2" && $BB mount -t "$1" ${3:+-o "$3"} "$1" "$2" || fail "cannot mount $1 at $2"
 }
+# The kernel's modules (loaded on demand by the host's modprobe) and its configuration, where
+# a Debian system with this kernel installed has them.
+$BB mkdir -p "/lib/modules/$RELEASE" &&
+    $BB mount --bind "$MODULES" "/lib/modules/$RELEASE" || fail "cannot bind the modules"
+$BB cp "$CONFIG" "/boot/config-$RELEASE" || fail "cannot copy the kernel configuration"
 mnt tmpfs /tmp mode=1777
-mnt tmpfs /var/tmp mode=1777
+# /var/tmp is a real (virtio) disk with ext4: block I/O and O_DIRECT work there, as on a host.
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do $BB usleep 100000; i=$((i + 1)); done
+$BB mount -t ext4 /dev/vda /var/tmp || fail "cannot mount the scratch disk at /var/tmp"
+$BB chmod 1777 /var/tmp
 mnt tmpfs /dev/shm mode=1777
 mnt devpts /dev/pts
 # cache=loose: every stat and open is a round trip to the host otherwise, and this guest is
@@ -146,8 +164,6 @@ mnt securityfs /sys/kernel/security
 # The host's layout: v1 controllers beside a unified hierarchy; only v2 here.
 mnt tmpfs /sys/fs/cgroup mode=755
 mnt cgroup2 /sys/fs/cgroup/unified
-$BB mkdir -p "/lib/modules/$RELEASE" &&
-    $BB mount --bind "$MODULES" "/lib/modules/$RELEASE" || fail "cannot bind the modules"
 $BB ip link set lo up || fail "cannot bring lo up"
 $BB hostname ebpf-vm
 lsm=$($BB cat /sys/kernel/security/lsm)
@@ -424,6 +440,7 @@ class Kernel:
     vmlinuz: Path
     initramfs: Path
     modules: Path  # lib/modules/<release> of the unpacked package
+    config_file: Path  # boot/config-<release> of the unpacked package
     config: dict[str, str]
 
 
@@ -467,11 +484,12 @@ def prepare(release: str) -> Kernel:
             key_file.write_text(key)
             log(f"initramfs for {release} built in {time.monotonic() - t0:.1f}s")
         config = {}
-        for line in (root / f"boot/config-{release}").read_text().splitlines():
+        config_file = root / f"boot/config-{release}"
+        for line in config_file.read_text().splitlines():
             if line.startswith("CONFIG_") and "=" in line:
                 k, v = line.split("=", 1)
                 config[k] = v.strip('"')
-    return Kernel(release, vmlinuz, initramfs, modules, config)
+    return Kernel(release, vmlinuz, initramfs, modules, config_file, config)
 
 
 def _extract_vmlinux(bzimage: Path, out: Path) -> bool:
@@ -537,7 +555,7 @@ def resolve_python(python: str) -> str:
 
 def cmdline(kernel: Kernel, extra: str, verbose: bool) -> str:
     args = ["console=ttyS0", "panic=-1", "oops=panic", "rdinit=/init", "mitigations=off",
-            "tsc=reliable", "8250.nr_uarts=1"]
+            "8250.nr_uarts=1"]
     if not verbose:
         args += ["quiet", "loglevel=4"]
     lsm = kernel.config.get("CONFIG_LSM", "")
@@ -577,6 +595,15 @@ def guest_environment(python: str, release: str, extra: list[str], plugins: bool
     return env
 
 
+def make_scratch_disk(path: Path) -> None:
+    """A fresh, sparse ext4 image for the guest's /var/tmp (inode tables initialised here, so
+    that the guest's kernel does not spend emulated cycles on it)."""
+    with open(path, "wb") as f:
+        f.truncate(SCRATCH_DISK_MB << 20)
+    run(["mke2fs", "-q", "-F", "-t", "ext4", "-O", "^has_journal", "-m", "0",
+         "-E", "lazy_itable_init=0,lazy_journal_init=0", str(path)])
+
+
 def write_stage2(ctl: Path, kernel: Kernel, env: dict[str, str], command: list[str] | None
                  ) -> None:
     q = shlex.quote
@@ -585,6 +612,7 @@ def write_stage2(ctl: Path, kernel: Kernel, env: dict[str, str], command: list[s
         f"REPO={q(str(REPO))}",
         f"RELEASE={q(kernel.release)}",
         f"MODULES={q(str(kernel.modules))}",
+        f"CONFIG={q(str(kernel.config_file))}",
         f"MODE={'shell' if command is None else 'run'}",
         # The guest's processes see this environment and nothing else.
         "guest() { $BB env -i " + " ".join(q(f"{k}={v}") for k, v in env.items()) + ' "$@"; }',
@@ -601,10 +629,9 @@ _ESCAPES = re.compile(rb"\x1bc|\x1b\[[0-9;?]*[A-Za-z]")
 class Console(threading.Thread):
     """Copies the guest console to stdout (CRLF to LF) and remembers its last lines."""
 
-    def __init__(self, stream: io.BufferedReader, prefix: str) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         super().__init__(daemon=True)
         self.stream = stream
-        self.prefix = prefix
         self.tail: list[str] = []
         self.ready_at: float | None = None
         self._partial = b""
@@ -650,15 +677,22 @@ class Outcome:
     reason: str = ""
 
 
+def _opt(path: Path | str) -> str:
+    """``path`` as a qemu option value (a comma is written twice)."""
+    return str(path).replace(",", ",,")
+
+
 def boot(kernel: Kernel, args: argparse.Namespace, python: str, command: list[str] | None
          ) -> Outcome:
     env = guest_environment(python, kernel.release, args.env, args.plugins)
     with tempfile.TemporaryDirectory(prefix="ebpf-vm-") as tmp:
         ctl = Path(tmp)
         write_stage2(ctl, kernel, env, command)
+        disk = ctl / "scratch.img"
+        make_scratch_disk(disk)
 
         def share(tag: str, path: Path | str, *extra: str) -> list[str]:
-            opts = [f"local,path={path},mount_tag={tag},security_model=none", *extra]
+            opts = [f"local,path={_opt(path)},mount_tag={tag},security_model=none", *extra]
             return ["-virtfs", ",".join(opts)]
 
         qemu = [
@@ -674,6 +708,7 @@ def boot(kernel: Kernel, args: argparse.Namespace, python: str, command: list[st
             *share("hostroot", "/", "readonly=on", "multidevs=remap"),
             *share("repo", REPO, "multidevs=remap"),
             *share("ctl", ctl),
+            "-drive", f"file={_opt(disk)},if=virtio,format=raw,cache=unsafe",
         ]
         if args.verbose:
             log(shlex.join(qemu))
@@ -684,7 +719,7 @@ def boot(kernel: Kernel, args: argparse.Namespace, python: str, command: list[st
         proc2 = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT)
         assert proc2.stdout is not None
-        console = Console(proc2.stdout, kernel.release)  # type: ignore[arg-type]
+        console = Console(proc2.stdout)
         console.start()
         try:
             rc = proc2.wait(timeout=args.timeout)
@@ -730,16 +765,16 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p = argparse.ArgumentParser(
         prog="vm.py", description=__doc__.split("\n\n")[0] if __doc__ else None,
         epilog="Arguments after -- go to pytest.")
-    p.add_argument("--kernel", default="6.12",
+    p.add_argument("--kernel", default="all",
                    help="6.1, 6.12, all (both, one after the other) or an exact release such as "
-                        "6.1.0-57-amd64 (default: 6.12)")
+                        "6.1.0-57-amd64 (default: all)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds one guest may run, boot included (default: 600)")
     p.add_argument("--shell", action="store_true", help="an interactive shell instead of pytest")
     p.add_argument("--cmd", help="a shell command to run in the repository instead of pytest")
     p.add_argument("--python", default=sys.executable,
                    help="the interpreter to run pytest with (default: this one)")
-    p.add_argument("--memory", "-m", default="2G", help="guest memory (default: 2G)")
+    p.add_argument("--memory", default="2G", help="guest memory (default: 2G)")
     p.add_argument("--smp", type=int, default=2, help="guest CPUs (default: 2)")
     p.add_argument("--append", default="", help="extra kernel command line")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
@@ -750,7 +785,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                    help="show the kernel's boot messages and the qemu command")
     p.add_argument("--prepare-only", action="store_true",
                    help="fetch and build what the kernels need, then exit")
-    args = p.parse_args(argv)
+    args, unknown = p.parse_known_args(argv)
+    if unknown:
+        p.error(f"unrecognized arguments: {' '.join(unknown)} (pytest's arguments go after --)")
     if args.shell and (rest or args.cmd):
         p.error("--shell takes no pytest arguments or --cmd")
     return args, rest
@@ -789,7 +826,21 @@ def main(argv: list[str]) -> int:
     try:
         ensure_host_tools()
         releases = kernels_wanted(args.kernel)
-        kernels = [prepare(r) for r in releases]
+        kernels = []
+        for i, release in enumerate(releases):
+            try:
+                kernels.append(prepare(release))
+            except RunnerError:
+                # A stale package list names a package the archive no longer has; the download
+                # refreshed the lists, which may now name a newer one of the same series.
+                if args.kernel not in ("all", *SERIES):
+                    raise
+                retry = kernels_wanted(args.kernel)[i]
+                if retry == release:
+                    raise
+                log(f"trying {retry} instead of {release}")
+                releases[i] = retry
+                kernels.append(prepare(retry))
         with cache_lock():
             prune(releases)
         python = resolve_python(args.python)

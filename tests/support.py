@@ -9,10 +9,16 @@ import os
 
 
 def kernel_config() -> dict[str, str]:
-    """The running kernel's configuration (``CONFIG_*`` to value) from ``/proc/config.gz``."""
-    with gzip.open("/proc/config.gz", "rt") as f:
-        return dict(line.strip().split("=", 1) for line in f
-                    if line.startswith("CONFIG_") and "=" in line)
+    """The running kernel's configuration (``CONFIG_*`` to value) from ``/proc/config.gz``, or
+    ``/boot/config-<release>`` where the kernel has no ``/proc/config.gz``."""
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            text = f.read()
+    except OSError:
+        with open(f"/boot/config-{os.uname().release}") as f:
+            text = f.read()
+    return dict(line.strip().split("=", 1) for line in text.splitlines()
+                if line.startswith("CONFIG_") and "=" in line)
 
 
 def kallsyms(name: str) -> int:

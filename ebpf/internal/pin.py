@@ -14,7 +14,7 @@ import os
 from ..errors import EbpfError
 from .sys import FD, ObjPinAttr, commands
 
-__all__ = ["open_pinned", "pin_fd", "remove_pin"]
+__all__ = ["DEFAULT_PIN_ROOT", "is_bpffs", "open_pinned", "pin_fd", "remove_pin"]
 
 
 def _path(path: str | os.PathLike[str]) -> tuple[bytes, str]:
@@ -62,3 +62,18 @@ def remove_pin(path: str | None) -> None:
     if path is not None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+_BPF_FS_MAGIC = 0xCAFE4A11
+
+#: Where libbpf pins maps marked ``LIBBPF_PIN_BY_NAME`` when no pin path is given.
+DEFAULT_PIN_ROOT = "/sys/fs/bpf"
+
+
+def is_bpffs(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is in a mounted bpffs (``statfs`` says ``BPF_FS_MAGIC``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(256)  # struct statfs; f_type is its first field
+    if libc.statfs(os.fsencode(path), buf) != 0:
+        return False
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF == _BPF_FS_MAGIC

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import pytest
 from ebpf import Collection, CollectionOptions, Name, Objects, field, load_collection
 from ebpf.elf_reader import load_collection_spec
 from ebpf.errors import COREError, EbpfError, SyscallError, VerifierError
+from ebpf.internal.pin import DEFAULT_PIN_ROOT, is_bpffs
 from ebpf.map import Map, MapSpec
 from ebpf.marshal import MarshalError
 from ebpf.program import Program
@@ -144,8 +146,8 @@ def test_legacy_maps() -> None:
         assert coll.maps["legacy_array"].raw[0] == (SKB_LEN).to_bytes(4, "little")
 
 
-def test_btf_maps_object() -> None:
-    with load_collection(obj("maps")) as coll:
+def test_btf_maps_object(pin_dir: str) -> None:
+    with load_collection(obj("maps"), CollectionOptions(pin_path=pin_dir)) as coll:
         assert coll.maps["events"].type == MapType.RINGBUF
         assert coll.programs["count_packets"].test_run(PACKET).retval == 2
         assert coll.maps["counts_by_len"].raw[64] == (1).to_bytes(8, "little")
@@ -289,6 +291,28 @@ def test_pinning_refuses_an_incompatible_map(pin_dir: str) -> None:
     with pytest.raises(EbpfError, match=r"pinned_stats.*incompatible.*value_size"):
         Collection(spec, CollectionOptions(pin_path=pin_dir))
     assert _bpf_fd_count() == before
+    os.unlink(os.path.join(pin_dir, "pinned_stats"))
+
+
+def test_a_map_marked_for_pinning_is_never_left_unpinned(pin_dir: str) -> None:
+    spec = load_collection_spec(obj("maps"))
+    before = _bpf_fd_count()
+    if is_bpffs(DEFAULT_PIN_ROOT):  # as libbpf: pinned under its default root
+        default = os.path.join(DEFAULT_PIN_ROOT, "pinned_stats")
+        assert not os.path.exists(default)
+        try:
+            with Collection(spec):
+                assert os.path.exists(default)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(default)
+    else:
+        with pytest.raises(EbpfError, match=r"'pinned_stats' is marked LIBBPF_PIN_BY_NAME.*"
+                                            r"CollectionOptions\(pin_path=\.\.\.\)"):
+            Collection(spec)
+    assert _bpf_fd_count() == before
+    with Collection(spec, CollectionOptions(pin_path=pin_dir)):
+        assert os.listdir(pin_dir) == ["pinned_stats"]
     os.unlink(os.path.join(pin_dir, "pinned_stats"))
 
 
@@ -482,10 +506,9 @@ def test_loaded_objects_agree_with_bpftool(name: str, bpftool_dir: str) -> None:
 # --- externs --------------------------------------------------------------------------------------
 
 def test_kconfig_and_kfunc_externs() -> None:
-    import gzip
+    from tests.support import kernel_config
 
-    with gzip.open("/proc/config.gz", "rt") as f:
-        hz = next(int(line.split("=")[1]) for line in f if line.startswith("CONFIG_HZ="))
+    hz = int(kernel_config()["CONFIG_HZ"])
     from ebpf.internal.kernel import kernel_version
 
     major, minor, patch = kernel_version()

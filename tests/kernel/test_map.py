@@ -12,7 +12,14 @@ import threading
 
 import pytest
 
-from ebpf.errors import ClosedError, EbpfError, KeyExistsError, KeyNotFoundError, SyscallError
+from ebpf.errors import (
+    ClosedError,
+    EbpfError,
+    KeyExistsError,
+    KeyNotFoundError,
+    NotSupportedError,
+    SyscallError,
+)
 from ebpf.info import map_ids
 from ebpf.internal.kernel import possible_cpus
 from ebpf.map import Map, MapSpec
@@ -442,8 +449,9 @@ def test_sockmap_takes_sockets() -> None:
 
 
 def test_fd_maps_refuse_values_user_space_cannot_read() -> None:
+    # The kernel says EOPNOTSUPP; the error names the reader for this event-stream map.
     with Map(spec(MapType.PERF_EVENT_ARRAY, value=4, entries=2)) as m, \
-            pytest.raises(SyscallError):
+            pytest.raises(NotSupportedError, match=r"ebpf\.perf\.Reader"):
         m[0]
 
 
@@ -574,3 +582,21 @@ def test_batch_buffer_checks_sizes_and_map_types() -> None:
     with Map(spec(MapType.QUEUE, key=0, value=4)) as q, pytest.raises(EbpfError,
                                                                      match="no batch"):
         q.batch_lookup_into()
+
+
+def test_writes_refused_for_read_only_say_why(pin_dir: str) -> None:
+    path = os.path.join(pin_dir, "ro")
+    with Map(spec(MapType.ARRAY, entries=2)) as m:
+        m.pin(path)
+        with Map.load_pinned(path, read_only=True) as ro:
+            assert ro[0] == bytes(8)
+            with pytest.raises(SyscallError, match="opened read-only") as exc:
+                ro[0] = 1
+            assert exc.value.errno == errno.EPERM
+        with Map.load_pinned(path, write_only=True) as wo:
+            wo[1] = 5
+            with pytest.raises(SyscallError, match="opened write-only"):
+                wo[1]
+        m.freeze()
+        with pytest.raises(SyscallError, match="frozen"):
+            m[0] = 1

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ebpf import asm
+from ebpf import asm, program as program_module
 from ebpf.asm import R0, R1, R2, R3, R4, R5, R6, R7, R8, Size
 from ebpf.errors import (
     ClosedError,
@@ -23,7 +23,7 @@ from ebpf.errors import (
 from ebpf.info import enable_stats
 from ebpf.internal.sys import commands
 from ebpf.program import Program, ProgramOptions, ProgramSpec, RunFlags, RunResult
-from ebpf.types import ProgramFlags, ProgramType, StatsType
+from ebpf.types import AttachType, ProgramFlags, ProgramType, StatsType
 
 from ..support import fd_is_open
 
@@ -390,12 +390,18 @@ def test_eperm_without_log_gets_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
         raise SyscallError(errno.EPERM, "BPF_PROG_LOAD", context)
 
     monkeypatch.setattr(commands, "prog_load", eperm)
+    # This process is privileged: the hint says what else the kernel may have refused.
     with pytest.raises(SyscallError) as exc:
         Program(ret(0, name="denied"))
     assert exc.value.errno == errno.EPERM
     assert not isinstance(exc.value, VerifierError)
-    assert "CAP_BPF" in str(exc.value) and "MEMLOCK" in str(exc.value)
-    assert "denied" in str(exc.value)
+    assert "although the process has CAP_BPF" in str(exc.value)
+    assert "MEMLOCK" not in str(exc.value) and "denied" in str(exc.value)
+    # A process without the capabilities is told it needs them.
+    monkeypatch.setattr(program_module, "has_capability", lambda cap: False)
+    with pytest.raises(SyscallError) as exc:
+        Program(ret(0, name="denied"))
+    assert "needs CAP_BPF" in str(exc.value) and "MEMLOCK" in str(exc.value)
 
 
 def test_bad_options_are_rejected() -> None:
@@ -714,3 +720,22 @@ def test_test_run_many_errors_name_the_input() -> None:
     spec.flags = ProgramFlags.SLEEPABLE
     with Program(spec) as prog, pytest.raises(NotSupportedError, match="no packet data"):
         prog.test_run_many([packet(64)])
+
+
+def test_short_packets_and_privileged_eperm_say_why() -> None:
+    with (Program(ret(2, type=ProgramType.XDP)) as prog,
+          pytest.raises(SyscallError, match="at least 14 bytes")):
+        prog.test_run(bytes(5))
+    from ebpf import btf
+
+    kernel = btf.load_kernel_spec()
+    target = kernel.type_id(kernel.type_by_name("do_sys_openat2", btf.Func))
+    spec = ret(0, type=ProgramType.TRACING, license="GPL")
+    spec.attach_type = AttachType.TRACE_FENTRY
+    spec.attach_btf_id = target
+    try:
+        Program(spec).close()
+    except SyscallError as e:
+        # As root, an EPERM names what the kernel refused, not missing privileges.
+        assert e.errno == errno.EPERM
+        assert "trampolines" in str(e) and "needs CAP_BPF" not in str(e)

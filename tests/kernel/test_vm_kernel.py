@@ -95,6 +95,21 @@ def func_id(name: str) -> int:
     return spec.type_id(spec.type_by_name(name, btf.Func))
 
 
+def tp_btf_loads() -> bool:
+    """Whether a tp_btf program (same type and privileges as fentry, no trampoline) loads."""
+    spec = btf.load_kernel_spec()
+    target = spec.type_by_name("btf_trace_sys_enter", btf.Typedef)
+    probe = ProgramSpec(name="vm_tp_btf", type=ProgramType.TRACING,
+                        instructions=asm.Instructions([asm.mov.imm(R0, 0), asm.exit()]),
+                        license="GPL", attach_type=AttachType.TRACE_RAW_TP,
+                        attach_btf_id=spec.type_id(target))
+    try:
+        Program(probe).close()
+    except SyscallError:
+        return False
+    return True
+
+
 def load_trampoline(spec: ProgramSpec) -> Program:
     """Load a trampoline program; a kernel that refuses the family outright is unavailable."""
     try:
@@ -102,13 +117,13 @@ def load_trampoline(spec: ProgramSpec) -> Program:
     except VerifierError:
         raise
     except SyscallError as e:
-        if e.errno != errno.EPERM:
+        # EPERM is conclusive only if this process may load tracing programs at all: a tp_btf
+        # program needs the same privileges and no trampoline.
+        if e.errno != errno.EPERM or not tp_btf_loads():
             raise
-        # bpf(2) itself works for this process (the `kernel` marker checked it), so EPERM
-        # here is the kernel refusing the program family, not a missing privilege.
         unavailable(f"trampoline programs refused: EPERM ({spec.type.name} "
                     f"{spec.attach_type.name if spec.attach_type else ''} on "
-                    f"{spec.attach_to})")
+                    f"{spec.attach_to}; a tp_btf program loads)")
         raise  # not reached
 
 

@@ -18,7 +18,8 @@ import pytest
 import ebpf
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["ebpf", "ebpf.asm", "ebpf.btf", "ebpf.features", "ebpf.internal.sys", "ebpf.link"]
+PACKAGES = ["ebpf", "ebpf.asm", "ebpf.btf", "ebpf.features", "ebpf.internal.sys", "ebpf.link",
+            "ebpf.ringbuf", "ebpf.perf"]
 
 
 def _absolute(package: str, level: int, module: str | None) -> str:
@@ -80,7 +81,7 @@ def test_the_root_table_is_the_runtime_view() -> None:
     assert sorted(table) == ebpf.__all__
     for name, module in table.items():
         assert static_exports("ebpf")[name] == _absolute("ebpf", 1, module.lstrip(".")) or (
-            module in (".asm", ".btf", ".link"))
+            module in (".asm", ".btf", ".link", ".perf", ".ringbuf"))
 
 
 def test_star_import_gives_every_public_name() -> None:
