@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final, Generic, NoReturn, TypeVar
 from .. import asm
 from ..asm import R0, Instructions
 from ..errors import EbpfError, NotSupportedError, SyscallError
+from ..internal.caps import CAP_BPF, CAP_SYS_ADMIN, has_capability
 from ..internal.feature import feature_test
 from ..internal.kernel import kernel_version
 from ..internal.sys import FD, MapCreateAttr, ProgLoadAttr, commands
@@ -59,10 +60,6 @@ U32_MAX: Final = 0xFFFF_FFFF
 _LOG_SIZE: Final = 64 * 1024
 _LICENSE: Final = ctypes.create_string_buffer(b"GPL")
 
-# Capability numbers (linux/capability.h).
-_CAP_SYS_ADMIN: Final = 21
-_CAP_BPF: Final = 39
-
 
 def encode(insns: Instructions) -> bytes:
     """Instructions in the host's byte order, as ``BPF_PROG_LOAD`` takes them."""
@@ -81,8 +78,6 @@ def privileged() -> bool:
     refuses says nothing about the kernel.
     """
     try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-            status = f.read()
         with open("/proc/self/uid_map", encoding="ascii", errors="replace") as f:
             uid_map = f.read().split()
     except OSError:
@@ -90,14 +85,7 @@ def privileged() -> bool:
     # The initial namespace maps every id onto itself; a child namespace maps fewer.
     if uid_map[:3] != ["0", "0", "4294967295"]:
         return False
-    for line in status.splitlines():
-        if line.startswith("CapEff:"):
-            try:
-                caps = int(line.split()[1], 16)
-            except (IndexError, ValueError):
-                return False
-            return bool(caps & (1 << _CAP_BPF | 1 << _CAP_SYS_ADMIN))
-    return False
+    return bool(has_capability(CAP_BPF) or has_capability(CAP_SYS_ADMIN))
 
 
 def absent(reason: str, cause: BaseException | None = None, *,

@@ -371,8 +371,8 @@ _TRAMPOLINES = "BPF trampolines (fentry/fexit/fmod_ret/lsm/freplace)"
 
 @feature_test(_TRAMPOLINES, "5.5")
 def have_trampolines() -> None:
-    """Probe: the kernel loads fentry programs (BPF trampolines: fentry, fexit, fmod_ret, LSM,
-    freplace and struct_ops need them).
+    """Probe: the kernel loads fentry programs: the BPF trampolines that attach programs to
+    kernel functions and to other programs (fentry, fexit, fmod_ret, LSM, freplace).
 
     A kernel may refuse them with ``EPERM`` even with every capability; that is told apart
     from missing privileges by a ``tp_btf`` program of the same privileges.

@@ -101,6 +101,6 @@ def trampoline_refusal(loaded: Loaded, feature: str, version: str | None, what: 
     raise UnsupportedFeatureError(
         feature, version,
         f"the kernel refused {what} with EPERM, although a tp_btf program of the same "
-        "privileges loads: it does not allow BPF trampolines (fentry, fexit, fmod_ret, LSM, "
-        "freplace) here") from err
+        "privileges loads: it does not allow the BPF trampolines that attach programs to kernel "
+        "functions and programs (fentry, fexit, fmod_ret, LSM, freplace) here") from err
 

@@ -1,15 +1,11 @@
 """ebpf.features against the running kernel: every probe's answer, memoisation, privileges.
 
 Each probe's answer is checked two ways: against the version table (a kernel older than a
-feature's first release must lack it, a newer one must have it) and against what is known to
-be missing on each machine the suite runs on, which is stated here with the reason:
-
-- the development host (6.18): ``CONFIG_BPF_LIRC_MODE2``, ``CONFIG_FPROBE``, ``CONFIG_NETKIT``
-  and ``CONFIG_KPROBES`` are off (read from its ``/proc/config.gz``), and it refuses BPF
-  trampolines with ``EPERM``;
-- the VM runner's guests (``EBPF_VM_KERNEL``; Debian's 6.1 and 6.12, whose configuration the
-  guest cannot read, so it is written down here): no ``CONFIG_BPF_LIRC_MODE2`` in either, no
-  ``CONFIG_FPROBE`` in 6.1.
+feature's first release must lack it, a newer one must have it) and against what the machine
+is known to lack: options its configuration leaves off (``CONFIG_BPF_LIRC_MODE2``,
+``CONFIG_FPROBE``, ``CONFIG_NETKIT``, ``CONFIG_KPROBES``; on the development host all four, in
+Debian's 6.1 the first two, in 6.12 the first), and, on the host only, BPF trampolines, which
+it refuses with ``EPERM``.
 
 The tests marked ``vm`` run in the guests too (``scripts/vm.py --kernel all -- -m vm``): there
 the families the host refuses (trampolines, kprobes, netkit) must be supported.
@@ -64,17 +60,13 @@ KPROBE_PMU = frozenset({"kprobe PMU (perf_event_open kprobes)"})
 def known_missing() -> dict[str, str]:
     """Feature name -> why this machine lacks it although its release is new enough."""
     missing: dict[str, str] = {}
+    config = kernel_config()
+    for names, option in ((LIRC, "CONFIG_BPF_LIRC_MODE2"), (FPROBE, "CONFIG_FPROBE"),
+                          (NETKIT, "CONFIG_NETKIT"), (KPROBE_PMU, "CONFIG_KPROBES")):
+        if option not in config:
+            missing.update(dict.fromkeys(names, f"{option} is off"))
     if ON_HOST:
-        config = kernel_config()
-        for names, option in ((LIRC, "CONFIG_BPF_LIRC_MODE2"), (FPROBE, "CONFIG_FPROBE"),
-                              (NETKIT, "CONFIG_NETKIT"), (KPROBE_PMU, "CONFIG_KPROBES")):
-            if option not in config:
-                missing.update(dict.fromkeys(names, f"{option} is off"))
         missing.update(dict.fromkeys(TRAMPOLINE_FEATURES, "the host refuses trampolines"))
-    else:
-        missing.update(dict.fromkeys(LIRC, "Debian builds without CONFIG_BPF_LIRC_MODE2"))
-        if VM_KERNEL.startswith("6.1."):
-            missing.update(dict.fromkeys(FPROBE, "Debian's 6.1 has no CONFIG_FPROBE"))
     return missing
 
 
