@@ -20,6 +20,7 @@ from ebpf.btf.types import (
     Enum64,
     Float,
     Func,
+    FuncLinkage,
     FuncProto,
     Fwd,
     Int,
@@ -434,6 +435,7 @@ def spec_from_elf_btf(elf: ElfBTF, *, base: Spec | None = None) -> Spec:
     :func:`ebpf.internal.elf.read_btf_sections`, its data sections fixed up."""
     spec = load_spec_from_bytes(elf.btf, base=base)
     fixup_datasecs(spec, elf.section_sizes, elf.symbols)
+    fixup_hidden_functions(spec, elf.hidden_functions)
     return spec
 
 
@@ -447,6 +449,21 @@ def _decompress(data: bytes, head: bytes) -> bytes:
         return lzma.decompress(data)
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
         raise BTFError(f"cannot decompress the BTF: {e}", offset=0) from None
+
+
+def fixup_hidden_functions(spec: Spec, hidden: Iterable[str]) -> None:
+    """Give the global functions named in ``hidden`` (ELF visibility hidden or internal)
+    static linkage, as libbpf does before loading.
+
+    Such a function cannot be called from outside its object, so nothing needs the kernel to
+    verify it on its own as a global function, where every pointer argument may be NULL;
+    libbpf's own ``__weak __hidden`` helpers (``bpf_usdt_arg`` of ``usdt.bpf.h``) only pass the
+    verifier as static functions.
+    """
+    for name in hidden:
+        for f in spec.types_by_name_and_class(name, Func):
+            if f.linkage == FuncLinkage.GLOBAL:
+                f.linkage = FuncLinkage.STATIC
 
 
 def fixup_datasecs(spec: Spec, section_sizes: dict[str, int],

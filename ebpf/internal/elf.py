@@ -79,6 +79,8 @@ STB_WEAK: Final = 2
 STT_NOTYPE: Final = 0
 STT_OBJECT: Final = 1
 STT_FUNC: Final = 2
+STV_INTERNAL: Final = 1
+STV_HIDDEN: Final = 2
 STT_SECTION: Final = 3
 
 _ELFCLASS32: Final = 1
@@ -362,16 +364,22 @@ class ElfBTF:
         ext: the ``.BTF.ext`` section, or None.
         section_sizes: size of every section, by name.
         symbols: offset of every named symbol, by (section name, symbol name).
+        hidden_functions: the names of the global functions with hidden (or internal)
+            visibility, such as the ``__weak __hidden`` helpers of libbpf's ``usdt.bpf.h``:
+            they cannot be called from another object, so the kernel may verify them as
+            static functions (as libbpf has them verified).
     """
 
-    __slots__ = ("btf", "ext", "section_sizes", "symbols")
+    __slots__ = ("btf", "ext", "hidden_functions", "section_sizes", "symbols")
 
     def __init__(self, btf: bytes, ext: bytes | None, section_sizes: dict[str, int],
-                 symbols: dict[tuple[str, str], int]) -> None:
+                 symbols: dict[tuple[str, str], int],
+                 hidden_functions: frozenset[str] = frozenset()) -> None:
         self.btf = btf
         self.ext = ext
         self.section_sizes = section_sizes
         self.symbols = symbols
+        self.hidden_functions = hidden_functions
 
 
 # --- the reader -------------------------------------------------------------------------------
@@ -626,8 +634,13 @@ def read_btf_sections(data: bytes | bytearray | memoryview) -> ElfBTF:
     if btf is None:
         raise ELFError("the object file has no .BTF section", section=".BTF")
     symbols: dict[tuple[str, str], int] = {}
+    hidden: set[str] = set()
     sections = r.sections
     for sym in r.symbols(r.symtab()):
         if sym.name and 0 < sym.section < len(sections):
             symbols[(sections[sym.section].name, sym.name)] = sym.value
-    return ElfBTF(btf.data, ext.data if ext is not None else None, sizes, symbols)
+            if (sym.type == STT_FUNC and sym.bind != STB_LOCAL
+                    and sym.visibility in (STV_INTERNAL, STV_HIDDEN)):
+                hidden.add(sym.name)
+    return ElfBTF(btf.data, ext.data if ext is not None else None, sizes, symbols,
+                  frozenset(hidden))

@@ -39,9 +39,9 @@ Address translation uses the program headers; a file without them falls back to 
 section headers. A relocatable object (``.o``) or core file is refused.
 
 Errors: :class:`~ebpf.errors.ELFError` for a malformed file (naming the file, section and
-offset), :class:`~ebpf.internal.target_errors.TargetNotFoundError` for a missing file,
+offset), :class:`~ebpf.errors.TargetNotFoundError` for a missing file,
 :class:`~ebpf.errors.SyscallError` when it cannot be read, and the lookup errors of
-:mod:`ebpf.internal.target_errors`. This module makes no bpf(2) calls.
+:mod:`ebpf.errors`. This module makes no bpf(2) calls.
 """
 
 from __future__ import annotations
@@ -55,7 +55,14 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Final, Literal
 
-from ..errors import ELFError, SyscallError
+from ..errors import (
+    AmbiguousSymbolError,
+    ELFError,
+    IndirectFunctionError,
+    SymbolNotFoundError,
+    SyscallError,
+    TargetNotFoundError,
+)
 from .elf import (
     SHN_UNDEF,
     SHT_NOBITS,
@@ -67,12 +74,6 @@ from .elf import (
     STT_FUNC,
 )
 from .gopclntab import GoFunctionTable, find_pclntab, parse_pclntab
-from .target_errors import (
-    AmbiguousSymbolError,
-    IndirectFunctionError,
-    SymbolNotFoundError,
-    TargetNotFoundError,
-)
 
 __all__ = [
     "ElfImage",

@@ -17,6 +17,27 @@ from ..errors import NotSupportedError, UnsupportedFeatureError
 __all__ = ["feature_test"]
 
 
+def _detached(err: NotSupportedError) -> NotSupportedError:
+    """``err`` without its traceback (and its cause's and context's): a cached exception must
+    not keep the frames of the probe's first caller, and their locals, alive."""
+    seen: NotSupportedError | BaseException | None = err
+    while seen is not None and seen.__traceback__ is not None:
+        seen.__traceback__ = None
+        seen = seen.__cause__ or seen.__context__
+    return err
+
+
+def _fresh(cached: NotSupportedError) -> NotSupportedError:
+    """A new exception equal to ``cached``, to raise. Raising the cached one itself would
+    grow its traceback with every caller's frames and keep them (and their locals: the
+    objects a caller made) alive for as long as the process runs."""
+    err = type(cached).__new__(type(cached))
+    err.args = cached.args
+    err.__dict__.update(cached.__dict__)
+    err.__cause__ = cached.__cause__
+    return err
+
+
 def feature_test(name: str, min_version: str | None = None
                  ) -> Callable[[Callable[[], None]], Callable[[], None]]:
     """Decorate a probe so that its conclusive result is cached.
@@ -36,16 +57,16 @@ def feature_test(name: str, min_version: str | None = None
                     try:
                         probe()
                     except UnsupportedFeatureError as e:
-                        result.append(e)
+                        result.append(_detached(e))
                     except NotSupportedError as e:
                         err = UnsupportedFeatureError(name, min_version, str(e))
-                        err.__cause__ = e
+                        err.__cause__ = _detached(e)
                         result.append(err)
                     else:
                         result.append(None)
                 outcome = result[0]
             if outcome is not None:
-                raise outcome
+                raise _fresh(outcome)
 
         return run
 

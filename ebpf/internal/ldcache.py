@@ -16,8 +16,8 @@ loader accepts (``libc6,x86-64`` on x86-64) are used; entries for a ``glibc-hwca
 subdirectory are listed but not chosen (which of them the loader would pick depends on the
 CPU).
 
-Errors: :class:`~ebpf.internal.target_errors.TargetNotFoundError` names what was looked for
-and every place searched; :class:`~ebpf.internal.target_errors.LdCacheError` is raised by
+Errors: :class:`~ebpf.errors.TargetNotFoundError` names what was looked for
+and every place searched; :class:`~ebpf.errors.LdCacheError` is raised by
 :func:`parse_ld_cache` for malformed data (a lookup that meets a malformed system cache skips
 it, as the loader does, and says so in its not-found message).
 """
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Final, Literal
 
-from .target_errors import LdCacheError, TargetNotFoundError
+from ..errors import LdCacheError, TargetNotFoundError
 
 __all__ = [
     "LD_SO_CACHE",

@@ -56,7 +56,7 @@ module writes the 16-byte layout above only.
 
 aarch64: ``x0``-``x30``, ``w0``-``w30``, ``sp`` (REG), ``[x1]``, ``[sp, 16]``, ``[x2, #-8]``
 (REG_DEREF), ``5``, ``#5`` (CONST). Anything else raises
-:class:`~ebpf.internal.target_errors.USDTArgumentError` naming the probe and the argument.
+:class:`~ebpf.errors.USDTArgumentError` naming the probe and the argument.
 
 Register offsets are those of the kernel's ``struct pt_regs`` for the architecture (x86-64
 kernels also for 32-bit x86 binaries: their registers are the low halves of the same ones).
@@ -73,7 +73,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Final, Literal
 
-from ..errors import ELFError
+from ..errors import ELFError, USDTArgumentError, USDTNotFoundError
 from .elf_symbols import (
     EM_386,
     EM_AARCH64,
@@ -85,7 +85,6 @@ from .elf_symbols import (
     elf_image,
     open_binary,
 )
-from .target_errors import USDTArgumentError, USDTNotFoundError
 
 __all__ = [
     "USDT_ARG_SPEC_SIZE",

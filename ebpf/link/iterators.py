@@ -23,8 +23,8 @@ from ..internal.sys import FD, IterCreateAttr, IterLinkInfo, LinkCreateAttr, com
 from ..map import Map
 from ..program import Program, ProgramSpec
 from ..types import AttachType, ProgramType
+from ._common import check_program
 from .link import BPFLink, Mechanism
-from .perf_events import check_program_type
 
 __all__ = ["CgroupIterOrder", "IterLink", "iter"]
 
@@ -154,7 +154,7 @@ def iter(program: Program, *, map: Map | None = None, pid: int | None = None,
         SyscallError: the kernel refused (``EACCES``: the program reads more of a map entry
             than ``map`` has; ``EINVAL``: a parameter the target does not take).
     """
-    check_program_type(program, (ProgramType.TRACING,), "iterator")
+    check_program(program, "iterator", (ProgramType.TRACING,))
     if program.attach_type not in (AttachType.TRACE_ITER, None):
         raise EbpfError(f"attach iterator: program {program.name!r} is not an iterator "
                         f"program (its attach type is "

@@ -30,8 +30,10 @@ from ..internal.tracefs import ProbeEvent, available_filter_functions, tracefs_r
 from ..internal.unix import PerfEventAttr, PerfType, perf_event_open, pmu_format_bit, pmu_type
 from ..program import Program, ProgramSpec
 from ..types import AttachType, ProgramType
+from ._common import check_program
+from ._perf_attach import attach_perf_event
 from .link import BPFLink, Link
-from .perf_events import attach_perf_event, check_cookie, check_program_type
+from .perf_events import check_cookie
 
 __all__ = ["kprobe", "kprobe_multi", "kretprobe", "kretsyscall", "ksyscall", "syscall_symbol"]
 
@@ -72,7 +74,7 @@ def _kprobe_pmu() -> tuple[int, int | None]:
 def _attach(symbol: str, program: Program, *, offset: int, retprobe: bool, maxactive: int,
             cookie: int) -> Link:
     family = "kretprobe" if retprobe else "kprobe"
-    check_program_type(program, (ProgramType.KPROBE,), family)
+    check_program(program, family, (ProgramType.KPROBE,))
     _check_symbol(symbol, family)
     cookie = check_cookie(cookie, family)
     if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 1 << 32:
@@ -119,7 +121,7 @@ def _attach(symbol: str, program: Program, *, offset: int, retprobe: bool, maxac
     except BaseException:
         probe.remove()
         raise
-    return attach_perf_event(program, event, cookie=cookie, probe=probe, what=what)
+    return attach_perf_event(program, event, cookie=cookie, event=probe, what=what)
 
 
 def _attach_pmu(program: Program, kind: int, bit: int | None, symbol: str, offset: int,
@@ -307,7 +309,7 @@ def kprobe_multi(symbols: str | Sequence[str], program: Program, *,
             names them and where they were looked for); invalid arguments.
         SyscallError: the kernel refused otherwise.
     """
-    check_program_type(program, (ProgramType.KPROBE,), "kprobe_multi")
+    check_program(program, "kprobe_multi", (ProgramType.KPROBE,))
     if retprobe and session:
         raise EbpfError("attach kprobe_multi: a session runs at entry and return already; "
                         "retprobe and session exclude each other")

@@ -12,8 +12,10 @@ from ..internal.tracefs import tracepoint_id
 from ..internal.unix import PerfEventAttr, PerfType, perf_event_open
 from ..program import Program
 from ..types import AttachType, ProgramType
+from ._common import check_program
+from ._perf_attach import attach_perf_event
 from .link import BPFLink, Link
-from .perf_events import attach_perf_event, check_cookie, check_program_type
+from .perf_events import check_cookie
 
 __all__ = ["raw_tracepoint", "tracepoint"]
 
@@ -37,7 +39,7 @@ def tracepoint(group: str, name: str, program: Program, *, cookie: int = 0) -> L
             looked for), or ``program`` is not a ``TRACEPOINT`` program.
         SyscallError: the kernel refused the perf event or the attachment.
     """
-    check_program_type(program, (ProgramType.TRACEPOINT,), "tracepoint")
+    check_program(program, "tracepoint", (ProgramType.TRACEPOINT,))
     cookie = check_cookie(cookie, "tracepoint")
     tp_id = tracepoint_id(group, name)
     what = f"tracepoint {group}:{name}"
@@ -69,8 +71,8 @@ def raw_tracepoint(name: str | None, program: Program, *, cookie: int = 0) -> BP
         EbpfError: ``program`` is of another type, or a ``tp_btf`` program was loaded for
             another tracepoint than ``name``.
     """
-    check_program_type(program, _RAW_TYPES, "raw tracepoint")
-    cookie = check_cookie(cookie, "raw tracepoint")
+    check_program(program, "raw_tracepoint", _RAW_TYPES)
+    cookie = check_cookie(cookie, "raw_tracepoint")
     btf_tp = program.type == ProgramType.TRACING
     if btf_tp and program.attach_type not in (AttachType.TRACE_RAW_TP, None):
         raise EbpfError(f"attach raw tracepoint: program {program.name!r} is a TRACING program "

@@ -25,8 +25,9 @@ from ..internal.feature import feature_test
 from ..internal.sys import LinkCreateAttr, RawTracepointOpenAttr, commands
 from ..program import Program, ProgramSpec
 from ..types import AttachType, ProgramType
+from ._common import check_program
 from .link import BPFLink
-from .perf_events import check_cookie, check_program_type
+from .perf_events import check_cookie
 
 __all__ = ["lsm", "tracing"]
 
@@ -112,7 +113,7 @@ def tracing(program: Program, *, cookie: int = 0, target: Program | None = None,
         SyscallError: the kernel refused (``EINVAL``: e.g. the program is attached already
             and has no target to attach to again).
     """
-    check_program_type(program, _TRACING_TYPES, "tracing")
+    check_program(program, "tracing", _TRACING_TYPES)
     cookie = check_cookie(cookie, "tracing")
     attach_type = program.attach_type
     if attach_type == AttachType.TRACE_ITER:
@@ -183,7 +184,7 @@ def lsm(program: Program, *, cookie: int = 0) -> BPFLink:
         EbpfError: the program is not an ``LSM`` program.
         SyscallError, UnsupportedFeatureError: as :func:`tracing`.
     """
-    check_program_type(program, (ProgramType.LSM,), "lsm")
+    check_program(program, "lsm", (ProgramType.LSM,))
     if program.attach_type == AttachType.LSM_CGROUP:
         raise EbpfError(f"attach lsm: program {program.name!r} is a cgroup LSM program "
                         "(lsm_cgroup), which attaches to a cgroup")

@@ -120,7 +120,7 @@ def test_iterator_arguments_are_checked(objs: Objects) -> None:
         link.iter(objs.dump_task, tid=1, map=objs.elems)
     with pytest.raises(EbpfError, match="tid must be a positive int"):
         link.iter(objs.dump_task, tid=0)
-    with pytest.raises(EbpfError, match="expected a Program, not Map"):
+    with pytest.raises(EbpfError, match="expected a loaded Program, not <Map HASH"):
         link.iter(objs.elems)  # type: ignore[arg-type]
 
 

@@ -172,6 +172,20 @@ def test_datasec_fixups(objects: dict[str, Path], order: str) -> None:
 
 
 @pytest.mark.parametrize("order", ["el", "eb"])
+def test_hidden_functions_become_static(order: str) -> None:
+    # usdt.bpf.h's helpers are __weak __hidden global functions: libbpf has them verified as
+    # static ones (as global ones, their pointer arguments may be NULL and they fail).
+    path = ROOT / "testdata" / f"usdt-{order}.elf"
+    from ebpf.internal.elf import read_btf_sections
+    hidden = read_btf_sections(path.read_bytes()).hidden_functions
+    assert hidden == {"bpf_usdt_arg_cnt", "bpf_usdt_arg", "bpf_usdt_cookie"}
+    spec = btf.load_spec(path)
+    for name in hidden:
+        assert spec.type_by_name(name, btf.Func).linkage is btf.FuncLinkage.STATIC
+    assert spec.type_by_name("record", btf.Func).linkage is btf.FuncLinkage.GLOBAL
+
+
+@pytest.mark.parametrize("order", ["el", "eb"])
 def test_ext_info(objects: dict[str, Path], order: str) -> None:
     spec, ext = btf.load_elf_btf(objects[order])
     assert ext is not None
@@ -247,8 +261,14 @@ def test_parse_every_testdata_object(path: Path | None) -> None:
         ref = subprocess.run([BPFTOOL, "btf", "dump", "file", str(path)], check=True,
                              capture_output=True, text=True).stdout
 
+        from ebpf.internal.elf import read_btf_sections
+        hidden = read_btf_sections(path.read_bytes()).hidden_functions
+
         def keep(lines: list[str]) -> list[str]:
-            return [ln for ln in lines if "DATASEC" not in ln and "(VAR " not in ln]
+            # Data sections are fixed up, and hidden global functions made static, on reading.
+            out = [ln for ln in lines if "DATASEC" not in ln and "(VAR " not in ln]
+            return [ln.replace("linkage=global", "linkage=static")
+                    if any(f"FUNC '{n}'" in ln for n in hidden) else ln for ln in out]
 
         assert keep("\n".join(dump).splitlines()) == keep(ref.splitlines())
 

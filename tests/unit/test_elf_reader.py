@@ -27,6 +27,9 @@ from ebpf.types import AttachType, MapFlags, MapType, ProgramFlags, ProgramType
 TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 OBJECTS = sorted(TESTDATA.glob("*.elf"))
 ORDERS = ("el", "eb")
+# Sources whose code differs by byte order: libbpf's usdt.bpf.h shifts a value read from
+# memory differently on big-endian targets (``#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__``).
+BYTE_ORDER_DEPENDENT_CODE = frozenset({"usdt"})
 
 
 def obj(name: str, order: str = "el") -> Path:
@@ -61,6 +64,10 @@ def test_both_byte_orders_agree(name: str) -> None:
         q = eb.programs[n]
         assert (p.type, p.attach_type, p.attach_to, p.flags, p.section_name, p.license) == (
             q.type, q.attach_type, q.attach_to, q.flags, q.section_name, q.license)
+        if name in BYTE_ORDER_DEPENDENT_CODE:
+            assert {i.reference for i in p.instructions} == {i.reference
+                                                             for i in q.instructions}
+            continue
         assert len(p.instructions) == len(q.instructions)
         assert [i.reference for i in p.instructions] == [i.reference for i in q.instructions]
         assert [i.symbol for i in p.instructions] == [i.symbol for i in q.instructions]

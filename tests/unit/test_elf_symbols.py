@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from ebpf.errors import EbpfError, ELFError
+from ebpf.errors import (
+    AmbiguousSymbolError,
+    EbpfError,
+    ELFError,
+    IndirectFunctionError,
+    SymbolNotFoundError,
+    TargetNotFoundError,
+)
 from ebpf.internal import elf_symbols
 from ebpf.internal.elf_symbols import (
     STT_GNU_IFUNC,
@@ -29,12 +36,6 @@ from ebpf.internal.elf_symbols import (
     symbols_matching,
 )
 from ebpf.internal.ldcache import resolve_binary
-from ebpf.internal.target_errors import (
-    AmbiguousSymbolError,
-    IndirectFunctionError,
-    SymbolNotFoundError,
-    TargetNotFoundError,
-)
 
 from .userbins import (
     file_bytes,

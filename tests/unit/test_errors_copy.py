@@ -18,7 +18,7 @@ import pkgutil
 from collections.abc import Callable
 
 import ebpf
-from ebpf import errors
+from ebpf import errors, errors as targets
 from ebpf.asm.instruction import InstructionError, UnresolvedReferenceError
 from ebpf.btf.handle import BTFLoadError
 from ebpf.btf.spec import NotFoundError
@@ -62,6 +62,23 @@ SAMPLES: dict[type[BaseException], Callable[[], BaseException]] = {
                                          path=("slots", 2)),
     BTFTypeError: lambda: BTFTypeError("unsigned int needs an int, not str", offset=8,
                                        path=("hdr", "len")),
+    errors.NetlinkError: lambda: errors.NetlinkError(
+        errno.EBUSY, "RTM_SETLINK", "attach XDP program", extack="XDP program already attached"),
+    errors.BusyError: lambda: errors.BusyError("reader 'events': another thread is reading"),
+    targets.TargetNotFoundError: lambda: targets.TargetNotFoundError(
+        "libfoo.so", ["/lib", "/usr/lib"], "not in ld.so.cache"),
+    targets.SymbolNotFoundError: lambda: targets.SymbolNotFoundError(
+        "/bin/true", ["mallocx"], ["malloc"], where=".dynsym"),
+    targets.AmbiguousSymbolError: lambda: targets.AmbiguousSymbolError(
+        "/bin/true", "f", ["f at 0x10", "f at 0x20"]),
+    targets.IndirectFunctionError: lambda: targets.IndirectFunctionError(
+        "/lib/libc.so.6", "memcpy", ["__memcpy_avx"]),
+    targets.USDTNotFoundError: lambda: targets.USDTNotFoundError(
+        "/bin/app", "prov", "probe", ["prov:other"]),
+    targets.USDTArgumentError: lambda: targets.USDTArgumentError(
+        "prov:probe", 2, "-4@(%rax,%rbx,2)", "base+index*scale operands are not supported"),
+    targets.LdCacheError: lambda: targets.LdCacheError("bad header", path="/etc/ld.so.cache",
+                                                       offset=12),
     InstructionError: lambda: InstructionError("bad opcode", field="opcode", index=3,
                                                byte_offset=24),
     UnresolvedReferenceError: lambda: UnresolvedReferenceError(

@@ -18,8 +18,8 @@ import pytest
 import ebpf
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["ebpf", "ebpf.asm", "ebpf.btf", "ebpf.internal.sys", "ebpf.link", "ebpf.ringbuf",
-            "ebpf.perf"]
+PACKAGES = ["ebpf", "ebpf.asm", "ebpf.btf", "ebpf.features", "ebpf.internal.sys", "ebpf.link",
+            "ebpf.ringbuf", "ebpf.perf"]
 
 
 def _absolute(package: str, level: int, module: str | None) -> str:

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from ebpf.errors import ELFError
+from ebpf.errors import ELFError, SymbolNotFoundError
 from ebpf.internal.elf_symbols import clear_cache, find_symbol, find_symbols
 from ebpf.internal.gopclntab import GO_MAGICS, find_pclntab, parse_pclntab
-from ebpf.internal.target_errors import SymbolNotFoundError
 
 from .userbins import file_offset, require_tool, run, symbol_value
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ebpf.errors import LdCacheError, TargetNotFoundError
 from ebpf.internal.ldcache import (
     LD_SO_CACHE,
     LdCacheEntry,
@@ -24,7 +25,6 @@ from ebpf.internal.ldcache import (
     read_ld_cache,
     resolve_binary,
 )
-from ebpf.internal.target_errors import LdCacheError, TargetNotFoundError
 
 from .userbins import require_tool, run
 

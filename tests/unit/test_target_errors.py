@@ -1,4 +1,4 @@
-"""The errors of resolving uprobe/USDT targets: public bases, messages, pickling."""
+"""The errors of resolving uprobe/USDT targets (ebpf.errors): bases, messages, pickling."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pickle
 
 import pytest
 
-from ebpf.errors import EbpfError
-from ebpf.internal.target_errors import (
+from ebpf.errors import (
     AmbiguousSymbolError,
+    EbpfError,
     IndirectFunctionError,
     LdCacheError,
     SymbolNotFoundError,

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ebpf.errors import ELFError
+from ebpf.errors import ELFError, USDTArgumentError, USDTNotFoundError
 from ebpf.internal.elf import read_elf
 from ebpf.internal.elf_symbols import clear_cache, elf_image, open_binary
-from ebpf.internal.target_errors import USDTArgumentError, USDTNotFoundError
 from ebpf.internal.usdt import (
     AARCH64_PT_REGS,
     USDT_SPEC_SIZE,

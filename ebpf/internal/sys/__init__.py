@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         ProgQueryAttr as ProgQueryAttr,
         RawTracepointOpenAttr as RawTracepointOpenAttr,
         TaskFdQueryAttr as TaskFdQueryAttr,
+        TokenCreateAttr as TokenCreateAttr,
     )
     from ._types_info import (
         EnableStatsAttr as EnableStatsAttr,
@@ -64,7 +65,7 @@ __all__ = [
     "LinkUpdateAttr", "MapBatchAttr", "MapCreateAttr", "MapElemAttr", "MapFreezeAttr", "MapInfo",
     "ObjGetInfoAttr", "ObjPinAttr", "ProgAttachAttr", "ProgBindMapAttr", "ProgInfo",
     "ProgLoadAttr", "ProgQueryAttr", "ProgRunAttr", "RawTracepointOpenAttr", "TaskFdQueryAttr",
-    "bpf", "bpf_raw", "command_name", "commands", "trampoline_available",
+    "TokenCreateAttr", "bpf", "bpf_raw", "command_name", "commands", "trampoline_available",
 ]
 
 # The modules that hold kernel ABI layouts, each the only owner of its layouts.
@@ -85,6 +86,7 @@ _LAZY: dict[str, str] = {
     "ProgQueryAttr": "._types_attach",
     "RawTracepointOpenAttr": "._types_attach",
     "TaskFdQueryAttr": "._types_attach",
+    "TokenCreateAttr": "._types_attach",
 }
 
 

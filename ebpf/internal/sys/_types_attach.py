@@ -1,4 +1,4 @@
-"""ctypes layouts of ``union bpf_attr`` for attaching programs, links and iterators.
+"""ctypes layouts of ``union bpf_attr`` for attaching programs, links, iterators and tokens.
 
 Imported on first use of one of its names (see :mod:`ebpf.internal.sys`): loading objects
 does not need these. Conventions as in :mod:`._types`.
@@ -11,6 +11,7 @@ import ctypes
 __all__ = [
     "IterCreateAttr", "IterLinkInfo", "LinkCreateAttr", "LinkDetachAttr", "LinkUpdateAttr",
     "ProgAttachAttr", "ProgQueryAttr", "RawTracepointOpenAttr", "TaskFdQueryAttr",
+    "TokenCreateAttr",
 ]
 
 _u32 = ctypes.c_uint32
@@ -194,3 +195,9 @@ class IterCreateAttr(ctypes.Structure):
     """``BPF_ITER_CREATE`` (5.8)."""
 
     _fields_ = [("link_fd", _u32), ("flags", _u32)]
+
+
+class TokenCreateAttr(ctypes.Structure):
+    """``BPF_TOKEN_CREATE`` (6.9)."""
+
+    _fields_ = [("flags", _u32), ("bpffs_fd", _u32)]

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         ProgQueryAttr,
         RawTracepointOpenAttr,
         TaskFdQueryAttr,
+        TokenCreateAttr,
     )
     from ._types_info import EnableStatsAttr
 
@@ -55,7 +56,7 @@ __all__ = [
     "map_lookup_and_delete_elem", "map_lookup_batch", "map_lookup_elem", "map_update_batch",
     "map_update_elem", "obj_get", "obj_get_info_by_fd", "obj_pin", "prog_attach",
     "prog_bind_map", "prog_detach", "prog_get_fd_by_id", "prog_get_next_id", "prog_load",
-    "prog_query", "prog_run", "raw_tracepoint_open", "task_fd_query",
+    "prog_query", "prog_run", "raw_tracepoint_open", "task_fd_query", "token_create",
 ]
 
 
@@ -288,3 +289,7 @@ def iter_create(attr: IterCreateAttr, context: str = "") -> FD:
 
 def task_fd_query(attr: TaskFdQueryAttr, context: str = "") -> None:
     bpf(Cmd.TASK_FD_QUERY, attr, context)
+
+
+def token_create(attr: TokenCreateAttr, context: str = "") -> FD:
+    return FD(bpf(Cmd.TOKEN_CREATE, attr, context), "token")
