@@ -21,7 +21,6 @@ import pytest
 import ebpf
 from ebpf import link
 from ebpf.errors import EbpfError
-from ebpf.internal.kernel import kernel_version
 from ebpf.link import kprobes
 from ebpf.types import LinkType
 
@@ -103,10 +102,12 @@ def test_kprobe_and_kretprobe_see_calls_and_results(fresh: Objects, target: Path
             assert info.type is LinkType.PERF_EVENT
             assert info.program_id == (fresh.kp_open if lk is entry else fresh.krp_open
                                        ).info().id
-            if kernel_version() >= (6, 6, 0):  # older kernels describe no perf event link
-                assert info.target is not None
-                assert info.target["perf_event_type"] == kind
-                assert info.target["func_name"] == OPEN_FUNC
+            # (before 6.6 the kernel describes no perf event link: the Link asks the perf
+            # event with BPF_TASK_FD_QUERY)
+            assert info.target is not None
+            assert info.target["perf_event_type"] == kind
+            assert info.target["func_name"] == OPEN_FUNC
+            assert info.target["cookie"] == (7 if lk is entry else 0)
     after = int(fresh.counts[OPEN])
     opens(target, 3)
     assert int(fresh.counts[OPEN]) == after
