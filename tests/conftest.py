@@ -29,12 +29,14 @@ VM_KERNEL = os.environ.get("EBPF_VM_KERNEL", "")
 # have them, except what 6.1 predates.
 if VM_KERNEL.startswith("6.1."):
     KNOWN_MISSING: tuple[str, ...] = ("netkit", "kprobe_multi", "kprobe session", "tcx",
-                                      "uprobe_multi", "uprobe session")
+                                      "uprobe_multi", "uprobe session",
+                                      "struct_ops maps registered by a bpf_link")
 elif VM_KERNEL:
     KNOWN_MISSING = ("uprobe session",)
 else:
     KNOWN_MISSING = ("kprobe", "kretprobe", "kprobe_multi", "fentry", "fexit", "fmod_ret",
-                     "lsm", "freplace", "netkit", "trampoline", "kernel module", "struct_ops")
+                     "lsm", "freplace", "netkit", "trampoline", "kernel module",
+                     "bpf_map_elem iterator")
 
 
 def _bpf_usable() -> str | None:
