@@ -12,7 +12,9 @@ import contextlib
 import mmap
 import os
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, TypeVar, final
+from typing import IO, TYPE_CHECKING, Any, TypeVar, final
+
+import ebpf
 
 from .assignment import OBJECT_KINDS, assign_from, wanted
 from .errors import EbpfError
@@ -179,6 +181,19 @@ class Collection:
                 self.programs.pop(name, None)
         # Variables keep reading through the collection's mapping: keep the maps they use.
         return obj
+
+    def attach_all(self, **arguments: Any) -> ebpf.link.Attachments:
+        """Attach every program whose section says enough (``kprobe/...``, ``tp/...``,
+        ``uprobe/...``, ``tp_btf/...``, ... and, given ``interface=``, ``cgroup=`` or
+        ``map=``, the networking ones); see :func:`ebpf.link.attach_all`. The programs stay
+        the collection's; closing the returned :class:`~ebpf.link.Attachments` (or leaving its
+        ``with`` block) detaches them.
+
+        Raises:
+            SyscallError, NotSupportedError, EbpfError: attaching a program failed; the ones
+                attached before it are detached again.
+        """
+        return ebpf.link.attach_all(self, **arguments)
 
     def __repr__(self) -> str:
         return f"<Collection {len(self.programs)} programs, {len(self.maps)} maps>"

@@ -88,7 +88,8 @@ def main() -> int:
                 objs.events, decode="exec_event", types=spec.types) as events:
             print(f"Attached: {attached!r}")
             print(f"Watching exec() for {args.seconds:g} s ...\n")
-            print(f"{'TIME':>6}  {'PID':>7}  {'PPID':>7}  {'PARENT':<16} {'ARGC':>4}  FILE")
+            print(f"{'TIME':>6}  {'PID':>7}  {'PPID':>7}  {'PARENT':<16} {'COMM':<16} "
+                  f"{'ARGC':>4}  FILE")
             stop = threading.Event()
             worker = threading.Thread(target=run_commands, args=(stop, 0.4), daemon=True)
             worker.start()
@@ -104,7 +105,8 @@ def main() -> int:
                     e = rec.value
                     seen += 1
                     print(f"{time.monotonic() - start:6.2f}  {e['pid']:>7}  {e['ppid']:>7}  "
-                          f"{e['parent']:<16} {e['argc']:>4}  {e['filename']}", flush=True)
+                          f"{e['parent']:<16} {e['comm']:<16} {e['argc']:>4}  "
+                          f"{e['filename']}", flush=True)
             finally:
                 stop.set()
                 worker.join()

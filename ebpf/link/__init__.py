@@ -46,6 +46,12 @@ from ..internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from ._common import Anchor as Anchor
+    from .by_section import (
+        Attachments as Attachments,
+        MissingTargetError as MissingTargetError,
+        attach as attach,
+        attach_all as attach_all,
+    )
     from .cgroups import CgroupMode as CgroupMode, cgroup as cgroup
     from .device import (
         XDPMode as XDPMode,
@@ -110,6 +116,10 @@ if TYPE_CHECKING:
 #: Every public name of the package, with the module that defines it.
 _PUBLIC: dict[str, str] = {
     "Anchor": "._common",
+    "Attachments": ".by_section",
+    "MissingTargetError": ".by_section",
+    "attach": ".by_section",
+    "attach_all": ".by_section",
     "AttachedProgram": ".queries",
     "BPFLink": ".link",
     "CgroupIterOrder": ".iterators",

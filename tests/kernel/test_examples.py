@@ -13,11 +13,25 @@ pytestmark = pytest.mark.kernel
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def run(script: str) -> str:
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script)], capture_output=True,
+def run(script: str, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def test_demo_shows_live_execs_then_the_maps() -> None:
+    out = run("demo.py", "--seconds", "2.5")
+    assert "Attached: <BPFLink bpf_link RAW_TRACEPOINT" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()
+            and "/" in line]
+    # The demo's own commands, seen by the kernel program as they exec: uname, ls, sh ...
+    files = {row[-1] for row in rows}
+    assert {"/usr/bin/uname", "/usr/bin/ls"} <= files or {"/bin/uname", "/bin/ls"} <= files
+    assert any(row[3] == "python3" or row[3].startswith("python") for row in rows)
+    assert f"Detached after {len(rows)} events." in out
+    assert "uname            1" in out and "ls               1" in out
+    assert "2 -> 3" in out  # the log2 histogram of argument counts
 
 
 def test_xdp_counter_loads_the_bundled_object_and_reads_its_results() -> None:
