@@ -23,6 +23,7 @@ from ebpf.asm.instruction import InstructionError, UnresolvedReferenceError
 from ebpf.btf.handle import BTFLoadError
 from ebpf.btf.spec import NotFoundError
 from ebpf.btf.values import BTFTypeError, BTFValueError
+from ebpf.link import MissingTargetError
 
 
 def _all_exception_classes() -> set[type[BaseException]]:
@@ -79,6 +80,9 @@ SAMPLES: dict[type[BaseException], Callable[[], BaseException]] = {
         "prov:probe", 2, "-4@(%rax,%rbx,2)", "base+index*scale operands are not supported"),
     targets.LdCacheError: lambda: targets.LdCacheError("bad header", path="/etc/ld.so.cache",
                                                        offset=12),
+    MissingTargetError: lambda: MissingTargetError(
+        "cannot attach program 'p': pass interface=...", program="p", section="xdp",
+        argument="interface"),
     InstructionError: lambda: InstructionError("bad opcode", field="opcode", index=3,
                                                byte_offset=24),
     UnresolvedReferenceError: lambda: UnresolvedReferenceError(
