@@ -16,7 +16,6 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar, final
 
 import ebpf
 
-from .assignment import OBJECT_KINDS, assign_from, wanted
 from .errors import EbpfError
 from .loader import CollectionOptions, Loaded, load
 from .map import Map
@@ -171,6 +170,8 @@ class Collection:
         Raises:
             EbpfError: a name is missing, assigned twice or of the wrong kind (nothing moves).
         """
+        from .assignment import OBJECT_KINDS, assign_from  # assigning is rarer than loading
+
         taken = assign_from(obj, OBJECT_KINDS, "the collection",
                             {"map": self.maps, "program": self.programs,
                              "variable": self.variables})
@@ -228,6 +229,8 @@ def load_and_assign(spec: CollectionSpec, obj: T, options: CollectionOptions | N
     """
     if not isinstance(spec, CollectionSpec):
         raise EbpfError(f"load_and_assign() takes a CollectionSpec, not {type(spec).__name__}")
+    from .assignment import wanted
+
     with Collection._from_loaded(load(spec, options, only=wanted(obj))) as coll:
         coll.assign(obj)
     return obj

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import sys
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .asm import Instruction, Instructions
 from .asm._raw import PSEUDO_BTF_ID
@@ -41,8 +41,6 @@ from .btf import (
 )
 from .errors import EbpfError, NotSupportedError, SyscallError
 from .internal.feature import feature_test
-from .internal.kallsyms import Kallsyms, read_kallsyms
-from .internal.kconfig import KernelConfig, read_kernel_config
 from .internal.kernel import kernel_version
 from .internal.platform import SYSCALL_PREFIXES
 from .internal.sys import ProgLoadAttr, commands
@@ -50,6 +48,10 @@ from .program import Program
 from .specs import CollectionSpec, MapSpec, ProgramSpec, StructOpsValue
 from .types import AttachType, ProgramType
 from .variables import VariableSpec
+
+if TYPE_CHECKING:
+    from .internal.kallsyms import Kallsyms
+    from .internal.kconfig import KernelConfig
 
 __all__ = ["ExternResolver"]
 
@@ -127,6 +129,8 @@ class ExternResolver:
             return 1
         if name.startswith("CONFIG_"):
             if self._config is None:
+                from .internal.kconfig import read_kernel_config  # only objects with externs
+
                 self._config = read_kernel_config()
             value = self._config.get(name)
             if value is None:
@@ -216,6 +220,8 @@ class ExternResolver:
 
     def _ksym_address(self, name: str) -> int | None:
         if self._kallsyms is None:
+            from .internal.kallsyms import read_kallsyms  # only typeless ksyms need it
+
             self._kallsyms = read_kallsyms()
         return self._kallsyms.address(name)
 

@@ -21,22 +21,22 @@ everything is closed again and the exception names the object that failed.
 from __future__ import annotations
 
 import contextlib
-import copy
 import errno
 import os
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NoReturn, cast, final
+from typing import Literal, NoReturn, cast, final
 
 from .btf import Int, Spec
-from .btf.core import COREResolver, poisoned_relocation, relocate
-from .btf.kernel_ready import load_object_btf
+from .btf.core import AppliedRelocation, COREResolver, poisoned_relocation, relocate
+from .btf.handle import Handle
+from .btf.kernel_ready import ObjectBTF, load_object_btf
 from .errors import COREError, EbpfError, SyscallError, UnsupportedFeatureError, VerifierError
 from .externs import ExternResolver
 from .internal.kernel import possible_cpus
 from .internal.pin import DEFAULT_PIN_ROOT, is_bpffs
-from .internal.sys import MapCreateAttr, commands
+from .internal.sys import FD, MapCreateAttr, commands
 from .linker import core_relocations, map_references, marshal_ext_infos, resolve_maps
 from .map import _NO_KERNEL_BTF, Map, sanitize_name
 from .program import Program, ProgramOptions, _LoadExtras
@@ -213,6 +213,8 @@ def _wrap(what: str, e: BaseException) -> BaseException:
         ctx = f"{what}: {e.context}" if e.context else what
         return type(e)(e.errno or 0, e.cmd, ctx)
     if type(e).__str__ is BaseException.__str__ and len(e.args) == 1:
+        import copy  # only on this error path
+
         new = copy.copy(e)
         new.args = (f"{what}: {text}",)
         return new
@@ -279,7 +281,7 @@ class _Transaction:
         self.to_pin: list[tuple[Map, str]] = []
         self.reused: set[str] = set()       # maps taken from a pin or replacement
         self.in_progress: set[str] = set()
-        self.object_btf: Any = None         # the object's BTF in the kernel (ObjectBTF)
+        self.object_btf: ObjectBTF | None = None  # the object's BTF in the kernel
         self.object_btf_failed = False      # it could not be loaded for a map
         self.core_resolver: COREResolver | None = None
         self.externs = ExternResolver(spec)
@@ -398,7 +400,7 @@ class _Transaction:
         # The kernel wants the object's BTF with it, though it reads only its own type.
         btf_fd = self._object_btf().handle.fd
 
-        def create(flags: int) -> Any:
+        def create(flags: int) -> FD:
             attr = MapCreateAttr(map_type=int(MapType.STRUCT_OPS), key_size=4,
                                  value_size=size, max_entries=1, map_flags=flags,
                                  map_name=sanitize_name(name).encode(), btf_fd=btf_fd,
@@ -428,7 +430,7 @@ class _Transaction:
                         "CollectionOptions(pin_path=...) to a directory in a bpffs, or mount "
                         f"one at {DEFAULT_PIN_ROOT} ('mount -t bpf bpf {DEFAULT_PIN_ROOT}')")
 
-    def _map_btf(self, spec: MapSpec) -> Any:
+    def _map_btf(self, spec: MapSpec) -> Handle | None:
         """The object's BTF handle if it describes the key and value types of ``spec`` (and of
         its inner map) as they are, else None: the map then gets a BTF object of its own."""
         wanted = []
@@ -479,7 +481,7 @@ class _Transaction:
         context = f"load program {spec.name!r}"
         pbtf = spec.btf
         insns = spec.instructions
-        applied: list[Any] = []
+        applied: list[AppliedRelocation] = []
         if pbtf is not None and pbtf.core_relocations:
             if self.core_resolver is None or self.core_resolver.local is not pbtf.spec:
                 targets, more = self._core_targets()
@@ -532,7 +534,7 @@ class _Transaction:
                         "bpf_core_field_exists() or a similar check)") from e
             raise
 
-    def _core_targets(self) -> tuple[list[Spec], Any]:
+    def _core_targets(self) -> tuple[list[Spec], Callable[[], list[Spec]] | None]:
         """The specs CO-RE searches: the option's, or vmlinux (then, lazily, modules)."""
         override = self.options.kernel_types
         if override is None:
@@ -544,7 +546,7 @@ class _Transaction:
             return [override], None
         return [self.externs.kernel_spec()], _module_specs
 
-    def _object_btf(self) -> Any:
+    def _object_btf(self) -> ObjectBTF:
         if self.object_btf is None:
             types = self.spec.types
             if types is None:

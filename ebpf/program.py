@@ -31,7 +31,6 @@ from .errors import (
     SyscallError,
     VerifierError,
 )
-from .internal.caps import CAP_BPF, CAP_SYS_ADMIN, has_capability, lockdown_mode
 from .internal.feature import feature_test
 from .internal.kernel import kernel_version
 from .internal.kernel_object import KernelObject
@@ -433,6 +432,8 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
 def _eperm_hint(prog_type: int) -> str:
     """Why the kernel may have refused a load with ``EPERM`` before verifying, for this
     process: missing privileges only if it lacks them."""
+    from .internal.caps import CAP_BPF, CAP_SYS_ADMIN, has_capability, lockdown_mode
+
     privileged = has_capability(CAP_BPF) or has_capability(CAP_SYS_ADMIN)
     if privileged is False:
         return ("; the kernel refused before verifying: loading needs CAP_BPF (or "

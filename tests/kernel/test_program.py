@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ebpf import asm, program as program_module
+from ebpf import asm
 from ebpf.asm import R0, R1, R2, R3, R4, R5, R6, R7, R8, Size
 from ebpf.errors import (
     ClosedError,
@@ -21,6 +21,7 @@ from ebpf.errors import (
     VerifierError,
 )
 from ebpf.info import enable_stats
+from ebpf.internal import caps
 from ebpf.internal.sys import commands
 from ebpf.program import Program, ProgramOptions, ProgramSpec, RunFlags, RunResult
 from ebpf.types import AttachType, ProgramFlags, ProgramType, StatsType
@@ -398,7 +399,7 @@ def test_eperm_without_log_gets_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "although the process has CAP_BPF" in str(exc.value)
     assert "MEMLOCK" not in str(exc.value) and "denied" in str(exc.value)
     # A process without the capabilities is told it needs them.
-    monkeypatch.setattr(program_module, "has_capability", lambda cap: False)
+    monkeypatch.setattr(caps, "has_capability", lambda cap: False)
     with pytest.raises(SyscallError) as exc:
         Program(ret(0, name="denied"))
     assert "needs CAP_BPF" in str(exc.value) and "MEMLOCK" in str(exc.value)
