@@ -31,6 +31,7 @@ from .errors import (
     KeyNotFoundError,
     NotSupportedError,
     SyscallError,
+    UnsupportedFeatureError,
 )
 from .internal.kernel import possible_cpus
 from .internal.kernel_object import KernelObject
@@ -1188,6 +1189,17 @@ def _check_spec(spec: MapSpec) -> str:
     return context
 
 
+def _refused_map_type(map_type: MapType, context: str, err: SyscallError) -> None:
+    """Raise UnsupportedFeatureError if the running kernel predates ``map_type`` (the only
+    conclusive reading of an EINVAL here without a probe; :mod:`ebpf.features` probes)."""
+    from .kernel_versions import MAP_TYPE_VERSIONS, predates  # only on this error path
+
+    version = MAP_TYPE_VERSIONS.get(map_type)
+    if predates(version):
+        raise UnsupportedFeatureError(f"BPF_MAP_TYPE_{map_type.name}", version,
+                                      f"{context}: {err.strerror}") from err
+
+
 def _create(spec: MapSpec, btf: Handle | None = None) -> FD:
     """``BPF_MAP_CREATE`` for ``spec``, creating (and closing again) its inner map template and,
     if the spec has BTF types and no ``btf`` handle is given, a BTF object for them."""
@@ -1221,6 +1233,8 @@ def _create(spec: MapSpec, btf: Handle | None = None) -> FD:
         except SyscallError as e:
             if e.errno == errno.EINVAL and int(spec.type) not in MapType._value2member_map_:
                 raise NotSupportedError(f"{context}: unknown map type {int(spec.type)}") from e
+            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, _ENOTSUPP):
+                _refused_map_type(spec.type, context, e)
             raise
     finally:
         # The template and the BTF object only had to live through the create call.

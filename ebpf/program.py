@@ -29,6 +29,7 @@ from .errors import (
     EbpfError,
     NotSupportedError,
     SyscallError,
+    UnsupportedFeatureError,
     VerifierError,
 )
 from .internal.feature import feature_test
@@ -429,6 +430,19 @@ def _load(spec: ProgramSpec, options: ProgramOptions, *,
                       prog_type=prog_type)
 
 
+def _refused_program_type(prog_type: int, context: str, err: SyscallError) -> None:
+    """Raise UnsupportedFeatureError if the running kernel predates the program type."""
+    from .kernel_versions import PROGRAM_TYPE_VERSIONS, predates  # only on this error path
+
+    if prog_type not in ProgramType._value2member_map_:
+        return
+    t = ProgramType(prog_type)
+    version = PROGRAM_TYPE_VERSIONS.get(t)
+    if predates(version):
+        raise UnsupportedFeatureError(f"BPF_PROG_TYPE_{t.name}", version,
+                                      f"{context}: {err.strerror}") from err
+
+
 def _eperm_hint(prog_type: int) -> str:
     """Why the kernel may have refused a load with ``EPERM`` before verifying, for this
     process: missing privileges only if it lacks them."""
@@ -459,6 +473,8 @@ def _raise_load_error(context: str, err: SyscallError, log: str, truncated: bool
             context += " (verifier log disabled)"
         raise VerifierError(context, lines, err=err.errno or 0, truncated=truncated) from err
     hint = ""
+    if err.errno in (errno.EINVAL, errno.EOPNOTSUPP, _ENOTSUPP):
+        _refused_program_type(prog_type, context, err)
     if err.errno == errno.EPERM:
         hint = _eperm_hint(prog_type)
     elif err.errno == errno.EINVAL:

@@ -24,6 +24,7 @@ from .. import asm
 from ..asm import R0, R1, Instructions
 from ..errors import EbpfError, NotSupportedError, SyscallError, UnsupportedFeatureError
 from ..internal.sys import MapCreateAttr, ProgAttachAttr, commands
+from ..kernel_versions import ATTACH_TYPE_VERSIONS
 from ..types import AttachType, MapType, ProgramType
 from ._links import LINK_ATTACH_TYPES, link_attach_type, reason_of
 from ._probe import (
@@ -38,7 +39,6 @@ from ._probe import (
 )
 from ._programs import check_program_type, have_program_type
 from ._tracing import have_tp_btf, tracing_target, trampoline_refusal
-from ._versions import ATTACH_TYPE_VERSIONS
 
 __all__ = ["ATTACH_PROGRAM_TYPES", "have_attach_type"]
 

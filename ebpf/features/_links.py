@@ -29,6 +29,7 @@ from ..internal.sys import (
     RawTracepointOpenAttr,
     commands,
 )
+from ..kernel_versions import LINK_TYPE_VERSIONS
 from ..types import AttachType, LinkType, MapFlags, MapType, ProgramType
 from ._probe import (
     ENOTSUPP,
@@ -42,7 +43,6 @@ from ._probe import (
     try_load,
 )
 from ._tracing import tracing_target, trampoline_refusal
-from ._versions import LINK_TYPE_VERSIONS
 
 __all__ = ["LINK_ATTACH_TYPES", "have_link_type", "link_attach_type"]
 

@@ -13,9 +13,9 @@ import mmap
 
 from ..errors import EbpfError, SyscallError
 from ..internal.sys import MapCreateAttr
+from ..kernel_versions import MAP_TYPE_VERSIONS
 from ..types import MapFlags, MapType
 from ._probe import ENOTSUPP, U32_MAX, ProbeCache, absent, create_map, errno_name
-from ._versions import MAP_TYPE_VERSIONS
 
 __all__ = ["have_map_type"]
 

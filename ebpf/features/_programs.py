@@ -22,6 +22,7 @@ from ..asm.helpers import Helper
 from ..errors import BTFError, EbpfError, NotSupportedError
 from ..internal.feature import feature_test
 from ..internal.sys import FD
+from ..kernel_versions import PROGRAM_TYPE_VERSIONS, helper_version
 from ..types import AttachType, ProgramType
 from ._probe import (
     ENOTSUPP,
@@ -35,7 +36,6 @@ from ._probe import (
     try_load,
 )
 from ._tracing import have_tp_btf, tracing_target, trampoline_refusal
-from ._versions import PROGRAM_TYPE_VERSIONS, helper_version
 
 __all__ = [
     "check_program_type",

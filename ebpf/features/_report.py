@@ -9,6 +9,13 @@ from typing import Literal
 
 from ..asm.helpers import Helper
 from ..errors import EbpfError, UnsupportedFeatureError
+from ..kernel_versions import (
+    ATTACH_TYPE_VERSIONS,
+    LINK_TYPE_VERSIONS,
+    MAP_TYPE_VERSIONS,
+    PROGRAM_TYPE_VERSIONS,
+    helper_version,
+)
 from ..types import LinkType, MapType, ProgramType
 from ._attach import ATTACH_PROGRAM_TYPES, have_attach_type
 from ._links import have_link_type, reason_of
@@ -39,13 +46,6 @@ from ._misc import (
 )
 from ._programs import have_helper, have_kfuncs, have_program_type, have_trampolines
 from ._tracing import have_tp_btf
-from ._versions import (
-    ATTACH_TYPE_VERSIONS,
-    LINK_TYPE_VERSIONS,
-    MAP_TYPE_VERSIONS,
-    PROGRAM_TYPE_VERSIONS,
-    helper_version,
-)
 
 __all__ = ["ProbeResult", "report", "supported"]
 

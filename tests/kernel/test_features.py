@@ -29,9 +29,9 @@ from ebpf import features
 from ebpf.asm import Helper
 from ebpf.errors import EbpfError, SyscallError, UnsupportedFeatureError
 from ebpf.features import _maps, _probe, _programs
-from ebpf.features._versions import helper_version, version_tuple
 from ebpf.internal.kernel import kernel_version
 from ebpf.internal.sys import commands
+from ebpf.kernel_versions import helper_version, version_tuple
 from ebpf.types import AttachType, LinkType, MapType, ProgramType
 from tests.support import kernel_config
 

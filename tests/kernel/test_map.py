@@ -600,3 +600,20 @@ def test_writes_refused_for_read_only_say_why(pin_dir: str) -> None:
         m.freeze()
         with pytest.raises(SyscallError, match="frozen"):
             m[0] = 1
+
+
+def test_a_map_type_the_kernel_predates_is_an_unsupported_feature(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ebpf.errors import UnsupportedFeatureError
+    from ebpf.internal import kernel
+    from ebpf.internal.kernel import KernelVersion
+
+    bad = spec(MapType.ARENA, key=4, value=8, entries=1)  # invalid sizes: EINVAL here
+    with pytest.raises(SyscallError) as exc:
+        Map(bad)
+    assert not isinstance(exc.value, UnsupportedFeatureError)
+    # On a kernel older than the type, the same refusal names the type and its version.
+    monkeypatch.setattr(kernel, "kernel_version", lambda: KernelVersion(6, 1, 0))
+    with pytest.raises(UnsupportedFeatureError) as info:
+        Map(bad)
+    assert info.value.feature == "BPF_MAP_TYPE_ARENA" and info.value.min_version == "6.9"

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from ebpf import kernel_versions as _versions
 from ebpf.asm.helpers import HELPER_MAX_ID, Helper
 from ebpf.errors import EbpfError
-from ebpf.features import _versions
 from ebpf.features._attach import ATTACH_PROGRAM_TYPES
-from ebpf.features._versions import (
+from ebpf.kernel_versions import (
     ATTACH_TYPE_VERSIONS,
     LINK_TYPE_VERSIONS,
     MAP_TYPE_VERSIONS,

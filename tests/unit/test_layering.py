@@ -52,7 +52,8 @@ LEAF_PACKAGES = ("ebpf.link", "ebpf.ringbuf", "ebpf.perf", "ebpf.features", "ebp
 
 # The core, lowest first: a core module may import core modules of its own rank or below.
 CORE_ORDER: tuple[tuple[str, ...], ...] = (
-    ("ebpf.marshal", "ebpf.variables", "ebpf.section_names", "ebpf.linker", "ebpf.specs"),
+    ("ebpf.marshal", "ebpf.variables", "ebpf.section_names", "ebpf.linker", "ebpf.specs",
+     "ebpf.kernel_versions"),
     ("ebpf.elf_reader",),                                    # reading makes specs
     ("ebpf.map", "ebpf.batch", "ebpf.program", "ebpf.info", "ebpf.rlimit"),  # kernel objects
     ("ebpf.externs", "ebpf.loader"),                         # the load transaction

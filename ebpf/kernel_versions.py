@@ -11,8 +11,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Final
 
-from ..asm.helpers import Helper
-from ..types import AttachType, LinkType, MapType, ProgramType
+from .asm.helpers import Helper
+from .types import AttachType, LinkType, MapType, ProgramType
 
 __all__ = [
     "ATTACH_TYPE_VERSIONS",
@@ -20,6 +20,7 @@ __all__ = [
     "MAP_TYPE_VERSIONS",
     "PROGRAM_TYPE_VERSIONS",
     "helper_version",
+    "predates",
     "version_tuple",
 ]
 
@@ -235,6 +236,16 @@ def helper_version(helper: Helper | int) -> str | None:
     if hid < 1 or hid > max(Helper):
         return None
     return _HELPER_RANGES[bisect_right(_HELPER_STARTS, hid) - 1][1]
+
+
+def predates(version: str | None) -> bool:
+    """Whether the running kernel's release is older than ``version`` (False for None): then a
+    refusal of the feature is the kernel being too old, not a bad argument."""
+    if version is None:
+        return False
+    from .internal.kernel import kernel_version
+
+    return tuple(kernel_version()) < version_tuple(version)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
