@@ -15,8 +15,6 @@ missing ``__weak`` kfunc becomes a call of an invalid helper, which only dead co
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import sys
 from typing import TYPE_CHECKING, Final
 
@@ -39,12 +37,10 @@ from .btf import (
     sizeof,
     underlying,
 )
-from .errors import EbpfError, NotSupportedError, SyscallError
-from .internal.feature import feature_test
+from .errors import EbpfError, NotSupportedError
 from .internal.kernel import kernel_version
 from .internal.platform import SYSCALL_PREFIXES
-from .internal.sys import ProgLoadAttr, commands
-from .program import Program
+from .program import Program, _have_bpf_cookie
 from .specs import CollectionSpec, MapSpec, ProgramSpec, StructOpsValue
 from .types import AttachType, ProgramType
 from .variables import VariableSpec
@@ -58,26 +54,6 @@ __all__ = ["ExternResolver"]
 #: The helper id libbpf gives the call of a missing __weak kfunc (plus the extern's index), so
 #: that the verifier names it if the call is reachable.
 _POISON_KFUNC_BASE: Final = 2002000000
-
-_BPF_FUNC_GET_ATTACH_COOKIE: Final = 174
-
-# r1 = ctx (already); call bpf_get_attach_cookie; r0 = 0; exit
-_COOKIE_PROBE: Final = bytes.fromhex("85000000ae000000" "b700000000000000" "9500000000000000")
-
-
-@feature_test("bpf_get_attach_cookie", "5.15")
-def _have_bpf_cookie() -> None:
-    insns = ctypes.create_string_buffer(_COOKIE_PROBE, len(_COOKIE_PROBE))
-    lic = ctypes.create_string_buffer(b"GPL")
-    attr = ProgLoadAttr(prog_type=int(ProgramType.TRACEPOINT), insn_cnt=3,
-                        insns=ctypes.addressof(insns), license=ctypes.addressof(lic))
-    try:
-        commands.prog_load(attr, "probe bpf_get_attach_cookie").close()
-    except SyscallError as e:
-        if e.errno in (errno.EINVAL, errno.EACCES):
-            raise NotSupportedError(str(e)) from e
-        raise
-
 
 class ExternResolver:
     """Fills in the externs of one :class:`~ebpf.CollectionSpec` during one load; reads the

@@ -166,28 +166,46 @@ _new_tuple = tuple.__new__
 
 # --- feature probes ----------------------------------------------------------------------------
 
-def _probe_load(name: bytes) -> None:
-    insns = ctypes.create_string_buffer(_PROBE_INSNS, len(_PROBE_INSNS))
-    lic = ctypes.create_string_buffer(b"MIT")
-    attr = ProgLoadAttr(prog_type=int(ProgramType.SOCKET_FILTER), insn_cnt=2,
+def _probe_load(what: str, *, name: bytes = b"", code: bytes = _PROBE_INSNS,
+                prog_type: ProgramType = ProgramType.SOCKET_FILTER,
+                license: bytes = b"MIT", absent: tuple[int, ...] = (errno.EINVAL, errno.E2BIG)
+                ) -> None:
+    """Load (and close) a probe program: ``NotSupportedError`` if the kernel refuses it with
+    one of the ``absent`` errnos, the error itself otherwise (inconclusive)."""
+    insns = ctypes.create_string_buffer(code, len(code))
+    lic = ctypes.create_string_buffer(license)
+    attr = ProgLoadAttr(prog_type=int(prog_type), insn_cnt=len(code) // 8,
                         insns=ctypes.addressof(insns), license=ctypes.addressof(lic),
                         prog_name=name)
     try:
-        commands.prog_load(attr, "probe object names").close()
+        commands.prog_load(attr, what).close()
     except SyscallError as e:
-        if e.errno in (errno.EINVAL, errno.E2BIG):
+        if e.errno in absent:
             raise NotSupportedError(str(e)) from e
         raise
 
 
 @feature_test("BPF_OBJ_NAME", "4.15")
 def _have_object_names() -> None:
-    _probe_load(b"probe_name")
+    _probe_load("probe object names", name=b"probe_name")
 
 
 @feature_test("dots in object names", "5.2")
 def _have_dots_in_names() -> None:
-    _probe_load(b"probe.name")
+    _probe_load("probe object names", name=b"probe.name")
+
+
+# r1 = ctx (already); call bpf_get_attach_cookie; r0 = 0; exit
+_COOKIE_PROBE: Final = bytes.fromhex("85000000ae000000" "b700000000000000" "9500000000000000")
+
+
+@feature_test("BPF cookies (bpf_get_attach_cookie)", "5.15")
+def _have_bpf_cookie() -> None:
+    """A tracepoint program may call ``bpf_get_attach_cookie`` (the loader's
+    ``LINUX_HAS_BPF_COOKIE``, and :func:`ebpf.features.have_bpf_cookie`)."""
+    _probe_load("probe bpf_get_attach_cookie", code=_COOKIE_PROBE,
+                prog_type=ProgramType.TRACEPOINT, license=b"GPL",
+                absent=(errno.EINVAL, errno.EACCES))
 
 
 def _kernel_name(name: str) -> bytes:

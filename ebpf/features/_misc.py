@@ -21,7 +21,7 @@ from ..btf.handle import (
     have_func_linkage as have_btf_global_func,
     have_type_tag as have_btf_type_tag,
 )
-from ..errors import EbpfError, NotSupportedError, SyscallError, UnsupportedFeatureError
+from ..errors import EbpfError, NotSupportedError, SyscallError
 from ..internal.feature import feature_test
 from ..internal.sys import (
     MapBatchAttr,
@@ -31,9 +31,8 @@ from ..internal.sys import (
     TokenCreateAttr,
     commands,
 )
-from ..program import _have_object_names
+from ..program import _have_bpf_cookie, _have_object_names
 from ..types import MapFlags, MapType, ProgramType
-from ._links import reason_of
 from ._maps import have_map_type
 from ._probe import (
     ENOTSUPP,
@@ -46,7 +45,7 @@ from ._probe import (
     load,
     try_load,
 )
-from ._programs import have_helper, have_program_type
+from ._programs import have_program_type
 
 __all__ = [
     "have_atomics",
@@ -256,14 +255,11 @@ def have_syscall_programs() -> None:
     have_program_type(ProgramType.SYSCALL)
 
 
-@feature_test("BPF cookies (bpf_get_attach_cookie)", "5.15")
 def have_bpf_cookie() -> None:
-    """Probe: kprobe programs may call ``bpf_get_attach_cookie`` (the cookie of a
-    kprobe, uprobe, tracepoint or perf_event attachment)."""
-    try:
-        have_helper(ProgramType.KPROBE, asm.Helper.get_attach_cookie)
-    except UnsupportedFeatureError as e:
-        raise NotSupportedError(reason_of(e)) from e
+    """Probe: attached programs may call ``bpf_get_attach_cookie`` (the cookie of a kprobe,
+    uprobe, tracepoint or perf_event attachment); the loader's own probe, with one memo for
+    both."""
+    _have_bpf_cookie()
 
 
 @feature_test("BPF tokens (BPF_TOKEN_CREATE)", "6.9")

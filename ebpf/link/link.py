@@ -116,24 +116,21 @@ def link_info(fd: int) -> LinkInfo:
     target: dict[str, object] = {}
     attach: AttachType | int | None = None
 
-    def refetch(setup: Callable[[_RawLinkInfo], ctypes.Array[ctypes.c_char] | None]
+    def refetch(member: str, addr_field: str, len_field: str, size: int
                 ) -> tuple[_RawLinkInfo, str]:
-        """Fetch again with a buffer for the string the first answer announced."""
+        """Fetch again with a buffer of ``size`` bytes for the string the first answer
+        announced, at ``member.addr_field`` (its length in ``member.len_field``)."""
         again = _RawLinkInfo()
-        buf = setup(again)
+        buf = ctypes.create_string_buffer(max(size, 1))
+        sub = getattr(again, member)
+        setattr(sub, addr_field, ctypes.addressof(buf))
+        setattr(sub, len_field, len(buf))
         commands.obj_get_info_by_fd(fd, again, "get info of link")
         return again, _c_string(buf)
 
     if kind == LinkType.RAW_TRACEPOINT:
-        n = int(raw.raw_tracepoint.tp_name_len)
-
-        def raw_tp(info: _RawLinkInfo) -> ctypes.Array[ctypes.c_char]:
-            buf = ctypes.create_string_buffer(max(n, 1))
-            info.raw_tracepoint.tp_name = ctypes.addressof(buf)
-            info.raw_tracepoint.tp_name_len = len(buf)
-            return buf
-
-        full, name = refetch(raw_tp)
+        full, name = refetch("raw_tracepoint", "tp_name", "tp_name_len",
+                             int(raw.raw_tracepoint.tp_name_len))
         target = {"tp_name": name, "cookie": int(full.raw_tracepoint.cookie)}
     elif kind == LinkType.TRACING:
         attach = member_or_int(AttachType, int(raw.tracing.attach_type))
@@ -144,15 +141,8 @@ def link_info(fd: int) -> LinkInfo:
         attach = member_or_int(AttachType, int(raw.cgroup.attach_type))
         target = {"cgroup_id": int(raw.cgroup.cgroup_id)}
     elif kind == LinkType.ITER:
-        n = int(raw.iter.target_name_len)
-
-        def iter_name(info: _RawLinkInfo) -> ctypes.Array[ctypes.c_char]:
-            buf = ctypes.create_string_buffer(max(n, 1))
-            info.iter.target_name = ctypes.addressof(buf)
-            info.iter.target_name_len = len(buf)
-            return buf
-
-        full, name = refetch(iter_name)
+        full, name = refetch("iter", "target_name", "target_name_len",
+                             int(raw.iter.target_name_len))
         target = {"iter_target": name}
         if name in ("bpf_map_elem", "bpf_sk_storage_map", "sockmap"):
             target["map_id"] = int(full.iter.map.map_id)
@@ -188,14 +178,7 @@ def link_info(fd: int) -> LinkInfo:
     elif kind == LinkType.UPROBE_MULTI:
         um = raw.uprobe_multi
         size = int(um.path_size)
-
-        def path(info: _RawLinkInfo) -> ctypes.Array[ctypes.c_char]:
-            buf = ctypes.create_string_buffer(max(size, 1))
-            info.uprobe_multi.path = ctypes.addressof(buf)
-            info.uprobe_multi.path_size = len(buf)
-            return buf
-
-        full, name = refetch(path) if size else (raw, "")
+        full, name = refetch("uprobe_multi", "path", "path_size", size) if size else (raw, "")
         target = {"path": name, "count": int(full.uprobe_multi.count),
                   "flags": int(full.uprobe_multi.flags), "pid": int(full.uprobe_multi.pid)}
     elif kind == LinkType.PERF_EVENT:
