@@ -9,7 +9,7 @@ Usage::
     with RtNetlink() as nl:
         ifindex = nl.interface_index("eth0")
         nl.xdp_attach(ifindex, prog.fd, flags=XdpFlags.SKB_MODE)
-        print(nl.xdp_query(ifindex))
+        state = nl.xdp_query(ifindex)
         nl.xdp_detach(ifindex, flags=XdpFlags.SKB_MODE)
 
         nl.clsact_add(ifindex)

@@ -22,20 +22,21 @@ of those hooks, whoever attached it::
 
     with link.tcx("eth0", objs.first, "ingress"), \
             link.tcx("eth0", objs.second, "ingress", after=objs.first):
-        print(link.query("eth0", "ingress").program_ids)
+        attached = link.query("eth0", "ingress").program_ids
 
 The tracing families: :func:`tracepoint` and :func:`raw_tracepoint`; :func:`perf_event` (and
 :func:`perf_event_on_cpus`) on software or hardware events; :func:`kprobe`,
-:func:`kretprobe`, :func:`ksyscall`, :func:`kretsyscall` and :func:`kprobe_multi` on kernel
-functions; :func:`uprobe`, :func:`uretprobe`, :func:`uprobe_multi` and :func:`usdt` in user
-space; :func:`tracing` for the programs whose target is fixed at load (fentry, fexit,
-fmod_ret, tp_btf, freplace) and :func:`lsm`; :func:`iter` for iterators, whose output
-:meth:`IterLink.open` reads; :func:`struct_ops` registers a struct_ops map::
+:func:`kretprobe`, :func:`syscall_kprobe`, :func:`syscall_kretprobe` and
+:func:`kprobe_multi` on kernel functions; :func:`uprobe`, :func:`uretprobe`,
+:func:`uprobe_multi` and :func:`usdt` in user space; :func:`tracing` for the programs whose
+target is fixed at load (fentry, fexit, fmod_ret, tp_btf, freplace) and :func:`lsm`;
+:func:`iter` for iterators, whose output :meth:`IterLink.open` reads; :func:`struct_ops`
+registers a struct_ops map::
 
     with link.kprobe_multi("vfs_*", objs.count_vfs, cookies={"vfs_read": 1}):
         ...
     with link.iter(objs.dump_tasks) as it:
-        print(it.read_lines())
+        tasks = it.read_lines()
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ if TYPE_CHECKING:
         kprobe as kprobe,
         kprobe_multi as kprobe_multi,
         kretprobe as kretprobe,
-        kretsyscall as kretsyscall,
-        ksyscall as ksyscall,
+        syscall_kprobe as syscall_kprobe,
+        syscall_kretprobe as syscall_kretprobe,
         syscall_symbol as syscall_symbol,
     )
     from .link import (
@@ -144,8 +145,8 @@ _PUBLIC: dict[str, str] = {
     "kprobe": ".kprobes",
     "kprobe_multi": ".kprobes",
     "kretprobe": ".kprobes",
-    "kretsyscall": ".kprobes",
-    "ksyscall": ".kprobes",
+    "syscall_kprobe": ".kprobes",
+    "syscall_kretprobe": ".kprobes",
     "load_pinned": ".link",
     "lsm": ".trampolines",
     "netfilter": ".netns",

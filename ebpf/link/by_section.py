@@ -108,7 +108,7 @@ def _function_and_offset(spec: str) -> tuple[str | None, int]:
 
 
 def _attach_kprobes(prefix: str, target: str, args: _Args) -> Link:
-    from .kprobes import kprobe, kprobe_multi, kretprobe, kretsyscall, ksyscall
+    from .kprobes import kprobe, kprobe_multi, kretprobe, syscall_kprobe, syscall_kretprobe
 
     program, cookie = args.program, args.get("cookie", 0)
     if not target:
@@ -117,9 +117,9 @@ def _attach_kprobes(prefix: str, target: str, args: _Args) -> Link:
         return kprobe_multi(target, program, retprobe=prefix == "kretprobe.multi",
                             session=prefix == "kprobe.session")
     if prefix == "ksyscall":
-        return ksyscall(target, program, cookie=cookie)
+        return syscall_kprobe(target, program, cookie=cookie)
     if prefix == "kretsyscall":
-        return kretsyscall(target, program, cookie=cookie)
+        return syscall_kretprobe(target, program, cookie=cookie)
     symbol, offset = _function_and_offset(target)
     if symbol is None:
         raise args.refuse("a kprobe needs a function name, not an address")

@@ -2,7 +2,8 @@
 
 :func:`kprobe` and :func:`kretprobe` open a perf event of the kprobe PMU (Linux 4.17+) and fall
 back to a probe event written to tracefs ``kprobe_events`` where the PMU is missing, or where
-only tracefs can do what was asked (``maxactive``). :func:`ksyscall` and :func:`kretsyscall`
+only tracefs can do what was asked (``maxactive``). :func:`syscall_kprobe` and
+:func:`syscall_kretprobe`
 probe a system call under the name this kernel gives its entry point (``__x64_sys_openat``
 on x86-64 kernels with syscall wrappers, ``sys_openat`` without), as libbpf's
 ``SEC("ksyscall/openat")`` does. :func:`kprobe_multi` attaches one program to many functions
@@ -35,7 +36,8 @@ from ._perf_attach import attach_perf_event
 from .link import BPFLink, Link
 from .perf_events import check_cookie
 
-__all__ = ["kprobe", "kprobe_multi", "kretprobe", "kretsyscall", "ksyscall", "syscall_symbol"]
+__all__ = ["kprobe", "kprobe_multi", "kretprobe", "syscall_kprobe", "syscall_kretprobe",
+           "syscall_symbol"]
 
 _ENOTSUPP = 524
 _KPROBE_MULTI_RETURN = 1  # BPF_F_KPROBE_MULTI_RETURN
@@ -199,7 +201,7 @@ def syscall_symbol(name: str) -> str:
     return f"{_wrapper_prefix()}sys_{name}"
 
 
-def ksyscall(name: str, program: Program, *, cookie: int = 0) -> Link:
+def syscall_kprobe(name: str, program: Program, *, cookie: int = 0) -> Link:
     """:func:`kprobe` on the entry of system call ``name`` (``"openat"``), under the symbol
     :func:`syscall_symbol` gives. With wrappers the program's first argument is the
     ``struct pt_regs *`` of the caller (libbpf's ``BPF_KSYSCALL`` reads the arguments from it).
@@ -210,7 +212,7 @@ def ksyscall(name: str, program: Program, *, cookie: int = 0) -> Link:
     return kprobe(syscall_symbol(name), program, cookie=cookie)
 
 
-def kretsyscall(name: str, program: Program, *, maxactive: int = 0, cookie: int = 0) -> Link:
+def syscall_kretprobe(name: str, program: Program, *, maxactive: int = 0, cookie: int = 0) -> Link:
     """:func:`kretprobe` on the return of system call ``name``; the program reads the
     system call's return value.
 

@@ -6,7 +6,7 @@ with ``bpf_perf_event_output``, one ring per CPU::
     with perf.Reader(objs.events, 64 * 1024) as reader:
         for record in reader:
             if record.lost_samples:
-                print(f"CPU {record.cpu} lost {record.lost_samples} samples")
+                lost += record.lost_samples
             else:
                 handle(record.sample)
 

@@ -8,7 +8,7 @@ asyncio-ready), into a caller's buffer, or in zero-copy batches (optionally as n
 
     with ringbuf.Reader(objs.events, decode="event", types=spec.types) as reader:
         for record in reader:
-            print(record.ring, record.value)
+            handle(record.ring, record.value)
 
 :class:`Writer` produces records that a BPF program consumes with ``bpf_user_ringbuf_drain``.
 """

@@ -1,5 +1,5 @@
 """kprobes through ``ebpf.link``: kprobe and kretprobe (kprobe PMU, and tracefs with
-``maxactive``), the ksyscall convention, kprobe_multi with patterns and cookies, and kprobe
+``maxactive``), the syscall_kprobe convention, kprobe_multi with patterns and cookies, and kprobe
 sessions; each proven by what its program counts of the test process's own calls.
 
 The development kernel has no kprobes: there these tests skip, naming the conclusive reason.
@@ -117,8 +117,8 @@ def test_ksyscall_and_kretsyscall(fresh: Objects, tracefs: str) -> None:
     symbol = link.syscall_symbol("getpid")
     assert symbol in ("__x64_sys_getpid", "sys_getpid")
     with feature_or_skip():
-        entry = link.ksyscall("getpid", fresh.ks_getpid, cookie=3)
-    with entry, link.kretsyscall("getpid", fresh.krs_getpid):
+        entry = link.syscall_kprobe("getpid", fresh.ks_getpid, cookie=3)
+    with entry, link.syscall_kretprobe("getpid", fresh.krs_getpid):
         getpids(N)
         assert int(fresh.counts[GETPID]) == N
         assert int(fresh.counts[GETPID_RET]) == N
