@@ -70,7 +70,8 @@ import ebpf
 here = (pathlib.Path(os.environ["EBPF_REPO"]) / "ebpf").resolve()
 if not any(pathlib.Path(p).resolve() == here for p in ebpf.__path__):
     sys.exit(1)
-for mod in ("pytest", "mypy", "ruff", "typing_extensions", "numpy"):
+for mod in ("pytest", "mypy", "ruff", "typing_extensions", "numpy", "elftools", "hypothesis",
+            "sphinx"):
     if importlib.util.find_spec(mod) is None:
         sys.exit(1)
 PY

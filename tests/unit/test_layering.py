@@ -8,8 +8,8 @@ Every module under ``ebpf/`` is parsed (never imported) and each import is resol
     asm       ebpf.asm.*
     btf       ebpf.btf.*
     core      ebpf.specs, ebpf.map, ebpf.loader, ebpf.collection, ... (CORE_ORDER)
-    leaf      ebpf.link, ebpf.ringbuf, ebpf.perf, ebpf.features, ebpf.testing
-    cli       ebpf.cli
+    leaf      ebpf.link, ebpf.ringbuf, ebpf.perf, ebpf.features, ebpf.histogram, ebpf.testing
+    cli       ebpf.cli, ebpf.gen           (the tools: command line and code generator)
     api       ebpf                         (the package namespace: re-exports the others)
 
 A module may import only from its own layer and the layers its rule lists. Imports inside
@@ -48,7 +48,8 @@ LEAF = "leaf"
 CLI = "cli"
 API = "api"   # the package namespace ``ebpf`` itself: it re-exports every layer's public names
 
-LEAF_PACKAGES = ("ebpf.link", "ebpf.ringbuf", "ebpf.perf", "ebpf.features", "ebpf.testing")
+LEAF_PACKAGES = ("ebpf.link", "ebpf.ringbuf", "ebpf.perf", "ebpf.features", "ebpf.histogram",
+                 "ebpf.testing")
 
 # The core, lowest first: a core module may import core modules of its own rank or below.
 CORE_ORDER: tuple[tuple[str, ...], ...] = (
@@ -92,7 +93,7 @@ def layer_of(module: str) -> str:
     if module in ("ebpf.errors", "ebpf.types"):
         return BASE
     for prefix, layer in (("ebpf.internal", INTERNAL), ("ebpf.asm", ASM), ("ebpf.btf", BTF),
-                          ("ebpf.cli", CLI)):
+                          ("ebpf.cli", CLI), ("ebpf.gen", CLI), ("ebpf.__main__", CLI)):
         if module == prefix or module.startswith(prefix + "."):
             return layer
     if any(module == p or module.startswith(p + ".") for p in LEAF_PACKAGES):

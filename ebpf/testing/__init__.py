@@ -1,0 +1,1 @@
+"""Testing BPF programs and the Python code around them (being written)."""
