@@ -75,12 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception as e:
-        from ebpf.errors import Error
+        from ebpf.errors import EbpfError
 
-        if not isinstance(e, Error):
-            raise
-        out.error(f"{type(e).__name__}: {e}")
-        return EXIT_NOT_FOUND if isinstance(e, FileNotFoundError) else EXIT_FAILURE
+        if isinstance(e, EbpfError):
+            out.error(f"{type(e).__name__}: {e}")
+            return EXIT_NOT_FOUND if isinstance(e, FileNotFoundError | LookupError) \
+                else EXIT_FAILURE
+        if isinstance(e, FileNotFoundError):
+            out.error(str(e))
+            return EXIT_NOT_FOUND
+        raise
     return status
 
 
