@@ -18,6 +18,20 @@ ALU immediates are decimal; comparison immediates and 64-bit constants are hexad
 Anything that is not a valid instruction (an unknown opcode, a reserved field that is not zero)
 is shown raw, e.g. ``invalid: op=0xff dst=r1 src=r0 off=0 imm=0x0``, never an exception.
 
+Two encodings only the kernel writes (programs may not contain them, but the kernel's rewritten
+code does) are shown as the kernel's own disassembler shows them: the per-CPU address move
+``r0 = &(void __percpu *)(r1)`` (``ALU64|MOV|X`` with offset -1, ``BPF_MOV64_PERCPU_REG``) and
+the speculation barrier ``nospec`` (``ST|NOSPEC``).
+
+Code read back from the kernel after loading (the "translated" or *xlated* instructions of
+``BPF_OBJ_GET_INFO_BY_FD``, :meth:`ebpf.Program.xlated_instructions`) encodes some operands
+differently from loadable code; ``xlated=True`` (or :func:`ebpf.asm.xlated.disassemble_xlated`,
+which also names maps and kernel functions) reads them the
+kernel's way: a map reference holds the map's id (``r1 = map[id:7]``, ``r1 = map[id:7][0]+8``),
+a helper or kernel function call holds the function's address relative to the kernel's
+``__bpf_call_base`` (named when a resolver is given: ``call __htab_map_lookup_elem#343344``),
+a bpf-to-bpf call keeps its target in the offset and a function pointer load in the low 32 bits.
+
 A whole sequence (:func:`format_instructions`) gets one instruction per line with its slot
 offset, ``name:`` headers for symbols, and ``.L<slot>:`` labels for jump and call targets that
 have no symbol.
@@ -25,7 +39,7 @@ have no symbol.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
 from .helpers import Helper
@@ -56,6 +70,11 @@ _UNSIGNED: Final[dict[int, str]] = {Size.B: "u8", Size.H: "u16", Size.W: "u32", 
 _SIGNED: Final[dict[int, str]] = {Size.B: "s8", Size.H: "s16", Size.W: "s32"}
 _MAP_PSEUDO: Final = frozenset(
     {PseudoLoad.MAP_FD, PseudoLoad.MAP_VALUE, PseudoLoad.MAP_IDX, PseudoLoad.MAP_IDX_VALUE})
+CALL: Final = Class.JMP | JumpOp.CALL
+# ST|NOSPEC: the speculation barrier the verifier inserts (kernel-internal, BPF_NOSPEC 0xc0).
+_NOSPEC: Final = Class.ST | 0xC0
+# The offset of ALU64|MOV|X that makes it the per-CPU address move (BPF_ADDR_PERCPU).
+_ADDR_PERCPU: Final = -1
 
 
 def _hex(value: int) -> str:
@@ -82,28 +101,32 @@ def _raw(ins: Instruction) -> str:
             f"off={ins.offset} imm={constant:#x}")
 
 
-def format_instruction(ins: Instruction, *, target: str | None = None) -> str:
+def format_instruction(ins: Instruction, *, target: str | None = None,
+                       xlated: bool = False) -> str:
     """The disassembly of one instruction.
 
     Args:
         ins: the instruction.
         target: how to name the target of a jump, bpf-to-bpf call or function pointer load.
             By default the instruction's ``reference``, else the pc-relative ``pc+N``.
+        xlated: read the instruction as the kernel's translated code encodes it (see the
+            module docstring); a helper or kernel function call is then named by its
+            ``reference`` if it has one.
 
     Returns:
         One line of text without a newline; invalid instructions give their raw fields.
     """
-    text = _format(ins, target)
+    text = _format(ins, target, xlated)
     return _raw(ins) if text is None else text
 
 
-def _format(ins: Instruction, target: str | None) -> str | None:
+def _format(ins: Instruction, target: str | None, xlated: bool = False) -> str | None:
     opcode = ins.opcode
     cls = opcode & 0x07
     if cls == Class.ALU64 or cls == Class.ALU:
         return _alu(ins, opcode, cls == Class.ALU64)
     if cls == Class.JMP or cls == Class.JMP32:
-        return _jump(ins, opcode, cls == Class.JMP, target)
+        return _jump(ins, opcode, cls == Class.JMP, target, xlated)
     mode = opcode & 0xE0
     size = opcode & 0x18
     if cls == Class.LDX:
@@ -115,6 +138,10 @@ def _format(ins: Instruction, target: str | None) -> str | None:
             return f"r{int(ins.dst)} = *({_SIGNED[size]} *){_mem(ins.src, ins.offset)}"
         return None
     if cls == Class.ST:
+        if opcode == _NOSPEC:
+            if ins.dst or ins.src or ins.offset or ins.constant:
+                return None
+            return "nospec"
         if mode != Mode.MEM or ins.src:
             return None
         return f"*({_UNSIGNED[size]} *){_mem(ins.dst, ins.offset)} = {ins.constant}"
@@ -128,7 +155,7 @@ def _format(ins: Instruction, target: str | None) -> str | None:
         return None
     # Class.LD
     if opcode == LDIMM64:
-        return _ldimm64(ins, target)
+        return _ldimm64(ins, target, xlated)
     if size == Size.DW or ins.offset:
         return None
     if mode == Mode.ABS:
@@ -166,6 +193,8 @@ def _alu(ins: Instruction, opcode: int, wide: bool) -> str | None:
     if symbol is None:
         return None
     if op == ALUOp.MOV and use_reg and offset:
+        if wide and offset == _ADDR_PERCPU and not ins.constant:  # kernel-internal
+            return f"r{dst} = &(void __percpu *)(r{src})"
         if ins.constant:
             if wide and offset == 1:  # addr_space_cast (Linux 6.9)
                 imm = ins.constant & 0xFFFF_FFFF
@@ -195,7 +224,8 @@ def _target(ins: Instruction, delta: int, target: str | None) -> str:
     return _rel(delta)
 
 
-def _jump(ins: Instruction, opcode: int, wide: bool, target: str | None) -> str | None:
+def _jump(ins: Instruction, opcode: int, wide: bool, target: str | None,
+          xlated: bool = False) -> str | None:
     op = opcode & 0xF0
     use_reg = bool(opcode & 0x08)
     dst = int(ins.dst)
@@ -203,7 +233,7 @@ def _jump(ins: Instruction, opcode: int, wide: bool, target: str | None) -> str 
     if op == JumpOp.CALL:
         if not wide or use_reg or dst:
             return None
-        return _call(ins, target)
+        return _xlated_call(ins, target) if xlated else _call(ins, target)
     if op == JumpOp.EXIT:
         if not wide or use_reg or dst or src or ins.offset or ins.constant:
             return None
@@ -256,6 +286,24 @@ def _call(ins: Instruction, target: str | None) -> str | None:
     return None
 
 
+def _xlated_call(ins: Instruction, target: str | None) -> str | None:
+    """A call as the kernel's translated code holds it."""
+    src = int(ins.src)
+    if src == PseudoCall.CALL:  # the target is in the offset, the subprogram's index in imm
+        return f"call {_target(ins, ins.offset, target)}"
+    if src == PseudoCall.HELPER or src == PseudoCall.KFUNC_CALL:
+        # imm is the function's address relative to __bpf_call_base; the kernel turns tail
+        # calls back into a call of bpf_tail_call when it hands out the code.
+        name = ins.reference
+        if name is None:
+            if src == PseudoCall.HELPER and ins.constant == Helper.tail_call:
+                name = _HELPER_NAMES[Helper.tail_call]
+            else:
+                name = "kfunc" if src == PseudoCall.KFUNC_CALL else "unknown"
+        return f"call {name}#{ins.constant}"
+    return None
+
+
 def _atomic(ins: Instruction, size: int) -> str | None:
     imm = ins.constant
     dst = int(ins.dst)
@@ -285,7 +333,7 @@ def _atomic(ins: Instruction, size: int) -> str | None:
     return f"lock *{where} {base[0]} {r}{src}"
 
 
-def _ldimm64(ins: Instruction, target: str | None) -> str | None:
+def _ldimm64(ins: Instruction, target: str | None, xlated: bool = False) -> str | None:
     src = int(ins.src)
     dst = f"r{int(ins.dst)}"
     constant = ins.constant
@@ -293,6 +341,13 @@ def _ldimm64(ins: Instruction, target: str | None) -> str | None:
     high = (constant >> 32) & 0xFFFF_FFFF
     if ins.offset:
         return None
+    if xlated and src in (PseudoLoad.MAP_FD, PseudoLoad.MAP_VALUE):
+        name = ins.reference if ins.reference is not None else f"id:{low}"
+        if src == PseudoLoad.MAP_FD:
+            return f"{dst} = map[{name}]"
+        return f"{dst} = map[{name}][0]+{high}"
+    if xlated and src == PseudoLoad.FUNC:  # pc-relative target in the low half only
+        return f"{dst} = func[{_target(ins, _s32(low), target)}]"
     if src == PseudoLoad.NONE:
         if ins.reference is not None:
             return f"{dst} = {ins.reference} ll"
@@ -318,14 +373,24 @@ def _ldimm64(ins: Instruction, target: str | None) -> str | None:
     return None
 
 
-def format_instructions(insns: Iterable[Instruction]) -> str:
+def _s32(value: int) -> int:
+    return value - (1 << 32) if value & 0x8000_0000 else value
+
+
+def format_instructions(insns: Iterable[Instruction], *, xlated: bool = False) -> str:
     """The disassembly of a sequence of instructions, one per line.
 
     Each line starts with the instruction's slot offset. A symbol becomes a ``name:`` line
     before its instruction; the target of a jump, call or function pointer load that has no
     symbol gets a ``.L<slot>:`` label. A ``source`` annotation is shown as a ``;`` comment line.
-    Targets outside the sequence stay ``pc+N``.
+    Targets outside the sequence stay ``pc+N``. ``xlated`` reads the kernel's translated
+    encoding (see the module docstring and :func:`ebpf.asm.xlated.disassemble_xlated`).
     """
+    return listing(insns, xlated, {})
+
+
+def listing(insns: Iterable[Instruction], xlated: bool, comments: Mapping[int, str]) -> str:
+    """:func:`format_instructions`, with ``comments`` (by instruction index) after the text."""
     entries: list[tuple[int, Instruction]] = []
     slot = 0
     for ins in insns:
@@ -338,7 +403,7 @@ def format_instructions(insns: Iterable[Instruction]) -> str:
     for i, (slot, ins) in enumerate(entries):
         if ins.reference is not None:
             continue
-        delta = _relative_target(ins)
+        delta = _relative_target(ins, xlated)
         if delta is not None:
             found = index_at_slot.get(slot + 1 + delta)
             if found is not None:
@@ -360,11 +425,15 @@ def format_instructions(insns: Iterable[Instruction]) -> str:
             lines.append(f"      ; {ins.source}")
         found = target_of.get(i)
         label = labels[found] if found is not None else None
-        lines.append(f"{slot:>4}: {format_instruction(ins, target=label)}")
+        text = format_instruction(ins, target=label, xlated=xlated)
+        comment = comments.get(i)
+        if comment:
+            text = f"{text}  ; {comment}"
+        lines.append(f"{slot:>4}: {text}")
     return "\n".join(lines)
 
 
-def _relative_target(ins: Instruction) -> int | None:
+def _relative_target(ins: Instruction, xlated: bool = False) -> int | None:
     """The pc-relative distance to the target of a jump, call or function pointer load."""
     opcode = ins.opcode
     cls = opcode & 0x07
@@ -372,7 +441,7 @@ def _relative_target(ins: Instruction) -> int | None:
         op = opcode & 0xF0
         if op == JumpOp.CALL:
             if cls == Class.JMP and int(ins.src) == PseudoCall.CALL:
-                return ins.constant
+                return ins.offset if xlated else ins.constant
             return None
         if op == JumpOp.JA:
             if opcode & 0x08:
@@ -382,5 +451,6 @@ def _relative_target(ins: Instruction) -> int | None:
             return ins.offset if opcode == JumpOp.JCOND | Class.JMP else None
         return ins.offset if op in _JUMP_OPS else None
     if opcode == LDIMM64 and int(ins.src) == PseudoLoad.FUNC:
-        return ins.constant
+        return _s32(ins.constant & 0xFFFF_FFFF) if xlated else ins.constant
     return None
+
