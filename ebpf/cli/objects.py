@@ -15,7 +15,7 @@ import contextlib
 import errno
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ebpf.cli._output import CommandError, Output, not_found, table
@@ -51,7 +51,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
     p = sub.add_parser("btf", parents=[common], help="show BTF type information",
                        description="Show BTF type information.")
-    btf_sub = p.add_subparsers(dest="btf_command", metavar="COMMAND")
+    # Typed as plain parsers: the parents (``common``) are plain parsers too.
+    btf_sub: argparse._SubParsersAction[argparse.ArgumentParser] = p.add_subparsers(
+        dest="btf_command", metavar="COMMAND", parser_class=_IntermixedParser)
     btf_sub.required = True
     d = btf_sub.add_parser(
         "dump", parents=[common], help="print the types of a file, of the kernel or of a "
@@ -76,6 +78,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                    help="pin every map and program under DIR (a directory in a bpffs); maps "
                         "marked for pinning by name are pinned (or reused) there too")
     p.set_defaults(handler=_load)
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """A parser that takes positionals after options (``dump vmlinux --format raw TYPE``);
+    argparse otherwise gives an optional positional its default at the first chance."""
+
+    _inside = False
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        if self._inside:  # parse_known_intermixed_args calls back into this method
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
 
 
 # --- reading an object ----------------------------------------------------------------------
