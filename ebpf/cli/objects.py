@@ -552,7 +552,8 @@ def _pin_name(name: str) -> str:
 
 def _load(args: argparse.Namespace, out: Output) -> int:
     import ebpf
-    from ebpf.internal.pin import is_bpffs
+    from ebpf.internal.pin import DEFAULT_PIN_ROOT, is_bpffs
+    from ebpf.specs import PinType
 
     spec = _read_spec(args.object)
     pin_dir: str | None = args.pin
@@ -562,6 +563,13 @@ def _load(args: argparse.Namespace, out: Output) -> int:
         if not is_bpffs(pin_dir):
             raise CommandError(f"--pin {pin_dir}: not in a bpffs (mount one with "
                                f"'mount -t bpf bpf {pin_dir}')")
+    elif not is_bpffs(DEFAULT_PIN_ROOT):
+        by_name = [n for n, m in spec.maps.items() if m.pinning == PinType.BY_NAME]
+        if by_name:
+            raise CommandError(
+                f"map {by_name[0]!r} is pinned by name (LIBBPF_PIN_BY_NAME) and "
+                f"{DEFAULT_PIN_ROOT} is not a bpffs: give --pin DIR (a directory in a bpffs) "
+                f"or mount one with 'mount -t bpf bpf {DEFAULT_PIN_ROOT}'")
     options = ebpf.CollectionOptions(pin_path=pin_dir)
     try:
         coll = ebpf.Collection(spec, options)
