@@ -1,0 +1,155 @@
+"""``ebpf run``: a real object loaded and attached by a separate ``ebpf`` process, events the
+test causes printed as they arrive, histogram maps printed as histograms, and a clean exit at
+``--duration`` or Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from ebpf.histogram import histograms_by_key, log2_histogram
+
+pytestmark = pytest.mark.kernel
+
+ROOT = Path(__file__).resolve().parents[2]
+SUFFIX = "el" if sys.byteorder == "little" else "eb"
+EXEC_EVENTS = ROOT / "examples" / "bpf" / f"exec_events-{SUFFIX}.elf"
+CLI_RUN = ROOT / "testdata" / f"cli_run-{SUFFIX}.elf"
+
+MARKER = 0x5E << 24  # cli_run.c counts only getpgid() calls whose argument carries it
+VALUES = (1, 2, 3, 5, 100)
+HIST = [1, 2, 1, 0, 0, 0, 1]  # the log2 slots of VALUES
+
+
+@contextmanager
+def ebpf_run(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``ebpf run ARGS`` in a child process, stdout and stderr piped; killed if the test
+    fails before it ends."""
+    proc = subprocess.Popen([sys.executable, "-m", "ebpf", "run", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def read_until(stream: IO[str] | None, predicate: object, lines: list[str]) -> str:
+    """Read lines into ``lines`` until one satisfies ``predicate``; that line."""
+    assert stream is not None and callable(predicate)
+    for line in stream:
+        lines.append(line)
+        if predicate(line):
+            return line
+    raise AssertionError("ebpf run ended before the expected line:\n" + "".join(lines))
+
+
+def trigger() -> None:
+    for v in VALUES:
+        with suppress(ProcessLookupError):  # no such process: only the tracepoint matters
+            os.getpgid(MARKER + v)
+
+
+def test_run_prints_exec_events_until_the_duration_ends() -> None:
+    lines: list[str] = []
+    with ebpf_run(str(EXEC_EVENTS), "--duration", "2") as proc:
+        read_until(proc.stdout, lambda line: line.startswith("watching "), lines)
+        for _ in range(3):
+            subprocess.run(["/bin/true"], check=True)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    lines.extend(out.splitlines(keepends=True))
+    assert lines[0] == "attached trace_exec (tp_btf/sched_process_exec)\n"
+    # The three children of this process, decoded through the object's struct exec_event.
+    mine = f" ppid={os.getpid()} "
+    events = [line for line in lines if " events: " in line and mine in line]
+    assert len(events) == 3, "".join(lines)
+    for e in events:
+        assert f" comm=true parent={comm()} filename=/bin/true" in e or \
+            f" comm=true parent={comm()} filename=/usr/bin/true" in e, e
+    assert "argc_log2 (array):" in out  # the example's log2 map, shown as a histogram
+    assert "execs_by_comm (hash)" in out
+    assert any(line.split()[:1] == ["true"] for line in out.splitlines())
+
+
+def test_run_shows_histograms_and_stops_at_ctrl_c() -> None:
+    lines: list[str] = []
+    with ebpf_run(str(CLI_RUN), "--interval", "0.2") as proc:
+        read_until(proc.stdout, lambda line: line.startswith("watching "), lines)
+        trigger()
+        read_until(proc.stdout, lambda line: " events: " in line and "value=100 " in line,
+                   lines)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert err == ""
+    text = "".join(lines) + out
+    assert lines[0] == "attached on_getpgid (raw_tp/sys_enter)\n"
+    assert lines[1] == "watching 1 event map and 4 maps (until Ctrl-C)\n"
+    pid = os.getpid()
+    events = [line.split(" ", 1)[1] for line in text.splitlines() if " events: " in line]
+    assert events == [f"events: pid={pid} value={v} comm={comm()}" for v in VALUES]
+
+    # The last view of the maps, printed after Ctrl-C, holds every count.
+    final = out.split("value_hist (array):\n")[-1]
+    assert final.startswith(log2_histogram(HIST) + "\n\n")
+    assert f"pid_hists (hash):\n{histograms_by_key({pid: HIST})}\n" in final
+    assert f"calls (hash), 1 entry:\nKEY{' ' * (len(str(pid)) - 1)}VALUE\n{pid}  5\n" in final
+
+
+def comm() -> str:
+    with open("/proc/self/comm", encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def test_run_json_lines() -> None:
+    lines: list[str] = []
+    with ebpf_run(str(CLI_RUN), "--json", "--interval", "0.2") as proc:
+        read_until(proc.stdout, lambda line: '"watching"' in line, lines)
+        trigger()
+        read_until(proc.stdout, lambda line: '"event"' in line and '"value": 100' in line,
+                   lines)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    records = [json.loads(line) for line in "".join(lines).splitlines() + out.splitlines()]
+    assert records[0] == {"type": "attached", "program": "on_getpgid",
+                          "section": "raw_tp/sys_enter"}
+    assert records[1]["type"] == "watching" and records[1]["event_maps"] == ["events"]
+    events = [r for r in records if r["type"] == "event"]
+    assert [e["value"] for e in events] == [
+        {"pid": os.getpid(), "value": v, "comm": comm()} for v in VALUES]
+    final = [r for r in records if r["type"] == "maps"][-1]["maps"]
+    assert final["value_hist"]["kind"] == "log2_histogram"
+    assert final["value_hist"]["counts"][:len(HIST)] == HIST
+    assert not any(final["value_hist"]["counts"][len(HIST):])
+    assert final["pid_hists"]["histograms"][0]["key"] == os.getpid()
+    assert final["pid_hists"]["histograms"][0]["counts"][:len(HIST)] == HIST
+    assert final["calls"]["entries"] == [{"key": os.getpid(), "value": 5}]
+
+
+def test_run_reports_what_it_cannot_do(tmp_path: Path) -> None:
+    missing = subprocess.run([sys.executable, "-m", "ebpf", "run", str(tmp_path / "nope.o")],
+                             capture_output=True, text=True, check=False)
+    assert missing.returncode == 3
+    assert "nope.o: no such file" in missing.stderr and "Traceback" not in missing.stderr
+
+    # A socket filter has no hook to attach to by section: nothing can run.
+    globals_obj = ROOT / "testdata" / f"globals-{SUFFIX}.elf"
+    none = subprocess.run([sys.executable, "-m", "ebpf", "run", str(globals_obj),
+                           "--duration", "0.1"], capture_output=True, text=True, check=False)
+    assert none.returncode == 1
+    assert "use_globals (socket) not attached" in none.stderr
+    assert "no program could be attached" in none.stderr
+    assert "Traceback" not in none.stderr
