@@ -684,5 +684,62 @@ def xlated_listing(prog: ebpf.Program) -> str:
                 names.append(m.info().name)
         except ebpf.EbpfError:
             names.append("")
-    return disassemble_xlated(prog.xlated_instructions(), info.map_ids, map_names=names,
+    functions, lines = _xlated_btf_info(prog)
+    insns = []
+    last: str | None = None
+    for slot, ins in prog.xlated_instructions().iter_offsets():
+        name = functions.get(slot)
+        if name and ins.symbol is None:
+            ins = ins.with_symbol(name)
+        source = lines.get(slot)
+        if source is not None and source != last:
+            ins = ins.with_source(source)
+        last = source if source is not None else last
+        insns.append(ins)
+    return disassemble_xlated(insns, info.map_ids, map_names=names,
                               call_name=_kernel_call_names())
+
+
+def _xlated_btf_info(prog: ebpf.Program) -> tuple[dict[int, str], dict[int, str]]:
+    """The function names and source lines of a loaded program's translated code, by slot,
+    from the func and line info the kernel keeps with it (empty where it has none)."""
+    import ctypes
+    import struct
+
+    from ebpf.btf.handle import Handle
+    from ebpf.errors import EbpfError
+    from ebpf.internal.sys import ProgInfo, commands
+
+    fd = prog.fd
+    try:
+        raw = ProgInfo()
+        commands.obj_get_info_by_fd(fd, raw, "get info of program")
+        n_lines, line_size = int(raw.nr_line_info), int(raw.line_info_rec_size)
+        n_funcs, func_size = int(raw.nr_func_info), int(raw.func_info_rec_size)
+        if not raw.btf_id or line_size < 16 or func_size < 8:
+            return {}, {}
+        line_buf = (ctypes.c_uint8 * (n_lines * line_size))()
+        func_buf = (ctypes.c_uint8 * (n_funcs * func_size))()
+        again = ProgInfo(nr_line_info=n_lines, line_info_rec_size=line_size,
+                         line_info=commands.addr_of(line_buf), nr_func_info=n_funcs,
+                         func_info_rec_size=func_size, func_info=commands.addr_of(func_buf))
+        commands.obj_get_info_by_fd(fd, again, "get line info of program")
+        with Handle.from_id(int(raw.btf_id)) as handle:
+            spec = handle.spec()
+        functions: dict[int, str] = {}
+        for i in range(min(n_funcs, int(again.nr_func_info))):
+            slot, type_id = struct.unpack_from("=II", func_buf, i * func_size)
+            name = getattr(spec.type_by_id(type_id), "name", "")
+            if name:
+                functions[slot] = name
+        lines: dict[int, str] = {}
+        for i in range(min(n_lines, int(again.nr_line_info))):
+            slot, file_off, line_off, line_col = struct.unpack_from("=IIII", line_buf,
+                                                                    i * line_size)
+            text = spec.string(line_off).strip()
+            if text:
+                lines[slot] = (f"{text} @ {os.path.basename(spec.string(file_off))}:"
+                               f"{line_col >> 10}")
+        return functions, lines
+    except EbpfError:  # no BTF, or it cannot be read: the listing goes without
+        return {}, {}
