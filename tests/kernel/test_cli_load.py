@@ -150,3 +150,29 @@ def test_xlated_listing_has_map_ids_and_no_invalid(capsys: pytest.CaptureFixture
     patched = re.findall(r": call (\S+)#-?\d+$", text, re.M)
     assert patched
     assert "bpf_map_lookup_elem" not in patched
+
+
+MAPS = str(TESTDATA / "maps-el.elf")
+
+
+def test_load_maps_pinned_by_name(capsys: pytest.CaptureFixture[str], pin_dir: str) -> None:
+    """Maps of maps, program arrays and a map marked LIBBPF_PIN_BY_NAME: the loader pins the
+    last under --pin DIR itself, the command pins the rest beside it."""
+    status, out, err = run(capsys, "load", MAPS, "--pin", pin_dir, "--json")
+    assert status == 0, err
+    data = json.loads(out)
+    pinned = {m["name"]: m["pinned"] for m in data["maps"]}
+    assert pinned["pinned_stats"] == os.path.join(pin_dir, "pinned_stats")
+    assert pinned["outer"] == os.path.join(pin_dir, "outer")
+    assert set(os.listdir(pin_dir)) == {os.path.basename(p) for p in pinned.values()} | {
+        p["name"] for p in data["programs"]}
+
+
+def test_pin_by_name_needs_a_bpffs(capsys: pytest.CaptureFixture[str]) -> None:
+    from ebpf.internal.pin import DEFAULT_PIN_ROOT, is_bpffs
+
+    if is_bpffs(DEFAULT_PIN_ROOT):
+        pytest.skip(f"{DEFAULT_PIN_ROOT} is a bpffs here: loading would pin there")
+    status, out, err = run(capsys, "load", MAPS)
+    assert status == 1 and out == ""
+    assert "'pinned_stats'" in err and "--pin DIR" in err
