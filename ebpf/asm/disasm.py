@@ -25,8 +25,8 @@ the speculation barrier ``nospec`` (``ST|NOSPEC``).
 
 Code read back from the kernel after loading (the "translated" or *xlated* instructions of
 ``BPF_OBJ_GET_INFO_BY_FD``, :meth:`ebpf.Program.xlated_instructions`) encodes some operands
-differently from loadable code; ``xlated=True`` (or :func:`ebpf.asm.xlated.disassemble_xlated`,
-which also names maps and kernel functions) reads them the
+differently from loadable code; ``xlated=True`` (or :func:`format_xlated`, which also names
+maps and kernel functions) reads them the
 kernel's way: a map reference holds the map's id (``r1 = map[id:7]``, ``r1 = map[id:7][0]+8``),
 a helper or kernel function call holds the function's address relative to the kernel's
 ``__bpf_call_base`` (named when a resolver is given: ``call __htab_map_lookup_elem#343344``),
@@ -39,7 +39,7 @@ have no symbol.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
 from .helpers import Helper
@@ -48,7 +48,7 @@ from .opcode import LDIMM64, ALUOp, AtomicOp, Class, JumpOp, Mode, PseudoCall, P
 if TYPE_CHECKING:
     from .instruction import Instruction
 
-__all__ = ["format_instruction", "format_instructions"]
+__all__ = ["format_instruction", "format_instructions", "format_xlated"]
 
 _HELPER_NAMES: Final[dict[int, str]] = {h.value: h.c_name for h in Helper}
 
@@ -454,3 +454,37 @@ def _relative_target(ins: Instruction, xlated: bool = False) -> int | None:
         return _s32(ins.constant & 0xFFFF_FFFF) if xlated else ins.constant
     return None
 
+
+
+def format_xlated(insns: Iterable[Instruction], map_ids: Sequence[int] = (), *,
+                  map_names: Sequence[str] = (),
+                  call_name: Callable[[int], str | None] | None = None) -> str:
+    """The listing of a loaded program's translated ("xlated") instructions.
+
+    ``insns`` are the instructions the kernel hands out after loading
+    (:meth:`ebpf.Program.xlated_instructions`; :func:`ebpf.asm.xlated.disassemble_xlated`
+    takes the raw bytes). Map references print as the kernel wrote them, by map id:
+    ``r1 = map[id:7]``, ``r1 = map[id:7][0]+16``. ``map_ids`` are the program's maps
+    (:attr:`ebpf.ProgramInfo.map_ids`) and ``map_names`` their names in the same order; a
+    reference to a map with a known name gets it as a comment (``  ; counts``). Helper and
+    kernel function calls carry the callee's address relative to the kernel's
+    ``__bpf_call_base``; ``call_name(imm)``, if given, names it (e.g. from
+    ``/proc/kallsyms``). Symbols and sources already on the instructions are shown as by
+    :func:`format_instructions`. Nothing here reads files or asks the kernel.
+    """
+    names = dict(zip(map_ids, map_names, strict=False))
+    resolved: list[Instruction] = []
+    comments: dict[int, str] = {}
+    for i, ins in enumerate(insns):
+        src = int(ins.src)
+        if ins.opcode == LDIMM64 and src in (PseudoLoad.MAP_FD, PseudoLoad.MAP_VALUE):
+            name = names.get(ins.constant & 0xFFFF_FFFF)
+            if name:
+                comments[i] = name
+        elif (ins.opcode == CALL and call_name is not None and ins.reference is None
+              and src in (PseudoCall.HELPER, PseudoCall.KFUNC_CALL)):
+            found = call_name(ins.constant)
+            if found:
+                ins = ins.with_reference(found)
+        resolved.append(ins)
+    return listing(resolved, True, comments)

@@ -3,8 +3,9 @@
 After loading, the kernel holds a rewritten copy of a program: helper calls patched into calls
 of kernel functions, map lookups inlined, map references turned into pointers. It hands that
 copy out (``BPF_OBJ_GET_INFO_BY_FD``, :meth:`ebpf.Program.xlated_instructions`) with map
-pointers written back as map ids; :func:`disassemble_xlated` prints it with those ids and,
-given names, the names of maps and kernel functions.
+pointers written back as map ids; :func:`disassemble_xlated` prints it, from raw bytes or
+decoded instructions, with those ids and, given names, the names of maps and kernel functions
+(:func:`ebpf.asm.disasm.format_xlated` does the same for decoded instructions).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
-from .disasm import CALL, listing
+from .disasm import format_xlated
 from .instruction import Instruction, Instructions
-from .opcode import LDIMM64, PseudoCall, PseudoLoad
 
 __all__ = ["disassemble_xlated"]
 
@@ -44,19 +44,4 @@ def disassemble_xlated(code: bytes | bytearray | memoryview | Iterable[Instructi
             code, byteorder if byteorder is not None else sys.byteorder)
     else:
         insns = code
-    names = dict(zip(map_ids, map_names, strict=False))
-    resolved: list[Instruction] = []
-    comments: dict[int, str] = {}
-    for i, ins in enumerate(insns):
-        src = int(ins.src)
-        if ins.opcode == LDIMM64 and src in (PseudoLoad.MAP_FD, PseudoLoad.MAP_VALUE):
-            name = names.get(ins.constant & 0xFFFF_FFFF)
-            if name:
-                comments[i] = name
-        elif (ins.opcode == CALL and call_name is not None and ins.reference is None
-              and src in (PseudoCall.HELPER, PseudoCall.KFUNC_CALL)):
-            found = call_name(ins.constant)
-            if found:
-                ins = ins.with_reference(found)
-        resolved.append(ins)
-    return listing(resolved, True, comments)
+    return format_xlated(insns, map_ids, map_names=map_names, call_name=call_name)

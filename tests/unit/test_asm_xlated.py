@@ -125,3 +125,14 @@ def test_truncated_bytes_raise_a_library_error() -> None:
 
     with pytest.raises(EbpfError):
         disassemble_xlated(raw(0x95)[:5])
+
+
+def test_format_xlated_on_decoded_instructions() -> None:
+    from ebpf.asm.disasm import format_xlated
+
+    code = raw(0x18, 1, 1, 0, 42) + raw(0) + raw(0xBF, 0, 1, -1, 0) + raw(0x95)
+    insns = Instructions.unmarshal(code, "little")
+    assert lines_of(format_xlated(insns, map_ids=(42,))) == [
+        "r1 = map[id:42]", "r0 = &(void __percpu *)(r1)", "exit"]
+    assert format_xlated(insns, (42,), map_names=("hits",)) == disassemble_xlated(
+        code, (42,), map_names=("hits",))
