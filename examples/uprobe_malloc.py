@@ -14,8 +14,8 @@ section names the library and the function, so ``ebpf.link.attach(prog, pid=...)
 probe in that process only; other processes run their malloc() untouched.
 
 Each call adds one to the log2 slot of its size in an array map (slot N: sizes from 2^N to
-2^(N+1)-1), and to two ``.bss`` variables (calls, bytes). The example prints the histogram
-when the command exits, the time is up, or the process is gone.
+2^(N+1)-1), and to two ``.bss`` variables (calls, bytes). When the command exits, the time
+is up, or the process is gone, the example prints the histogram with ``ebpf.histogram``.
 
 A command is started stopped: the example forks, attaches to the child's pid, and only then
 lets the child exec the command, so that its very first malloc() is seen.
@@ -31,24 +31,10 @@ from pathlib import Path
 
 import ebpf
 from ebpf import link
+from ebpf.histogram import counts_from_map, log2_histogram
 
 _ORDER = "el" if sys.byteorder == "little" else "eb"
 OBJECT = Path(__file__).resolve().parent / "bpf" / f"uprobe_malloc-{_ORDER}.elf"
-SLOTS = 64
-
-
-def log2_histogram(counts: list[int], label: str) -> list[str]:
-    """Rows of a log2 histogram in the style of the BPF tracing tools."""
-    used = [i for i, c in enumerate(counts) if c]
-    if not used:
-        return [f"{label}: no data"]
-    top = max(counts)
-    rows = [f"{label:>26} : count    distribution"]
-    for slot in range(used[0], used[-1] + 1):
-        lo, hi = (0, 1) if slot == 0 else (1 << slot, (1 << (slot + 1)) - 1)
-        bar = "*" * round(40 * counts[slot] / top)
-        rows.append(f"{lo:>11} -> {hi:<11} : {counts[slot]:<8} |{bar:<40}|")
-    return rows
 
 
 def start_stopped(command: list[str]) -> tuple[int, int]:
@@ -111,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         calls = coll.variables["calls"].get()
         requested = coll.variables["bytes_requested"].get()
         print(f"malloc() calls: {calls}, bytes requested: {requested}\n")
-        sizes = coll.maps["sizes_log2"]
-        counts = [sizes[slot] for slot in range(SLOTS)]
-        print("\n".join(log2_histogram(counts, "size (bytes)")))
+        # The array map is the histogram: slot N's count under key N.
+        counts = counts_from_map(coll.maps["sizes_log2"])
+        print(log2_histogram(counts, unit="size (bytes)", strip_leading_zeros=True)
+              or "no malloc() calls")
     return 0 if status == 0 else 1
 
 
