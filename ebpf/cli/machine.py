@@ -18,8 +18,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ebpf.btf.handle import Handle
 from ebpf.cli._output import (
@@ -45,6 +45,9 @@ from ebpf.program import Program
 from ebpf.types import MapType, UpdateFlags
 
 __all__ = ["parse_bytes_argument", "register"]
+
+if TYPE_CHECKING:
+    from ebpf.asm.instruction import Instruction
 
 K = TypeVar("K", bound=KernelObject)
 
@@ -329,18 +332,60 @@ def _stats_enabled() -> bool | None:
         return None
 
 
-def disassemble_xlated(prog: Program, map_ids: tuple[int, ...]) -> list[str]:
-    """The kernel's translated instructions of ``prog``, one line each, with map references
-    shown by map id (the kernel writes ids where the loader wrote descriptors)."""
-    from ebpf.asm import disasm
+_ADDRESS_MASK = (1 << 64) - 1
 
-    insns = prog.xlated_instructions()
-    better = getattr(disasm, "format_xlated", None)
-    if callable(better):
-        text = str(better(insns, map_ids=map_ids))
-    else:
-        text = disasm.format_instructions(insns)
-        text = re.sub(r"map\[fd:(\d+)\]", r"map[id:\1]", text)
+
+def _s32(v: int) -> int:
+    v &= 0xFFFF_FFFF
+    return v - (1 << 32) if v & 0x8000_0000 else v
+
+
+def kernel_call_names(insns: Sequence[Instruction]) -> Callable[[int], str | None] | None:
+    """Names the kernel functions the translated code calls: the kernel writes a helper or
+    kfunc call as the callee's address relative to ``__bpf_call_base``, which
+    ``/proc/kallsyms`` turns back into a name. None when the addresses are hidden or there
+    is no such call."""
+    from ebpf.asm.disasm import CALL
+    from ebpf.asm.opcode import PseudoCall
+
+    imms = {_s32(ins.constant) for ins in insns
+            if ins.opcode == CALL and int(ins.src) in (PseudoCall.HELPER, PseudoCall.KFUNC_CALL)}
+    if not imms:
+        return None
+    try:
+        with open("/proc/kallsyms", "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    found = re.search(rb"^([0-9a-f]+) [tT] __bpf_call_base$", text, re.MULTILINE)
+    base = int(found.group(1), 16) if found else 0
+    if not base:
+        return None  # addresses hidden (kptr_restrict, no CAP_SYSLOG)
+    wanted = {f"{(base + imm) & _ADDRESS_MASK:x}".encode(): imm for imm in imms}
+    names: dict[int, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        imm = wanted.get(parts[0].lstrip(b"0")) if parts else None
+        if imm is not None and imm not in names and len(parts) >= 3 and parts[1] in (
+                b"t", b"T", b"w", b"W"):
+            names[imm] = parts[2].decode(errors="replace")
+            if len(names) == len(wanted):
+                break
+    return lambda imm: names.get(_s32(imm))
+
+
+def disassemble_xlated(prog: Program, map_ids: Sequence[int], map_names: Sequence[str]
+                       ) -> list[str]:
+    """The kernel's translated instructions of ``prog``, one line each: map references by map
+    id with the map's name, kernel calls by function name where ``/proc/kallsyms`` tells.
+
+    Raises:
+        NotSupportedError: the kernel withholds the instructions from this process.
+    """
+    from ebpf.asm.xlated import disassemble_xlated as listing
+
+    insns = list(prog.xlated_instructions())
+    text = listing(insns, map_ids, map_names=map_names, call_name=kernel_call_names(insns))
     return text.splitlines()
 
 
@@ -358,13 +403,14 @@ def _map_names(ids: tuple[int, ...] | list[int]) -> dict[int, str]:
 def _cmd_show_prog(args: argparse.Namespace, out: Output) -> int:
     with _open(Program, "program", args.target) as prog:
         info = prog.info()
+        names = _map_names(info.map_ids)
         try:
-            xlated: list[str] | None = disassemble_xlated(prog, info.map_ids)
+            xlated: list[str] | None = disassemble_xlated(
+                prog, info.map_ids, [names.get(i, "") for i in info.map_ids])
             withheld = ""
         except NotSupportedError as e:
             xlated, withheld = None, str(e)
     record = _prog_record(info, pins()["prog"].get(info.id, []))
-    names = _map_names(info.map_ids)
     record["maps"] = [{"id": i, "name": names.get(i, "")} for i in info.map_ids]
     record["xlated"] = xlated
     stats = _stats_enabled()
