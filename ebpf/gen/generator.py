@@ -151,13 +151,12 @@ def read_object(path: str | os.PathLike[str], cflags: Sequence[str] = ()) -> byt
 def _identifier(name: str) -> str:
     """``name`` as a Python identifier: other characters become ``_``, keywords get a ``_``."""
     out = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in name)
-    out = out.strip("_") if out.strip("_") else out
     if not out:
         out = "_"
     if out[0].isdigit():
         out = "_" + out
-    if keyword.iskeyword(out) or keyword.issoftkeyword(out):
-        out += "_"
+    if keyword.iskeyword(out) or keyword.issoftkeyword(out) or out in ("l", "O", "I"):
+        out += "_"  # keywords, and the names linters find ambiguous
     return out
 
 
@@ -381,7 +380,7 @@ class _TypeTable:
 
         def flush_run() -> None:
             if run:
-                slots.append(self._bitfield_slot(run, bitfields, pad_name))
+                slots.extend(self._bitfield_slots(run, bitfields, pad_name))
                 run.clear()
 
         for i, m in enumerate(u.members):
@@ -446,6 +445,9 @@ class _TypeTable:
         what = f"{kind} {u.name}" if u.name else f"an anonymous {kind}"
         lines = [f"class {name}({self.base(is_union)}):",
                  *_docstring(f"{what} ({u.size} bytes).", "    "), ""]
+        # A class body would mangle ``__name``: such members go without an annotation.
+        annotations = [(n, a) for n, a in annotations
+                       if not (n.startswith("__") and not n.endswith("__"))]
         for pyname, ann in annotations:
             lines.append(f"    {pyname}: {ann}")
         if annotations:
@@ -458,33 +460,72 @@ class _TypeTable:
         lines += _wrap_list("_fields_ = [", entries, "]", "    ")
         return lines, align
 
-    def _bitfield_slot(self, run: list[tuple[str, Member, _PyType]], bitfields: bool,
-                       pad_name: Callable[[str], str]) -> _Slot:
-        """One storage unit holding a run of bitfield members, or their bytes."""
-        first = run[0][1].offset
-        last = max(m.offset + (m.bitfield_size or mt.size * 8) for _, m, mt in run)
-        if bitfields and all(mt.value in ("int", "bool") for _, _, mt in run):
+    def _bitfield_slots(self, run: list[tuple[str, Member, _PyType]], bitfields: bool,
+                        pad_name: Callable[[str], str]) -> list[_Slot]:
+        """Storage units of ctypes bitfields holding a run of bitfield members (as few as
+        fit, none overlapping), or, if they cannot, one opaque byte array of the run."""
+        def width(m: Member, mt: _PyType) -> int:
+            return m.bitfield_size or mt.size * 8
+
+        def unit(first: int, last: int, floor: int, least: int) -> tuple[int, int] | None:
             for size in (1, 2, 4, 8):
+                if size < least:
+                    continue
                 start = first // 8 // size * size
-                if last <= (start + size) * 8:
+                if start >= floor and last <= (start + size) * 8:
+                    return start, size
+            return None
+
+        if bitfields and all(mt.value in ("int", "bool") for _, _, mt in run):
+            groups: list[tuple[int, int, list[tuple[str, Member, _PyType]]]] = []
+            floor = 0
+            i = 0
+            while i < len(run):
+                group = [run[i]]
+                first = run[i][1].offset
+                last = first + width(run[i][1], run[i][2])
+                least = run[i][2].size  # the declared type's: a unit of at least that
+                placed = unit(first, last, floor, least)
+                if placed is None:
                     break
+                i += 1
+                while i < len(run):
+                    _, m, mt = run[i]
+                    grown = unit(first, max(last, m.offset + width(m, mt)), floor,
+                                 max(least, mt.size))
+                    if grown is None or m.offset < last:
+                        break
+                    group.append(run[i])
+                    last = max(last, m.offset + width(m, mt))
+                    least = max(least, mt.size)
+                    placed = grown
+                    i += 1
+                groups.append((placed[0], placed[1], group))
+                floor = placed[0] + placed[1]
             else:
-                size = 0
-            if size:
-                entries = []
-                bit = start * 8
-                for pyname, m, mt in run:
-                    width = m.bitfield_size or mt.size * 8
-                    if m.offset > bit:
-                        entries.append(f'("{pad_name("_padbits")}", '
-                                       f"ctypes.c_uint{size * 8}, {m.offset - bit})")
-                    ctype = f"ctypes.c_{'' if mt.signed else 'u'}int{size * 8}"
-                    entries.append(f'("{pyname or pad_name("_unnamed")}", {ctype}, {width})')
-                    bit = m.offset + width
-                return _Slot(entries, start, size, size)
+                slots = []
+                for n, (start, size, group) in enumerate(groups):
+                    entries = []
+                    bit = start * 8
+                    for pyname, m, mt in group:
+                        if m.offset > bit:
+                            entries.append(f'("{pad_name("_padbits")}", '
+                                           f"ctypes.c_uint{size * 8}, {m.offset - bit})")
+                        ctype = f"ctypes.c_{'' if mt.signed else 'u'}int{size * 8}"
+                        entries.append(f'("{pyname or pad_name("_unnamed")}", {ctype}, '
+                                       f"{width(m, mt)})")
+                        bit = m.offset + width(m, mt)
+                    end = (start + size) * 8
+                    if n + 1 < len(groups) and bit < end:  # keep ctypes from sharing the unit
+                        entries.append(f'("{pad_name("_padbits")}", ctypes.c_uint{size * 8}, '
+                                       f"{end - bit})")
+                    slots.append(_Slot(entries, start, size, size))
+                return slots
+        first = run[0][1].offset
+        last = max(m.offset + width(m, mt) for _, m, mt in run)
         start, end = first // 8, (last + 7) // 8
-        return _Slot([f'("{pad_name("_bitfields")}", ctypes.c_uint8 * {end - start})'], start,
-                     end - start, 1)
+        return [_Slot([f'("{pad_name("_bitfields")}", ctypes.c_uint8 * {end - start})'], start,
+                      end - start, 1)]
 
     def _flattened(self, inner: Composite) -> list[tuple[str, str]]:
         """Annotations for the members an anonymous member makes visible."""
@@ -777,7 +818,8 @@ class _Module:
         field_names = _Names(_OBJECTS_RESERVED)
         programs = [(field_names.take(_identifier(n)), n, spec.programs[n])
                     for n in _loadable_programs(spec)]
-        maps = [(field_names.take(_identifier(n)), n, m) for n, m in spec.maps.items()]
+        maps = [(field_names.take(_identifier(n.lstrip("."))), n, m)
+                for n, m in spec.maps.items()]
         views = []
         for attr, name, m in maps:
             if not _is_viewable(m):

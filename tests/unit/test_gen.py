@@ -1,0 +1,463 @@
+"""The code generator (``ebpf gen``): the modules it writes describe the object's types with the
+offsets and sizes BTF gives, type-check under ``mypy --strict`` (and misuse does not), pass
+ruff, are deterministic, and bad input gives a clear error. No kernel needed: the loading
+side is tests/kernel/test_gen.py."""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import importlib.util
+import io
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import ebpf
+from ebpf.btf import Array, Composite, Enum, Int, Member, Type, decode, underlying
+from ebpf.cli import main as cli_main
+from ebpf.gen import GenerateError, generate, generate_module
+
+ROOT = Path(__file__).resolve().parents[2]
+TESTDATA = ROOT / "testdata"
+GEN_TYPES = TESTDATA / "gen_types-el.elf"
+GLOBALS = TESTDATA / "globals-el.elf"
+RINGBUF = TESTDATA / "ringbuf-el.elf"
+EXEC_EVENTS = ROOT / "examples" / "bpf" / "exec_events-el.elf"
+HAVE_CLANG = shutil.which("clang-19") is not None or shutil.which("clang") is not None
+
+
+_counter = iter(range(1_000_000))
+
+
+def import_source(source: str, directory: Path, name: str = "") -> ModuleType:
+    """Write ``source`` as a module in ``directory`` and import it (under a unique name)."""
+    name = name or f"gen_module_{next(_counter)}"
+    path = directory / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+@pytest.fixture
+def modules(tmp_path: Path) -> Iterator[dict[str, ModuleType]]:
+    made: dict[str, ModuleType] = {}
+    for label, path in (("types", GEN_TYPES), ("globals", GLOBALS), ("ringbuf", RINGBUF),
+                        ("exec", EXEC_EVENTS)):
+        made[label] = import_source(generate(path), tmp_path)
+    # Kernel structs the object's CO-RE reads name: bitfields, unions, anonymous members.
+    made["task"] = import_source(generate(EXEC_EVENTS, types=["task_struct", "linux_binprm"]),
+                                 tmp_path)
+    yield made
+    for m in made.values():
+        sys.modules.pop(m.__name__, None)
+
+
+# --- layout: every generated class against the BTF ------------------------------------------
+
+
+def _btf_struct(spec: ebpf.CollectionSpec, name: str) -> Composite:
+    assert spec.types is not None
+    found = [t for t in spec.types.types_by_name(name) if isinstance(t, Composite)]
+    assert found, name
+    return found[0]
+
+
+def _named_members(t: Composite) -> Iterator[Member]:
+    """The members of ``t``, those of anonymous members in their place (at any depth)."""
+    for m in t.members:
+        inner = underlying(m.type)
+        if not m.name and isinstance(inner, Composite):
+            yield from _named_members(inner)
+        elif m.name:
+            yield m
+
+
+def _same(ours: Any, theirs: Any, t: Type, where: str) -> None:
+    """A value read through the generated ctypes class equals the BTF decoder's."""
+    u = underlying(t)
+    if isinstance(u, Composite):
+        for m in _named_members(u):
+            attr = m.name if hasattr(ours, m.name) else m.name + "_"  # keywords, ambiguous
+            if m.name.startswith("__"):
+                continue  # reachable only with getattr: checked by offset in the caller
+            _same(getattr(ours, attr), theirs[m.name], m.type, f"{where}.{m.name}")
+    elif isinstance(u, Array):
+        elem = underlying(u.type)
+        if isinstance(theirs, str):
+            theirs = theirs.encode()
+        if isinstance(theirs, bytes):
+            mine = ours if isinstance(ours, bytes) else bytes(ours)
+            if isinstance(elem, Int) and (elem.name == "char"):
+                assert mine.split(b"\0")[0] == theirs.split(b"\0")[0], where
+            else:
+                assert mine == theirs, where
+            return
+        assert len(ours) == len(theirs) == u.nelems, where
+        for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+            _same(a, b, u.type, f"{where}[{i}]")
+    elif isinstance(u, Enum):
+        if isinstance(theirs, str):
+            theirs = next(v.value for v in u.values if v.name == theirs)
+        assert ours == theirs, where
+    elif isinstance(theirs, float):
+        assert ours == theirs or (math.isnan(ours) and math.isnan(theirs)), where
+    else:
+        assert ours == theirs, f"{where}: {ours!r} != {theirs!r}"
+
+
+@pytest.mark.parametrize(("label", "struct", "cls", "size"), [
+    ("types", "flow_key", "FlowKey", 12),
+    ("types", "flow_value", "FlowValue", 88),
+    ("types", "packed_rec", "PackedRec", 7),
+    ("types", "record", "Record", 48),
+    ("types", "point", "Point", 8),
+    ("globals", "config", "Config", 24),
+    ("globals", "totals", "Totals", 24),
+    ("ringbuf", "event", "Event", 56),
+    ("ringbuf", "pair", "Pair", 8),
+    ("exec", "exec_event", "ExecEvent", 144),
+    ("task", "task_struct", "TaskStruct", 3264),
+    ("task", "linux_binprm", "LinuxBinprm", 408),
+])
+def test_layout_matches_btf(modules: dict[str, ModuleType], label: str, struct: str, cls: str,
+                            size: int) -> None:
+    module = modules[label]
+    spec = module.load_spec()
+    t = _btf_struct(spec, struct)
+    generated = getattr(module, cls)
+    assert ctypes.sizeof(generated) == t.size == size
+    for m in t.members:
+        if m.name and not m.bitfield_size:
+            attr = m.name if hasattr(generated, m.name) else m.name + "_"
+            assert getattr(generated, attr).offset == m.offset // 8, m.name
+    rng = random.Random(size)
+    for _ in range(20):
+        data = bytes(rng.randrange(256) for _ in range(size))
+        _same(generated.from_buffer_copy(data), decode(t, data), t, struct)
+
+
+def test_bitfields_union_enums(modules: dict[str, ModuleType]) -> None:
+    g = modules["types"]
+    v = g.FlowValue(small=5, medium=9, big=0xabcde, as_u32=0x04030201, trend=g.Delta.DOWN)
+    spec = g.load_spec()
+    decoded = decode(_btf_struct(spec, "flow_value"), bytes(v))
+    assert (decoded["small"], decoded["medium"], decoded["big"]) == (5, 9, 0xabcde)
+    assert decoded["as_bytes"] == b"\x01\x02\x03\x04"
+    assert decoded["trend"] == "DOWN"
+    assert list(v.as_bytes) == [1, 2, 3, 4]  # the anonymous union's members, flattened
+    assert issubclass(g.Color, __import__("enum").IntEnum)
+    assert (g.Color.RED, g.Color.GREEN, g.Color.BLUE) == (0, 1, 7)
+    assert g.Delta.DOWN == -1 and g.Wide.WIDE_BIG == 1 << 32
+    assert g.PackedRec._pack_ == 1
+    assert g.Record.aligned.offset == 32  # __attribute__((aligned(16))): explicit padding
+
+
+def test_objects_fields_and_views(modules: dict[str, ModuleType]) -> None:
+    g = modules["types"]
+    hints = typing.get_type_hints(g.Objects, include_extras=True)
+    names = {f.name: typing.get_args(hints[f.name]) for f in dataclasses.fields(g.Objects)
+             if typing.get_origin(hints[f.name]) is typing.Annotated}
+    assert {n: (a[0], a[1].name) for n, a in names.items()} == {
+        "fill": (ebpf.Program, "fill"), "flows": (ebpf.Map, "flows"),
+        "per_cpu_points": (ebpf.Map, "per_cpu_points"), "records": (ebpf.Map, "records"),
+        "rodata": (ebpf.Map, ".rodata"), "data": (ebpf.Map, ".data"),
+        "bss": (ebpf.Map, ".bss"), "rodata_str1_1": (ebpf.Map, ".rodata.str1.1")}
+    assert issubclass(g.Objects, ebpf.Objects)
+    objs = g.Objects()
+    assert objs.fill is None and objs.flows is None
+    objs.close()  # nothing loaded: nothing to close
+    assert isinstance(g.Objects.flows_view, property)
+    assert isinstance(g.Objects.per_cpu_points_view, property)
+    assert not hasattr(g.Objects, "records_view")  # a ring buffer has no elements to view
+
+
+def test_variables_before_load(modules: dict[str, ModuleType]) -> None:
+    g = modules["globals"]
+    spec = g.load_spec()
+    v = g.Variables(spec.variables)
+    assert v.ro_multiplier == 3
+    cfg = v.ro_config
+    assert isinstance(cfg, g.Config)
+    assert (cfg.mode, cfg.limit, cfg.seed, cfg.tag) == (1, 1500, 0x0123456789abcdef, b"globals")
+    assert v.data_counter == 100 and v.custom_counter == 7
+    v.ro_multiplier = 9
+    v.ro_config = g.Config(mode=2, limit=10, seed=1, tag=b"x")
+    assert spec.variables["ro_multiplier"].get() == 9
+    assert g.Variables(spec.variables).ro_config.limit == 10
+    assert g.load_spec().variables["ro_multiplier"].get() == 3  # a fresh spec each call
+
+    t = modules["types"]
+    tv = t.Variables(t.load_spec().variables)
+    assert (tv.signed_byte, tv.scale, tv.name) == (-5, 0.5, b"gen\0\0\0\0\0")
+    tv.name = b"abc"  # char arrays are padded
+    assert tv.name == b"abc\0\0\0\0\0"
+    assert (tv.origin.x, tv.origin.y) == (3, -4)
+    with pytest.raises(ebpf.MarshalError):
+        tv.name = b"too long!"
+
+
+def test_exec_events_and_extra_types(tmp_path: Path, modules: dict[str, ModuleType]) -> None:
+    e = modules["exec"]
+    assert "execs_by_comm_view" in dir(e.Objects) and "argc_log2_view" in dir(e.Objects)
+    assert e.__all__ == sorted(e.__all__, key=lambda n: (not n[0].isupper(), n))
+    assert not hasattr(e, "LinuxBinprm")  # no map or variable uses it ...
+    assert ctypes.sizeof(modules["task"].LinuxBinprm) == 408  # ... unless asked for
+    with pytest.raises(GenerateError, match="no struct, union or enum"):
+        generate(RINGBUF, types=["no_such_type"])
+
+
+def test_big_endian_object(tmp_path: Path) -> None:
+    mod = import_source(generate(TESTDATA / "globals-eb.elf"), tmp_path)
+    try:
+        if sys.byteorder == "little":
+            assert issubclass(mod.Config, ctypes.BigEndianStructure)
+        cfg = mod.Variables(mod.load_spec().variables).ro_config
+        assert (cfg.mode, cfg.limit, cfg.seed) == (1, 1500, 0x0123456789abcdef)
+    finally:
+        sys.modules.pop(mod.__name__, None)
+
+
+# --- the output as text -------------------------------------------------------------------
+
+
+def test_deterministic() -> None:
+    assert generate(GEN_TYPES) == generate(GEN_TYPES)
+    from_bytes = generate(GEN_TYPES.read_bytes(), module_name="gen_types-el")
+    assert from_bytes.replace("<bytes>", GEN_TYPES.name) == generate(GEN_TYPES)
+    assert "/" + "work" not in generate(GEN_TYPES)
+
+
+def test_beside(tmp_path: Path) -> None:
+    shutil.copy(GLOBALS, tmp_path / "globals.bpf.o")
+    source = generate(GLOBALS, embed=False, object_file="globals.bpf.o")
+    assert "b64decode" not in source
+    mod = import_source(source, tmp_path)
+    try:
+        assert mod.load_spec() == ebpf.load_collection_spec(GLOBALS)
+    finally:
+        sys.modules.pop(mod.__name__, None)
+    with pytest.raises(GenerateError, match="plain file name"):
+        generate(GLOBALS, embed=False, object_file="../x.o")
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None and importlib.util.find_spec("ruff") is None,
+                    reason="ruff is not installed")
+@pytest.mark.parametrize("path", [GEN_TYPES, GLOBALS, RINGBUF, EXEC_EVENTS],
+                         ids=lambda p: p.name)
+def test_ruff_clean(tmp_path: Path, path: Path) -> None:
+    out = tmp_path / "generated.py"
+    out.write_text(generate(path))
+    for args in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        done = subprocess.run([sys.executable, "-m", "ruff", *args, "--config",
+                               str(ROOT / "pyproject.toml"), str(out)],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    # ruff's defaults too (other projects' configurations): the lint rules pass
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated",
+                           "--select", "E,F,W,I,UP,B,SIM,RUF", "--line-length", "100",
+                           str(out)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+USE_OK = '''\
+from __future__ import annotations
+
+import ebpf
+import gmod
+
+
+def run() -> int:
+    with gmod.load(verdict=2, origin=gmod.Point(x=1, y=2)) as objs:
+        prog: ebpf.Program = objs.fill
+        for key, value in objs.flows_view.items():
+            color: int = key.color
+            packets: int = value.packets
+            label: bytes = value.label
+            ratio: float = value.ratio
+            where: gmod.Point = value.where[0]
+            print(color, packets, label, ratio, where.x, value.small)
+        per_cpu: list[gmod.Point] = objs.per_cpu_points_view[0]
+        objs.flows_view[gmod.FlowKey(port=1)] = gmod.FlowValue(packets=2)
+        objs.variables.runs = 5
+        n: int = objs.variables.runs
+        last: gmod.Point = objs.variables.last_point
+        return prog.test_run(b"\\0" * 64).retval + n + last.x + len(per_cpu)
+
+
+spec: ebpf.CollectionSpec = gmod.load_spec()
+gmod.Variables(spec.variables).verdict = 1
+color: gmod.Color = gmod.Color.BLUE
+record: gmod.Record = gmod.Record.from_buffer_copy(bytes(48))
+seq: int = record.seq + record.packed.value
+'''
+
+USE_BAD = '''\
+from __future__ import annotations
+
+import gmod
+
+with gmod.load(verdict="pass") as objs:
+    objs.flows_view[gmod.Point()] = gmod.FlowValue()
+    objs.variables.runs = "many"
+    s: str = objs.variables.last_point
+    objs.no_such_map.close()
+    r = gmod.Record()
+    r.seq = b"x"
+'''
+
+
+@pytest.fixture(scope="module")
+def mypy_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
+    pytest.importorskip("mypy")
+    directory = tmp_path_factory.mktemp("mypy")
+    (directory / "gmod.py").write_text(generate(GEN_TYPES, module_name="gmod"))
+    (directory / "use_ok.py").write_text(USE_OK)
+    (directory / "use_bad.py").write_text(USE_BAD)
+    env = {**os.environ, "MYPYPATH": str(ROOT)}
+    out = {}
+    for name in ("gmod", "use_ok", "use_bad"):
+        done = subprocess.run(
+            [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(directory / ".cache"),
+             "--no-error-summary", f"{name}.py"],
+            cwd=directory, env=env, capture_output=True, text=True, check=False)
+        out[name] = (done.returncode, done.stdout + done.stderr)
+    return out
+
+
+def test_mypy_accepts_module_and_use(mypy_results: dict[str, tuple[int, str]]) -> None:
+    for name in ("gmod", "use_ok"):
+        status, text = mypy_results[name]
+        assert status == 0, text
+
+
+def test_mypy_rejects_misuse(mypy_results: dict[str, tuple[int, str]]) -> None:
+    status, text = mypy_results["use_bad"]
+    assert status == 1, text
+    for line, code in ((5, "arg-type"), (6, "index"), (7, "assignment"), (8, "assignment"),
+                       (9, "attr-defined"), (11, "assignment")):
+        assert f"use_bad.py:{line}: error:" in text and f"[{code}]" in text, text
+    assert text.count(": error:") == 6, text
+
+
+# --- C input and errors -------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not HAVE_CLANG, reason="clang is not installed")
+def test_from_c_file(tmp_path: Path) -> None:
+    src = tmp_path / "prog.c"
+    shutil.copy(TESTDATA / "gen_types.c", src)
+    made = generate_module(src, cflags=["-DUNUSED_MACRO=1"])
+    assert made.object_file == "prog.o"
+    assert made.data.startswith(b"\x7fELF")
+    assert "class FlowValue(ctypes.Structure):" in made.source
+    assert made.programs == ("fill",)
+    assert generate(src) == made.source  # the compiled object is the same each time
+
+
+@pytest.mark.skipif(not HAVE_CLANG, reason="clang is not installed")
+def test_clang_failure(tmp_path: Path) -> None:
+    src = tmp_path / "broken.c"
+    src.write_text("int broken(\n")
+    with pytest.raises(GenerateError, match=r"compile .*broken\.c: clang failed") as info:
+        generate(src)
+    assert "broken.c:1:" in str(info.value)  # clang's diagnostics are in the message
+
+
+def test_not_an_object(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.o"
+    junk.write_bytes(b"not an ELF file")
+    with pytest.raises(GenerateError, match=r"junk\.o is not a BPF object"):
+        generate(junk)
+    truncated = tmp_path / "truncated.o"
+    truncated.write_bytes(GLOBALS.read_bytes()[:200])
+    with pytest.raises(GenerateError, match=r"truncated\.o is not a usable BPF object"):
+        generate(truncated)
+    with pytest.raises(GenerateError, match=r"no-such\.o"):
+        generate(tmp_path / "no-such.o")
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = cli_main(args)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_cli_writes_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "gen_globals.py"
+    status, text, err = _cli(["gen", str(GLOBALS), "-o", str(out)], capsys)
+    assert (status, err) == (0, "")
+    assert f"wrote {out}" in text
+    assert out.read_text() == generate(GLOBALS, module_name="gen_globals")
+
+    status, text, _ = _cli(["--json", "gen", str(GLOBALS), "-o", str(out), "--beside"], capsys)
+    assert status == 0
+    data = json.loads(text)
+    assert data["object"] == str(tmp_path / "gen_globals.bpf.o")
+    assert data["programs"] == ["use_globals"] and "Config" in data["types"]
+    assert (tmp_path / "gen_globals.bpf.o").read_bytes() == GLOBALS.read_bytes()
+    mod = import_source(out.read_text(), tmp_path, "gen_globals")
+    try:
+        assert mod.Variables(mod.load_spec().variables).ro_multiplier == 3
+    finally:
+        sys.modules.pop("gen_globals", None)
+
+    status, text, _ = _cli(["gen", str(GLOBALS), "--name", "shown"], capsys)
+    assert status == 0 and "(module shown)" in text and "class Config(" in text
+
+
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.o"
+    junk.write_bytes(b"\0" * 64)
+    status, _, err = _cli(["gen", str(junk), "-o", str(tmp_path / "m.py")], capsys)
+    assert status == 1 and "is not a BPF object" in err and "Traceback" not in err
+
+    status, _, err = _cli(["gen", str(GLOBALS), "-o", str(tmp_path / "nodir" / "m.py")], capsys)
+    assert status == 1 and "cannot write" in err and "nodir" in err
+
+    status, _, err = _cli(["gen", str(tmp_path / "missing.o"), "-o", str(tmp_path / "m.py")],
+                          capsys)
+    assert status == 3 and "no such file" in err
+
+    status, _, err = _cli(["gen", str(GLOBALS), "--beside"], capsys)
+    assert status == 1 and "--beside needs -o" in err
+
+    status, _, err = _cli(["gen", str(GLOBALS), "-o", str(tmp_path / "m.txt")], capsys)
+    assert status == 1 and "must be a .py file" in err
+    assert not (tmp_path / "m.py").exists() and list(tmp_path.iterdir()) == [junk]
+
+    if HAVE_CLANG:
+        bad = tmp_path / "bad.c"
+        bad.write_text("int x(\n")
+        status, _, err = _cli(["gen", str(bad), "-o", str(tmp_path / "m.py")], capsys)
+        assert status == 1 and "clang failed" in err
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "ebpf", "gen", str(RINGBUF)],
+                          capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "class Event(ctypes.Structure):" in done.stdout
+    assert io.StringIO(done.stdout).readline().startswith('"""Typed access')
