@@ -291,11 +291,22 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
             out.line(text)
 
     with contextlib.ExitStack() as stack:
-        coll = stack.enter_context(Collection(spec))
+        options = None
+        if args.pin_path is not None:
+            from ebpf.loader import CollectionOptions
+
+            options = CollectionOptions(pin_path=args.pin_path)
+        coll = stack.enter_context(Collection(spec, options))
         links = 0
+        targets: dict[str, Any] = {}
+        if args.interface is not None:
+            targets["interface"] = int(args.interface) if args.interface.isdigit() \
+                else args.interface
+        if args.cgroup is not None:
+            targets["cgroup"] = args.cgroup
         for name, prog in coll.programs.items():
             try:
-                stack.enter_context(link.attach(prog))
+                stack.enter_context(link.attach(prog, **targets))
             except EbpfError as e:
                 if json_mode:
                     out.line(json.dumps({"type": "skipped", "program": name,
@@ -385,6 +396,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--decode", action="append", default=[], metavar="MAP=TYPE",
                    help="decode the records of event map MAP as BTF type TYPE (default: the "
                         "object's one struct whose name ends in 'event', else hex)")
+    p.add_argument("--interface", metavar="IF", default=None,
+                   help="network interface (name or index) for XDP, tc and tcx programs")
+    p.add_argument("--cgroup", metavar="DIR", default=None,
+                   help="cgroup v2 directory for cgroup programs")
+    p.add_argument("--pin-path", metavar="DIR", default=None,
+                   help="bpffs directory for maps the object marks for pinning by name "
+                        "(default: /sys/fs/bpf if mounted)")
     p.add_argument("--max-entries", type=int, default=20, metavar="N",
                    help="entries shown per map (default: 20)")
     p.set_defaults(handler=_cmd_run)

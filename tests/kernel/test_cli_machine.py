@@ -263,6 +263,10 @@ def test_pinned_objects_are_found_by_path_and_listed(
 
             status, out, _ = cli(capsys, "show", "prog", prog_pin)
             assert out.splitlines()[0].startswith(f"{prog.info().id}: raw_tracepoint")
+            # maps by id with their names; kernel functions named through /proc/kallsyms
+            events_id = run_coll.maps["events"].info().id
+            assert f"r1 = map[id:{events_id}]  ; events" in out
+            assert re.search(r"call bpf_ringbuf_submit#-?\d+", out)
             status, out, _ = cli(capsys, "show", "link", link_pin)
             assert status == 0
             assert out.splitlines()[0] == (
