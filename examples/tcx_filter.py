@@ -61,7 +61,10 @@ class Network:
 
 
 def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+    """Run ``ip`` (iproute2) with ``args``; its error message ends the example."""
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"tcx_filter: ip {' '.join(args)}: {proc.stderr.strip()}")
 
 
 @contextmanager
@@ -176,4 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (ebpf.EbpfError, OSError) as e:   # not root, no such interface or file ...
+        sys.exit(f"tcx_filter: {e}")

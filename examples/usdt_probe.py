@@ -153,4 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (ebpf.EbpfError, OSError) as e:   # not root, no such interface or file ...
+        sys.exit(f"usdt_probe: {e}")
