@@ -1,4 +1,5 @@
-"""The examples the README points at run and print what they promise."""
+"""Every example in examples/ runs and prints what it promises: values the kernel produced, checked
+against what the test knows independently (the packets it sent, the sizes it allocated ...)."""
 
 from __future__ import annotations
 
