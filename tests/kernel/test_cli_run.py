@@ -153,3 +153,50 @@ def test_run_reports_what_it_cannot_do(tmp_path: Path) -> None:
     assert "use_globals (socket) not attached" in none.stderr
     assert "no program could be attached" in none.stderr
     assert "Traceback" not in none.stderr
+
+
+# --- the histogram helpers, on the kinds of maps `ebpf run` reads ------------------------------
+
+def test_histogram_helpers_read_real_maps() -> None:
+    import ebpf
+    from ebpf.histogram import (
+        HistogramError,
+        counts_from_map,
+        histogram_layout,
+        histograms_from_map,
+    )
+    from ebpf.types import MapType
+
+    with ebpf.load_collection(CLI_RUN) as coll:
+        value_hist, pid_hists = coll.maps["value_hist"], coll.maps["pid_hists"]
+        assert histogram_layout(value_hist) == "slots"
+        assert histogram_layout(pid_hists) == "by_key"
+        assert histogram_layout(coll.maps["calls"]) is None
+        assert histogram_layout(coll.maps["events"]) is None
+        for slot, n in enumerate(HIST):
+            value_hist[slot] = n
+        assert counts_from_map(value_hist) == HIST + [0] * (24 - len(HIST))
+        pid_hists[7] = {"slots": HIST + [0] * (24 - len(HIST)), "total": 1}
+        pid_hists[8] = {"slots": [0, 4], "total": 1}
+        assert histograms_from_map(pid_hists) == {7: HIST + [0] * (24 - len(HIST)),
+                                                  8: [0, 4] + [0] * 22}
+        coll.maps["calls"][1 << 20] = 1
+        with pytest.raises(HistogramError, match="not a slot index"):
+            counts_from_map(coll.maps["calls"])
+
+    # Without BTF: the name says "histogram", per-CPU counts are added up.
+    spec = ebpf.MapSpec(name="lat_hist", type=MapType.PERCPU_ARRAY, key_size=4,
+                        value_size=8, max_entries=4)
+    with ebpf.Map(spec) as m:
+        ncpu = len(m[0])
+        m[2] = [(5).to_bytes(8, sys.byteorder)] * ncpu
+        assert histogram_layout(m) == "slots"
+        assert counts_from_map(m) == [0, 0, 5 * ncpu, 0]
+    spec = ebpf.MapSpec(name="raw_hists", type=MapType.HASH, key_size=4, value_size=16,
+                        max_entries=4)
+    with ebpf.Map(spec) as m:
+        m[3] = b"".join(n.to_bytes(4, sys.byteorder) for n in (1, 0, 2, 0))
+        assert histogram_layout(m) is None  # no BTF says what the 16 bytes are
+        assert histograms_from_map(m) == {3: [1, 0, 2, 0]}
+        assert histograms_from_map(m, slot_size=8) == {
+            3: [1, 2] if sys.byteorder == "little" else [1 << 32, 2 << 32]}
