@@ -44,7 +44,7 @@ from ebpf.map import Map
 from ebpf.program import Program
 from ebpf.types import MapType, UpdateFlags
 
-__all__ = ["parse_bytes_argument", "register"]
+__all__ = ["parse_bytes_argument", "pins", "plain", "register", "value_text"]
 
 if TYPE_CHECKING:
     from ebpf.asm.instruction import Instruction
@@ -161,21 +161,17 @@ def _open_pinned(cls: type[K], kind: str, path: str) -> K:
 
 def _ids_named(kind: str, name: str) -> list[int]:
     """The ids of the loaded objects of ``kind`` called ``name``."""
-    from ebpf.info import map_info, program_info
-
     found: list[int] = []
-    ids = program_ids() if kind == "program" else map_ids()
-    cls: type[KernelObject] = Program if kind == "program" else Map
-    for i in ids:
-        try:
-            obj = cls.from_id(i)
-        except SyscallError:
-            continue  # gone meanwhile
-        with obj:
-            info_name = (program_info(obj.fd).name if kind == "program"
-                         else map_info(obj.fd).name)
-        if info_name == name:
-            found.append(i)
+    if kind == "program":
+        for prog in _live(program_ids(), Program.from_id):
+            with prog:
+                if prog.name == name:
+                    found.append(prog.info().id)
+    else:
+        for m in _live(map_ids(), Map.from_id):
+            with m:
+                if m.name == name:
+                    found.append(m.info().id)
     return found
 
 
@@ -579,14 +575,14 @@ def parse_bytes_argument(text: str, size: int, what: str, typed: bool) -> Any:
                            f"({e})", EXIT_USAGE) from None
 
 
-def _plain(v: Any) -> Any:
+def plain(v: Any) -> Any:
     """A decoded key or value as JSON data (bytes as hex strings)."""
     if isinstance(v, (bytes, bytearray, memoryview)):
         return bytes(v).hex()
     if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [plain(x) for x in v]
     if isinstance(v, (int, float, str, bool)) or v is None:
         return v
     name = getattr(v, "name", None)
@@ -595,21 +591,21 @@ def _plain(v: Any) -> Any:
     return str(v)
 
 
-def _text(v: Any) -> str:
+def value_text(v: Any) -> str:
     """A decoded key or value on one line: bytes as spaced hex, the rest as JSON."""
     if isinstance(v, (bytes, bytearray, memoryview)):
         return " ".join(f"{b:02x}" for b in bytes(v))
     if isinstance(v, int) and not isinstance(v, bool):
         return str(v)
-    return json.dumps(_plain(v), ensure_ascii=False)
+    return json.dumps(plain(v), ensure_ascii=False)
 
 
 def _entry_text(m: Map, key: Any, value: Any) -> str:
     if m.type in _PER_CPU and isinstance(value, list):
-        lines = [f"key: {_text(key)}"]
-        lines.extend(f"  cpu {i}: {_text(v)}" for i, v in enumerate(value))
+        lines = [f"key: {value_text(key)}"]
+        lines.extend(f"  cpu {i}: {value_text(v)}" for i, v in enumerate(value))
         return "\n".join(lines)
-    return f"key: {_text(key)}  value: {_text(value)}"
+    return f"key: {value_text(key)}  value: {value_text(value)}"
 
 
 def _map_error(e: EbpfError, what: str) -> CommandError:
@@ -627,7 +623,7 @@ def _cmd_map_dump(args: argparse.Namespace, out: Output) -> int:
             entries = [(k, v) for k, v in m.items()]
         except NotSupportedError as e:
             raise CommandError(str(e)) from None
-        data = [{"key": _plain(k), "value": _plain(v)} for k, v in entries]
+        data = [{"key": plain(k), "value": plain(v)} for k, v in entries]
 
         def text() -> str:
             lines = [_entry_text(m, k, v) for k, v in entries]
@@ -649,7 +645,7 @@ def _cmd_map_get(args: argparse.Namespace, out: Output) -> int:
             raise _map_error(e, "key") from None
         except NotSupportedError as e:
             raise CommandError(str(e)) from None
-        out.emit({"key": _plain(key), "value": _plain(value)},
+        out.emit({"key": plain(key), "value": plain(value)},
                  lambda: _entry_text(m, key, value))
     return EXIT_OK
 
@@ -671,7 +667,7 @@ def _cmd_map_update(args: argparse.Namespace, out: Output) -> int:
             raise not_found(f"map {m.name!r} has no key {args.key} (--flags exist)") from None
         except MarshalError as e:
             raise _map_error(e, "update") from None
-        out.emit({"key": _plain(key), "updated": True}, f"updated key {args.key}")
+        out.emit({"key": plain(key), "updated": True}, f"updated key {args.key}")
     return EXIT_OK
 
 
@@ -684,7 +680,7 @@ def _cmd_map_delete(args: argparse.Namespace, out: Output) -> int:
             raise not_found(f"map {m.name!r} has no key {args.key}") from None
         except MarshalError as e:
             raise _map_error(e, "key") from None
-        out.emit({"key": _plain(key), "deleted": True}, f"deleted key {args.key}")
+        out.emit({"key": plain(key), "deleted": True}, f"deleted key {args.key}")
     return EXIT_OK
 
 

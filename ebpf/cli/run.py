@@ -28,6 +28,7 @@ from typing import Any
 
 from ebpf.btf.types import Pointer, Struct, Type, Var, underlying
 from ebpf.cli._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError, Output, not_found
+from ebpf.cli.machine import plain, value_text
 from ebpf.collection import Collection
 from ebpf.errors import EbpfError
 from ebpf.histogram import (
@@ -54,27 +55,11 @@ _PERF_BUFFER = 64 * 1024
 
 # --- values as text ---------------------------------------------------------------------------
 
-def _plain(v: Any) -> Any:
-    """A decoded value as JSON data (bytes as hex strings)."""
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return bytes(v).hex()
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, (int, float, str, bool)) or v is None:
-        return v
-    return str(v)
-
-
 def _one(v: Any) -> str:
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return " ".join(f"{b:02x}" for b in bytes(v))
-    if isinstance(v, bool) or not isinstance(v, (int, str)):
-        return json.dumps(_plain(v), ensure_ascii=False)
-    if isinstance(v, str) and (not v or any(c.isspace() or c in "\"=" for c in v)):
-        return json.dumps(v, ensure_ascii=False)
-    return str(v)
+    """A value on one line: simple strings bare, the rest as ``map dump`` shows them."""
+    if isinstance(v, str) and v and not any(c.isspace() or c in "\"=" for c in v):
+        return v
+    return value_text(v)
 
 
 def _record_text(v: Any) -> str:
@@ -202,7 +187,7 @@ def _map_view(m: Map, limit: int) -> tuple[dict[str, Any], str]:
         hists = histograms_from_map(m)
         text = histograms_by_key(hists) or "(empty)"
         data = {"kind": "log2_histograms",
-                "histograms": [{"key": _plain(k), "counts": c} for k, c in hists.items()]}
+                "histograms": [{"key": plain(k), "counts": c} for k, c in hists.items()]}
         return data, f"{head}:\n{text}"
     entries = [(k, v) for k, v in m.items()]
     if m.type in _ARRAYS:
@@ -210,7 +195,7 @@ def _map_view(m: Map, limit: int) -> tuple[dict[str, Any], str]:
     if entries and all(isinstance(_sort_value(v), int) for _, v in entries):
         entries.sort(key=lambda kv: _sort_value(kv[1]), reverse=True)
     data = {"kind": "entries",
-            "entries": [{"key": _plain(k), "value": _plain(v)} for k, v in entries]}
+            "entries": [{"key": plain(k), "value": plain(v)} for k, v in entries]}
     if not entries:
         return data, f"{head}: {'all zero' if m.type in _ARRAYS else 'empty'}"
     shown = entries[:limit]
@@ -340,7 +325,7 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
                 line({"type": "lost", "map": name, "time": now, "count": lost},
                      f"{time.strftime('%H:%M:%S')} {name}: lost {lost} records", live)
             else:
-                line({"type": "event", "map": name, "time": now, "value": _plain(value)},
+                line({"type": "event", "map": name, "time": now, "value": plain(value)},
                      f"{time.strftime('%H:%M:%S')} {name}: {_record_text(value)}", live)
 
         def show_maps() -> None:
