@@ -176,3 +176,20 @@ def test_pin_by_name_needs_a_bpffs(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "load", MAPS)
     assert status == 1 and out == ""
     assert "'pinned_stats'" in err and "--pin DIR" in err
+
+
+def test_btf_dump_by_id(capsys: pytest.CaptureFixture[str], pin_dir: str) -> None:
+    """``btf dump ID`` reads a BTF object loaded in the kernel: here the program's."""
+    status, _, err = run(capsys, "load", XLATED, "--pin", pin_dir)
+    assert status == 0, err
+    with ebpf.Program.load_pinned(os.path.join(pin_dir, "count_cpu")) as prog:
+        btf_id = prog.info().btf_id
+    assert btf_id > 0
+    status, out, err = run(capsys, "btf", "dump", str(btf_id), "--format", "raw", "count_cpu")
+    assert status == 0, err
+    assert "FUNC 'count_cpu'" in out
+    status, out, err = run(capsys, "btf", "dump", str(btf_id), "twice")
+    assert status == 0, err
+    assert "twice(__u64 x);" in out
+    status, _, err = run(capsys, "btf", "dump", "4000000000")
+    assert status == 3 and "no BTF object with id 4000000000" in err
