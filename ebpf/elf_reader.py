@@ -122,6 +122,15 @@ class _DataSection(NamedTuple):
     spec: MapSpec
 
 
+class _Code(NamedTuple):
+    """The decoded instructions of one code section."""
+
+    insns: Instructions
+    slot_of: list[int]          # instruction index -> slot (8-byte unit)
+    index_at: dict[int, int]    # slot -> instruction index
+    total: int                  # slots in the section
+
+
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -139,6 +148,9 @@ class _Reader:
         self.ksyms: set[str] = set()
         # BTF map name -> (offset of its definition in .maps, its struct type)
         self._map_values_offset: dict[str, tuple[int, Any]] = {}
+        self._code: dict[int, _Code] = {}
+        # code section index -> {offset: (function name, size)}, in offset order
+        self._starts: dict[int, dict[int, tuple[str, int]]] = {}
 
     # --- top level ------------------------------------------------------------------------
 
@@ -216,6 +228,8 @@ class _Reader:
                 raise ELFError("map definitions without symbols", section="maps")
             return
         stride = sec.size // len(syms)
+        # The definitions in the order of their offsets: ``inner_map_idx`` counts in it.
+        defined: list[tuple[_elf.Symbol, MapSpec, int]] = []
         for sym in syms:
             size = sym.size or stride
             if size < 20 or sym.value + size > len(sec.data):
@@ -230,11 +244,45 @@ class _Reader:
             spec = MapSpec(name=sym.name, type=_map_type(words[0]), key_size=words[1],
                            value_size=words[2], max_entries=words[3], flags=words[4],
                            numa_node=words[6] if len(words) > 6 else 0)
-            if len(words) > 5 and words[5]:
-                raise ELFError(f"map {sym.name!r}: inner_map_idx in legacy definitions is "
-                               "not supported", section="maps", offset=sym.value + 20)
+            inner_idx = words[5] if len(words) > 5 else -1
+            if inner_idx > 0 and spec.type not in (MapType.ARRAY_OF_MAPS,
+                                                   MapType.HASH_OF_MAPS):
+                raise ELFError(f"map {sym.name!r}: inner_map_idx {inner_idx} in the definition "
+                               f"of a {_type_name(spec.type)} map, which holds no maps",
+                               section="maps", offset=sym.value + 20)
             self._add_map(spec, "maps")
             self.map_at[(sec.index, sym.value)] = sym.name
+            defined.append((sym, spec, inner_idx))
+        for sym, spec, inner_idx in defined:
+            if spec.type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
+                self._legacy_inner_map(sym, spec, inner_idx, [d[1] for d in defined])
+
+    @staticmethod
+    def _legacy_inner_map(sym: _elf.Symbol, spec: MapSpec, index: int,
+                          defined: list[MapSpec]) -> None:
+        """The inner map of a legacy map of maps: the definition number ``inner_map_idx``
+        among the legacy definitions in the order of their offsets (as the loader of the
+        kernel's samples/bpf, which introduced the field, read it; libbpf never did)."""
+        if index < 0:
+            raise ELFError(f"map {sym.name!r}: a legacy map of maps needs inner_map_idx (the "
+                           "sixth field of the definition)", section="maps", offset=sym.value)
+        if index >= len(defined):
+            raise ELFError(f"map {sym.name!r}: inner_map_idx {index} is out of range (the "
+                           f"section defines {len(defined)} maps)", section="maps",
+                           offset=sym.value + 20)
+        inner = defined[index]
+        if inner is spec or inner.type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
+            raise ELFError(f"map {sym.name!r}: inner_map_idx {index} names {inner.name!r}, "
+                           "itself a map of maps", section="maps", offset=sym.value + 20)
+        if spec.value_size not in (0, 4):
+            raise ELFError(f"map {sym.name!r}: value_size must be 4 for a map of maps, not "
+                           f"{spec.value_size}", section="maps", offset=sym.value + 8)
+        spec.value_size = 4
+        template = inner.copy()
+        template.name = f"{sym.name}.inner"
+        template.contents = []
+        template.pinning = PinType.NONE
+        spec.inner_map = template
 
     def _btf_maps(self) -> None:
         sec = self.elf.section_by_name(".maps")
@@ -433,9 +481,12 @@ class _Reader:
                    ) -> tuple[dict[str, Function], dict[str, ProgramSpec]]:
         functions: dict[str, Function] = {}
         programs: dict[str, ProgramSpec] = {}
-        for sec in self.elf.sections:
-            if sec.type != _elf.SHT_PROGBITS or not sec.executable or not sec.size:
-                continue
+        code = [sec for sec in self.elf.sections
+                if sec.type == _elf.SHT_PROGBITS and sec.executable and sec.size]
+        for sec in code:
+            self._decode(sec)
+        self._find_functions(code)
+        for sec in code:
             for fn, is_program in self._split(sec):
                 if fn.name in functions:
                     raise ELFError(f"function {fn.name!r} is defined twice", section=sec.name)
@@ -450,7 +501,10 @@ class _Reader:
                         section_name=sec.name, byte_order=self.order)
         return functions, programs
 
-    def _split(self, sec: _elf.Section) -> list[tuple[Function, bool]]:
+    def _decode(self, sec: _elf.Section) -> _Code:
+        code = self._code.get(sec.index)
+        if code is not None:
+            return code
         try:
             insns = Instructions.unmarshal(sec.data, self.order)
         except InstructionError as e:
@@ -461,12 +515,78 @@ class _Reader:
         for ins in insns:
             slot_of.append(pos)
             pos += ins.slots
-        index_at = {s: i for i, s in enumerate(slot_of)}
-        total = pos
-        syms = sorted((s for s in self.elf.symbols_in(sec.index)
-                       if s.type == _elf.STT_FUNC), key=lambda s: s.value)
-        if not syms:
-            raise ELFError("executable section without function symbols", section=sec.name)
+        code = _Code(insns, slot_of, {s: i for i, s in enumerate(slot_of)}, pos)
+        self._code[sec.index] = code
+        return code
+
+    def _find_functions(self, code: list[_elf.Section]) -> None:
+        """Where the functions of each code section start: at their symbols, and where old
+        compilers left none (static functions in ``.text`` without ``STT_FUNC`` symbols), at
+        the targets of calls and function pointers, and at the start of a program section."""
+        symbols = self.elf.symbols
+        nsec = len(self.elf.sections)
+        targets: dict[int, set[int]] = {sec.index: set() for sec in code}
+        for sec in code:
+            c = self._code[sec.index]
+            relocs = {r.offset: r for r in self.elf.relocations.get(sec.index, ())}
+            for i, ins in enumerate(c.insns):
+                r = relocs.get(c.slot_of[i] * 8)
+                if r is not None:
+                    if not 0 <= r.symbol < len(symbols):
+                        continue  # reported where the relocation is applied
+                    sym = symbols[r.symbol]
+                    if sym.section not in targets:
+                        continue
+                    if ins.is_function_call or (ins.is_call and int(ins.src) == PSEUDO_CALL):
+                        targets[sym.section].add(sym.value + (ins.constant + 1) * 8)
+                    elif ins.is_ldimm64:
+                        targets[sym.section].add(sym.value + (ins.constant & 0xFFFF_FFFF))
+                elif ins.is_function_call or ins.is_load_of_function_pointer:
+                    targets[sec.index].add((c.slot_of[i] + ins.constant + 1) * 8)
+        used = {s.name for s in symbols if s.name}
+        for sec in code:
+            starts: dict[int, tuple[str, int]] = {}
+            for sym in sorted(self.elf.symbols_in(sec.index), key=lambda s: s.value):
+                # Old LLVM left the type of some function symbols at STT_NOTYPE.
+                if sym.type == _elf.STT_FUNC or (sym.type == _elf.STT_NOTYPE and sym.name
+                                                 and sym.bind != _elf.STB_LOCAL):
+                    starts.setdefault(sym.value, (sym.name, sym.size))
+            if not starts and sec.name == ".text" and not targets[sec.index]:
+                raise ELFError("executable section without function symbols",
+                               section=sec.name)
+            c = self._code[sec.index]
+            found = targets[sec.index]
+            if sec.name != ".text" and not starts:
+                found = found | {0}  # a program without a symbol: named after its section
+            for off in sorted(found):
+                if off in starts or off % 8 or off // 8 not in c.index_at:
+                    continue  # a bad target is reported where it is used
+                name = self._derived_name(sec, off, used, nsec)
+                used.add(name)
+                starts[off] = (name, 0)
+            self._starts[sec.index] = dict(sorted(starts.items()))
+
+    def _derived_name(self, sec: _elf.Section, offset: int, used: set[str], nsec: int) -> str:
+        """A name for the function at ``offset`` of ``sec``, which has no symbol: its name in
+        the BTF func info when there is one, else the section's name (a program) or the
+        section and offset (``.text+0x60``)."""
+        name = ""
+        for fi in self._ext("func_infos", sec.name):
+            if fi.insn_off == offset and isinstance(fi.func, _btf.Func):
+                name = fi.func.name
+        if not name:
+            if sec.name == ".text" or offset:
+                name = f"{sec.name}+{offset:#x}"
+            else:
+                name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in sec.name)
+        base, n = name, 1
+        while name in used:
+            name, n = f"{base}.{n}", n + 1
+        return name
+
+    def _split(self, sec: _elf.Section) -> list[tuple[Function, bool]]:
+        insns, slot_of, index_at, total = self._decode(sec)
+        starts = list(self._starts[sec.index].items())
         relocs = {r.offset: r for r in self.elf.relocations.get(sec.index, ())}
         for off in relocs:
             if off % 8 or off // 8 not in index_at:
@@ -486,34 +606,34 @@ class _Reader:
         ext_funcs = self._ext("func_infos", sec.name)
         ext_lines = self._ext("line_infos", sec.name)
         ext_core = self._ext("core_relos", sec.name)
-        for n, sym in enumerate(syms):
-            if sym.value % 8:
-                raise ELFError(f"function {sym.name!r} is not aligned", section=sec.name,
-                               offset=sym.value)
-            start = sym.value // 8
-            end = syms[n + 1].value // 8 if n + 1 < len(syms) else total
-            if sym.size:
-                end = min(end, start + sym.size // 8)
+        for n, (value, (fname, fsize)) in enumerate(starts):
+            if value % 8:
+                raise ELFError(f"function {fname!r} is not aligned", section=sec.name,
+                               offset=value)
+            start = value // 8
+            end = starts[n + 1][0] // 8 if n + 1 < len(starts) else total
+            if fsize:
+                end = min(end, start + fsize // 8)
             if start not in index_at or (end not in index_at and end != total) or end <= start:
-                raise ELFError(f"function {sym.name!r} [{sym.value}, +{sym.size}) does not "
-                               "cover whole instructions", section=sec.name, offset=sym.value)
+                raise ELFError(f"function {fname!r} [{value}, +{fsize}) does not "
+                               "cover whole instructions", section=sec.name, offset=value)
             lo = index_at[start]
             hi = index_at[end] if end != total else len(out_insns)
             body = Instructions(out_insns[lo:hi])
-            body[0] = body[0].with_symbol(sym.name)
+            body[0] = body[0].with_symbol(fname)
             for j in range(lo, hi):
                 ins = out_insns[j]
                 if ins.is_jump and ins.reference is None:
                     target = slot_of[j] + 1 + (ins.constant if ins.opcode == 0x06
                                                else ins.offset)
                     if not start <= target < end:
-                        raise ELFError(f"function {sym.name!r}: jump out of the function at "
+                        raise ELFError(f"function {fname!r}: jump out of the function at "
                                        f"instruction {j}", section=sec.name,
                                        offset=slot_of[j] * 8)
-            fbtf = self._function_btf(sym.name, start, end, ext_funcs, ext_lines, ext_core,
+            fbtf = self._function_btf(fname, start, end, ext_funcs, ext_lines, ext_core,
                                       sec.name)
             is_program = sec.name != ".text"
-            result.append((Function(sym.name, sec.name, body, fbtf), is_program))
+            result.append((Function(fname, sec.name, body, fbtf), is_program))
         return result
 
     def _ext(self, kind: str, section: str) -> list[Any]:
@@ -541,9 +661,9 @@ class _Reader:
         return FunctionBTF(type_id, lrecs, crecs)
 
     def _function_at(self, sec: _elf.Section, offset: int) -> str:
-        for s in self.elf.symbols_in(sec.index):
-            if s.type == _elf.STT_FUNC and s.value == offset:
-                return s.name
+        start = self._starts.get(sec.index, {}).get(offset)
+        if start is not None:
+            return start[0]
         raise ELFError(f"call or function pointer to offset {offset}, where no function "
                        "starts", section=sec.name, offset=offset)
 
@@ -772,6 +892,10 @@ def _describe(t: Any) -> str:
 def _patched(ins: Instruction, src: int, constant: int, reference: str) -> Instruction:
     """``ins`` with another pseudo source, constant and reference (keeping its symbol)."""
     return replace(ins, src=Register(int(src)), constant=constant, reference=reference)
+
+
+def _type_name(t: MapType | int) -> str:
+    return t.name if isinstance(t, MapType) else str(t)
 
 
 def _map_type(value: int) -> MapType:
