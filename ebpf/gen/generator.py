@@ -258,6 +258,12 @@ class _TypeTable:
     def __post_init__(self) -> None:
         exec("import ctypes\nimport enum\n", self.namespace)
 
+    def _foreign_unions(self) -> bool:
+        """Whether unions of the object's byte order can be described (always for the
+        machine's own; ``ctypes.BigEndianUnion`` and its twin came with Python 3.11)."""
+        order = "BigEndian" if self.byte_order == "big" else "LittleEndian"
+        return self.native or hasattr(ctypes, f"{order}Union")
+
     # The structure base classes for the object's byte order.
     def base(self, union: bool) -> str:
         if self.native:
@@ -299,12 +305,14 @@ class _TypeTable:
             return _PyType(f"{inner} * {u.nelems}", f"ctypes.Array[{_element(elem)}]",
                            elem.size * u.nelems, elem.align, "array")
         if isinstance(u, Composite):
+            if isinstance(u, Union) and not self._foreign_unions():
+                return self._bytes_array(u.size)
             return self.composite(u, named or hint)
         raise GenerateError(f"{t} has no value form (it is not a sized data type)")
 
     def _int(self, u: Int) -> _PyType:
-        if u.encoding & IntEncoding.BOOL and u.size == 1:
-            return _PyType("ctypes.c_bool", "bool", 1, 1, "bool")
+        if u.encoding & IntEncoding.BOOL and u.size == 1 and self.native:
+            return _PyType("ctypes.c_bool", "bool", 1, 1, "bool")  # (no other-endian form)
         key = (u.size, u.signed)
         if key not in _INT_CTYPES:  # __int128 and odd sizes: their bytes
             return self._bytes_array(u.size)
@@ -386,6 +394,10 @@ class _TypeTable:
         for i, m in enumerate(u.members):
             hint = f"{name}_{m.name or f'anon{i}'}"
             mt = self.of(m.type, hint)
+            if not self.native and _holds_union(m.type) and mt.value != "array":
+                # ctypes (before 3.12) cannot put a union into a structure of the other byte
+                # order: the member keeps its bytes (the union's class decodes them).
+                mt = self._bytes_array(mt.size)
             if (m.bitfield_size or m.offset % 8) and not is_union:
                 pyname = member_names.take(_identifier(m.name)) if m.name else ""
                 if pyname and bitfields and mt.value in ("int", "bool"):
@@ -588,6 +600,14 @@ def _bitfield_ok(cls: type, attr: str, bit_offset: int, bits: int, size: int,
     else:
         want = ((1 << bits) - 1) << (size * 8 - bit_offset - bits)
     return got == want
+
+
+def _holds_union(t: Type) -> bool:
+    """Whether a member of type ``t`` is a union, or an array of them."""
+    u = underlying(t)
+    while isinstance(u, Array):
+        u = underlying(u.type)
+    return isinstance(u, Union)
 
 
 def _is_char(t: Int) -> bool:
