@@ -157,10 +157,11 @@ class _Events:
         except EbpfError:
             return sample
 
-    def drain(self, emit: Any) -> None:
-        """Print every record waiting in every reader."""
+    def drain(self, emit: Any, limit: int = 4096) -> None:
+        """Hand the records waiting in every reader to ``emit``, at most ``limit`` from each
+        (so that a flood of events does not hold up the views of the maps, or the end)."""
         for name, reader in self.readers:
-            while True:
+            for _ in range(limit):
                 try:
                     rec = reader.read(timeout=0)
                 except TimeoutError:
@@ -174,6 +175,10 @@ class _Events:
 
 # --- maps -------------------------------------------------------------------------------------
 
+def _nothing(m: Map) -> str:
+    return "all zero" if m.type in _ARRAYS else "empty"
+
+
 def _map_view(m: Map, limit: int) -> tuple[dict[str, Any], str]:
     """What map ``m`` holds, as JSON data and as text (with a heading)."""
     kind = m.type.name.lower() if isinstance(m.type, MapType) else str(m.type)
@@ -181,14 +186,15 @@ def _map_view(m: Map, limit: int) -> tuple[dict[str, Any], str]:
     layout = histogram_layout(m)
     if layout == "slots":
         counts = counts_from_map(m)
-        text = log2_histogram(counts) or "(empty)"
-        return {"kind": "log2_histogram", "counts": counts}, f"{head}:\n{text}"
+        text = log2_histogram(counts)
+        data = {"kind": "log2_histogram", "counts": counts}
+        return data, f"{head}:\n{text}" if text else f"{head}: {_nothing(m)}"
     if layout == "by_key":
         hists = histograms_from_map(m)
-        text = histograms_by_key(hists) or "(empty)"
+        text = histograms_by_key(hists)
         data = {"kind": "log2_histograms",
                 "histograms": [{"key": plain(k), "counts": c} for k, c in hists.items()]}
-        return data, f"{head}:\n{text}"
+        return data, f"{head}:\n{text}" if text else f"{head}: {_nothing(m)}"
     entries = [(k, v) for k, v in m.items()]
     if m.type in _ARRAYS:
         entries = [(k, v) for k, v in entries if not _is_zero(v)]
@@ -197,7 +203,7 @@ def _map_view(m: Map, limit: int) -> tuple[dict[str, Any], str]:
     data = {"kind": "entries",
             "entries": [{"key": plain(k), "value": plain(v)} for k, v in entries]}
     if not entries:
-        return data, f"{head}: {'all zero' if m.type in _ARRAYS else 'empty'}"
+        return data, f"{head}: {_nothing(m)}"
     shown = entries[:limit]
     rows = [[_one(k), _one(v)] for k, v in shown]
     text = format_table(["KEY", "VALUE"], rows)
@@ -267,13 +273,8 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
     spec = load_collection_spec(args.object)
     json_mode = out.json
 
-    def line(data: dict[str, Any], text: str, live: LiveTable | None = None) -> None:
-        if json_mode:
-            out.line(json.dumps(data, default=str))
-        elif live is not None:
-            live.print_above(text)
-        else:
-            out.line(text)
+    def line(data: dict[str, Any], text: str) -> None:
+        out.line(json.dumps(data, default=str) if json_mode else text)
 
     with contextlib.ExitStack() as stack:
         options = None
@@ -319,14 +320,24 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
              f"{_count(len(maps), 'map')} "
              f"({'for ' + format(args.duration, 'g') + ' s' if stop else 'until Ctrl-C'})")
 
+        pending: list[str] = []  # event lines, printed together after each drain
+
         def emit(name: str, value: Any, lost: int) -> None:
             now = time.time()
-            if lost:
-                line({"type": "lost", "map": name, "time": now, "count": lost},
-                     f"{time.strftime('%H:%M:%S')} {name}: lost {lost} records", live)
+            if json_mode:
+                data = ({"type": "lost", "map": name, "time": now, "count": lost} if lost else
+                        {"type": "event", "map": name, "time": now, "value": plain(value)})
+                out.line(json.dumps(data, default=str))
             else:
-                line({"type": "event", "map": name, "time": now, "value": plain(value)},
-                     f"{time.strftime('%H:%M:%S')} {name}: {_record_text(value)}", live)
+                what = f"lost {lost} records" if lost else _record_text(value)
+                pending.append(f"{time.strftime('%H:%M:%S')} {name}: {what}")
+
+        def drain() -> None:
+            events.drain(emit)
+            if pending and live is not None:
+                text = "\n".join(pending)
+                pending.clear()  # first: a Ctrl-C while printing must not print them twice
+                live.print_above(text)
 
         def show_maps() -> None:
             if not maps:
@@ -350,7 +361,7 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
                     selector.select(max(wake - now, 0))
                 else:
                     time.sleep(max(wake - now, 0))
-                events.drain(emit)
+                drain()
                 now = time.monotonic()
                 if stop is not None and now >= stop:
                     break
@@ -359,7 +370,7 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
                     next_view = max(next_view + args.interval, now)
         except KeyboardInterrupt:
             pass
-        events.drain(emit)
+        drain()
         show_maps()
     return EXIT_OK
 
