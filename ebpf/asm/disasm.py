@@ -377,16 +377,18 @@ def _s32(value: int) -> int:
     return value - (1 << 32) if value & 0x8000_0000 else value
 
 
-def format_instructions(insns: Iterable[Instruction], *, xlated: bool = False) -> str:
+def format_instructions(insns: Iterable[Instruction], *, xlated: bool = False,
+                        comments: Mapping[int, str] | None = None) -> str:
     """The disassembly of a sequence of instructions, one per line.
 
     Each line starts with the instruction's slot offset. A symbol becomes a ``name:`` line
     before its instruction; the target of a jump, call or function pointer load that has no
     symbol gets a ``.L<slot>:`` label. A ``source`` annotation is shown as a ``;`` comment line.
     Targets outside the sequence stay ``pc+N``. ``xlated`` reads the kernel's translated
-    encoding (see the module docstring and :func:`ebpf.asm.xlated.disassemble_xlated`).
+    encoding (see the module docstring and :func:`format_xlated`). ``comments`` (by index
+    into ``insns``) are appended to their instruction's line after ``  ; ``.
     """
-    return listing(insns, xlated, {})
+    return listing(insns, xlated, comments or {})
 
 
 def listing(insns: Iterable[Instruction], xlated: bool, comments: Mapping[int, str]) -> str:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import ebpf
     from ebpf.asm import Instruction
     from ebpf.btf import Spec, Type
-    from ebpf.linker import LineRecord
+    from ebpf.linker import CORERecord, LineRecord
 
 __all__ = ["register", "xlated_listing"]
 
@@ -382,6 +382,62 @@ def _line_records(prog: ebpf.ProgramSpec) -> dict[int, LineRecord]:
     return lines
 
 
+def _core_records(prog: ebpf.ProgramSpec) -> dict[int, list[CORERecord]]:
+    """The CO-RE relocations of the program by slot offset into its instructions."""
+    if prog.btf is None:
+        return {}
+    starts: dict[str, int] = {}
+    for slot, ins in prog.instructions.iter_offsets():
+        if ins.symbol is not None:
+            starts.setdefault(ins.symbol, slot)
+    found: dict[int, list[CORERecord]] = {}
+    for name, fn in prog.btf.functions:
+        start = starts.get(name)
+        if start is not None:
+            for rec in fn.core:
+                found.setdefault(start + rec.slot, []).append(rec)
+    return found
+
+
+def _core_text(rec: CORERecord) -> str:
+    """A CO-RE relocation as text: ``CO-RE field_byte_offset task_struct.comm``."""
+    from ebpf import btf
+    from ebpf.btf.ext_info import CORERelocKind
+    from ebpf.errors import BTFError
+
+    try:
+        kind = CORERelocKind(rec.kind).name.lower()
+    except ValueError:
+        kind = f"kind {rec.kind}"
+    root = getattr(rec.relo, "type", None)
+    if not isinstance(root, btf.Type):
+        return f"CO-RE {kind} type {rec.type_id} {rec.access_str}"
+    try:
+        access = [int(p) for p in rec.access_str.split(":")]
+        t = btf.underlying(root)
+        if kind.startswith("type_") or not access:
+            return f"CO-RE {kind} {_type_text(root)}"
+        if kind.startswith("enumval_") and isinstance(t, btf.Enum | btf.Enum64):
+            return f"CO-RE {kind} {_type_text(root)}::{t.values[access[0]].name}"
+        text = getattr(t, "name", "") or "(anon)"
+        if access[0]:
+            text += f"[{access[0]}]"
+        for idx in access[1:]:
+            t = btf.underlying(t)
+            if isinstance(t, btf.Composite):
+                member = t.members[idx]
+                text += f".{member.name}" if member.name else f".<anon#{idx}>"
+                t = member.type
+            elif isinstance(t, btf.Array):
+                text += f"[{idx}]"
+                t = t.type
+            else:
+                text += f":{idx}"
+        return f"CO-RE {kind} {text}"
+    except (BTFError, ValueError, IndexError):
+        return f"CO-RE {kind} {_type_text(root)} {rec.access_str}"
+
+
 def _source_text(rec: LineRecord) -> str:
     return f"{rec.line.strip()} @ {os.path.basename(rec.file_name)}:{rec.line_num}"
 
@@ -418,12 +474,16 @@ def _disasm(args: argparse.Namespace, out: Output) -> int:
         annotated = list(_with_sources(prog))
         insns = Instructions(ins.with_source(_source_text(rec)) if rec is not None else ins
                              for _, ins, rec in annotated)
+        core = {slot: "; ".join(_core_text(r) for r in recs)
+                for slot, recs in _core_records(prog).items()}
+        comments = {i: core[slot] for i, (slot, _, _) in enumerate(annotated) if slot in core}
         head = f"program {name} ({_enum_name(prog.type)}, section {prog.section_name!r})"
-        texts.append(f"{head}\n{format_instructions(insns)}")
+        texts.append(f"{head}\n{format_instructions(insns, comments=comments)}")
         listings.append({
             "name": name, "section": prog.section_name, "type": _enum_name(prog.type),
             "instructions": [
                 {"offset": slot, "symbol": ins.symbol, "text": format_instruction(ins),
+                 "core": core.get(slot),
                  "source": None if rec is None else {
                      "file": rec.file_name, "line": rec.line_num, "column": rec.column,
                      "text": rec.line.strip()}}

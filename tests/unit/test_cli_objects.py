@@ -134,6 +134,22 @@ def test_disasm_one_program_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert not any(i["text"].startswith("invalid") for i in insns)
 
 
+@pytest.mark.parametrize("order", ["el", "eb"])
+def test_disasm_names_core_relocations(capsys: pytest.CaptureFixture[str], order: str) -> None:
+    path = str(TESTDATA / f"core_macros-{order}.elf")
+    status, out, err = run(capsys, "disasm", path)
+    assert status == 0, err
+    assert "; CO-RE field_byte_offset task_struct.se.vruntime" in out
+    assert "; CO-RE field_exists task_struct___missing.no_such_field" in out
+    assert "; CO-RE type_size struct task_struct" in out
+    assert "; CO-RE enumval_value enum bpf_map_type::BPF_MAP_TYPE_RINGBUF" in out
+    assert "; CO-RE field_byte_offset task_struct.comm[3]" in out
+    data = run_json(capsys, "disasm", path)
+    notes = [i["core"] for p in data for i in p["instructions"] if i["core"]]
+    assert "CO-RE type_exists struct task_struct" in notes
+    assert sum(1 for line in out.splitlines() if "; CO-RE " in line) == len(notes)
+
+
 def test_disasm_unknown_program(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "disasm", GLOBALS, "nope")
     assert status == 3
