@@ -386,7 +386,7 @@ def format_instructions(insns: Iterable[Instruction], *, xlated: bool = False,
     symbol gets a ``.L<slot>:`` label. A ``source`` annotation is shown as a ``;`` comment line.
     Targets outside the sequence stay ``pc+N``. ``xlated`` reads the kernel's translated
     encoding (see the module docstring and :func:`format_xlated`). ``comments`` (by index
-    into ``insns``) are appended to their instruction's line after ``  ; ``.
+    into ``insns``) are appended to their instruction's line after ``"  ; "``.
     """
     return listing(insns, xlated, comments or {})
 
