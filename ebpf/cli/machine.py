@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ebpf.btf.handle import Handle
+import ebpf
 from ebpf.cli._output import (
     EXIT_OK,
     EXIT_USAGE,
@@ -37,19 +37,19 @@ from ebpf.errors import (
     NotSupportedError,
     SyscallError,
 )
-from ebpf.info import MapInfo, ProgramInfo, btf_ids, link_ids, map_ids, program_ids
-from ebpf.internal.kernel_object import KernelObject
-from ebpf.internal.pin import open_pinned
-from ebpf.map import Map
-from ebpf.program import Program
 from ebpf.types import MapType, UpdateFlags
 
 __all__ = ["parse_bytes_argument", "pins", "plain", "register", "value_text"]
 
 if TYPE_CHECKING:
     from ebpf.asm.instruction import Instruction
+    from ebpf.info import MapInfo, ProgramInfo
+    from ebpf.internal.kernel_object import KernelObject
+    from ebpf.map import Map
+    from ebpf.program import Program
 
-K = TypeVar("K", bound=KernelObject)
+# The library's modules are imported where a command needs them: `ebpf --help` stays quick.
+K = TypeVar("K", bound="KernelObject")
 
 _PER_CPU = frozenset({MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH,
                       MapType.PERCPU_CGROUP_STORAGE})
@@ -102,6 +102,7 @@ _INODE_KINDS = {"anon_inode:bpf-prog": "prog", "anon_inode:bpf-map": "map",
 def _pinned_object(path: str) -> tuple[str, int] | None:
     """(kind, id) of the object pinned at ``path``, or None if it cannot be opened."""
     from ebpf.info import map_info, program_info
+    from ebpf.internal.pin import open_pinned
     from ebpf.link.link import link_info
 
     try:
@@ -163,12 +164,12 @@ def _ids_named(kind: str, name: str) -> list[int]:
     """The ids of the loaded objects of ``kind`` called ``name``."""
     found: list[int] = []
     if kind == "program":
-        for prog in _live(program_ids(), Program.from_id):
+        for prog in _live(ebpf.program_ids(), ebpf.Program.from_id):
             with prog:
                 if prog.name == name:
                     found.append(prog.info().id)
     else:
-        for m in _live(map_ids(), Map.from_id):
+        for m in _live(ebpf.map_ids(), ebpf.Map.from_id):
             with m:
                 if m.name == name:
                     found.append(m.info().id)
@@ -243,7 +244,7 @@ def _link_record(link: Any, pinned: list[str]) -> dict[str, Any]:
 
 def _list_progs(pinned: dict[int, list[str]]) -> list[dict[str, Any]]:
     out = []
-    for prog in _live(program_ids(), Program.from_id):
+    for prog in _live(ebpf.program_ids(), ebpf.Program.from_id):
         with prog:
             info = prog.info()
         out.append(_prog_record(info, pinned.get(info.id, [])))
@@ -252,7 +253,7 @@ def _list_progs(pinned: dict[int, list[str]]) -> list[dict[str, Any]]:
 
 def _list_maps(pinned: dict[int, list[str]]) -> list[dict[str, Any]]:
     out = []
-    for m in _live(map_ids(), Map.from_id):
+    for m in _live(ebpf.map_ids(), ebpf.Map.from_id):
         with m:
             info = m.info()
         out.append(_map_record(info, pinned.get(info.id, [])))
@@ -263,15 +264,17 @@ def _list_links(pinned: dict[int, list[str]]) -> list[dict[str, Any]]:
     from ebpf.link.link import from_id as link_from_id
 
     out = []
-    for link in _live(link_ids(), link_from_id):
+    for link in _live(ebpf.link_ids(), link_from_id):
         with link:
             out.append(_link_record(link, pinned.get(link.info().id, [])))
     return out
 
 
 def _list_btf(progs: list[dict[str, Any]], maps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from ebpf.btf.handle import Handle
+
     out = []
-    for handle in _live(btf_ids(), Handle.from_id):
+    for handle in _live(ebpf.btf_ids(), Handle.from_id):
         with handle:
             info = handle.info()
         out.append({
@@ -389,7 +392,7 @@ def _map_names(ids: tuple[int, ...] | list[int]) -> dict[int, str]:
     names: dict[int, str] = {}
     for i in ids:
         try:
-            with Map.from_id(i) as m:
+            with ebpf.Map.from_id(i) as m:
                 names[i] = m.name
         except SyscallError:
             continue
@@ -397,7 +400,7 @@ def _map_names(ids: tuple[int, ...] | list[int]) -> dict[int, str]:
 
 
 def _cmd_show_prog(args: argparse.Namespace, out: Output) -> int:
-    with _open(Program, "program", args.target) as prog:
+    with _open(ebpf.Program, "program", args.target) as prog:
         info = prog.info()
         names = _map_names(info.map_ids)
         try:
@@ -455,13 +458,13 @@ def _type_text(t: Any) -> str | None:
 
 
 def _cmd_show_map(args: argparse.Namespace, out: Output) -> int:
-    with _open(Map, "map", args.target) as m:
+    with _open(ebpf.Map, "map", args.target) as m:
         info = m.info()
         key_type, value_type = _type_text(m.key_type), _type_text(m.value_type)
     record = _map_record(info, pins()["map"].get(info.id, []))
     record["key_type"], record["value_type"] = key_type, value_type
     users = []
-    for prog in _live(program_ids(), Program.from_id):
+    for prog in _live(ebpf.program_ids(), ebpf.Program.from_id):
         with prog:
             pinfo = prog.info()
         if info.id in pinfo.map_ids:
@@ -495,7 +498,7 @@ def _cmd_show_link(args: argparse.Namespace, out: Output) -> int:
         record = _link_record(link, [])
     record["pinned"] = pins()["link"].get(record["id"], [])
     try:
-        with Program.from_id(record["program_id"]) as prog:
+        with ebpf.Program.from_id(record["program_id"]) as prog:
             record["program_name"] = prog.name
     except SyscallError:
         record["program_name"] = ""
@@ -618,7 +621,7 @@ def _key_of(m: Map, text: str) -> Any:
 
 
 def _cmd_map_dump(args: argparse.Namespace, out: Output) -> int:
-    with _open(Map, "map", args.target) as m:
+    with _open(ebpf.Map, "map", args.target) as m:
         try:
             entries = [(k, v) for k, v in m.items()]
         except NotSupportedError as e:
@@ -635,7 +638,7 @@ def _cmd_map_dump(args: argparse.Namespace, out: Output) -> int:
 
 
 def _cmd_map_get(args: argparse.Namespace, out: Output) -> int:
-    with _open(Map, "map", args.target) as m:
+    with _open(ebpf.Map, "map", args.target) as m:
         key = _key_of(m, args.key)
         try:
             value = m[key]
@@ -653,7 +656,7 @@ def _cmd_map_get(args: argparse.Namespace, out: Output) -> int:
 def _cmd_map_update(args: argparse.Namespace, out: Output) -> int:
     flags = {"any": UpdateFlags.ANY, "noexist": UpdateFlags.NOEXIST,
              "exist": UpdateFlags.EXIST}[args.flags]
-    with _open(Map, "map", args.target) as m:
+    with _open(ebpf.Map, "map", args.target) as m:
         key = _key_of(m, args.key)
         value = parse_bytes_argument(args.value, m.value_size, f"value of map {m.name!r}",
                                      m.value_type is not None)
@@ -672,7 +675,7 @@ def _cmd_map_update(args: argparse.Namespace, out: Output) -> int:
 
 
 def _cmd_map_delete(args: argparse.Namespace, out: Output) -> int:
-    with _open(Map, "map", args.target) as m:
+    with _open(ebpf.Map, "map", args.target) as m:
         key = _key_of(m, args.key)
         try:
             m.delete(key)

@@ -24,12 +24,11 @@ import json
 import os
 import selectors
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ebpf.btf.types import Pointer, Struct, Type, Var, underlying
+import ebpf
 from ebpf.cli._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError, Output, not_found
 from ebpf.cli.machine import plain, value_text
-from ebpf.collection import Collection
 from ebpf.errors import EbpfError
 from ebpf.histogram import (
     LiveTable,
@@ -40,8 +39,12 @@ from ebpf.histogram import (
     histograms_from_map,
     log2_histogram,
 )
-from ebpf.map import Map
 from ebpf.types import MapType
+
+if TYPE_CHECKING:
+    from ebpf.btf.types import Type
+    from ebpf.collection import Collection
+    from ebpf.map import Map
 
 __all__ = ["register"]
 
@@ -89,6 +92,7 @@ def _sort_value(v: Any) -> int:
 
 def _event_type(m: Map, coll: Collection, explicit: str | None) -> Type | None:
     """The BTF type the records of event map ``m`` decode as, or None (hex)."""
+    from ebpf.btf.types import Struct, Var
     types = coll.types
     if explicit is not None:
         if types is None:
@@ -114,6 +118,7 @@ def _event_type(m: Map, coll: Collection, explicit: str | None) -> Type | None:
 
 def _pointee(t: Type) -> Type:
     """``t`` without qualifiers and typedefs, and what it points to if it is a pointer."""
+    from ebpf.btf.types import Pointer, underlying
     u = underlying(t)
     return underlying(u.target) if isinstance(u, Pointer) else u
 
@@ -282,7 +287,7 @@ def _cmd_run(args: argparse.Namespace, out: Output) -> int:
             from ebpf.loader import CollectionOptions
 
             options = CollectionOptions(pin_path=args.pin_path)
-        coll = stack.enter_context(Collection(spec, options))
+        coll = stack.enter_context(ebpf.Collection(spec, options))
         links = 0
         targets: dict[str, Any] = {}
         if args.interface is not None:
