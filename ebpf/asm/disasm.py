@@ -26,8 +26,7 @@ the speculation barrier ``nospec`` (``ST|NOSPEC``).
 Code read back from the kernel after loading (the "translated" or *xlated* instructions of
 ``BPF_OBJ_GET_INFO_BY_FD``, :meth:`ebpf.Program.xlated_instructions`) encodes some operands
 differently from loadable code; ``xlated=True`` (or :func:`format_xlated`, which also names
-maps and kernel functions) reads them the
-kernel's way: a map reference holds the map's id (``r1 = map[id:7]``, ``r1 = map[id:7][0]+8``),
+maps and kernel functions) reads them the kernel's way: a map reference holds the map's id (``r1 = map[id:7]``, ``r1 = map[id:7][0]+8``),
 a helper or kernel function call holds the function's address relative to the kernel's
 ``__bpf_call_base`` (named when a resolver is given: ``call __htab_map_lookup_elem#343344``),
 a bpf-to-bpf call keeps its target in the offset and a function pointer load in the low 32 bits.
@@ -70,7 +69,7 @@ _UNSIGNED: Final[dict[int, str]] = {Size.B: "u8", Size.H: "u16", Size.W: "u32", 
 _SIGNED: Final[dict[int, str]] = {Size.B: "s8", Size.H: "s16", Size.W: "s32"}
 _MAP_PSEUDO: Final = frozenset(
     {PseudoLoad.MAP_FD, PseudoLoad.MAP_VALUE, PseudoLoad.MAP_IDX, PseudoLoad.MAP_IDX_VALUE})
-CALL: Final = Class.JMP | JumpOp.CALL
+_CALL: Final = Class.JMP | JumpOp.CALL
 # ST|NOSPEC: the speculation barrier the verifier inserts (kernel-internal, BPF_NOSPEC 0xc0).
 _NOSPEC: Final = Class.ST | 0xC0
 # The offset of ALU64|MOV|X that makes it the per-CPU address move (BPF_ADDR_PERCPU).
@@ -483,7 +482,7 @@ def format_xlated(insns: Iterable[Instruction], map_ids: Sequence[int] = (), *,
             name = names.get(ins.constant & 0xFFFF_FFFF)
             if name:
                 comments[i] = name
-        elif (ins.opcode == CALL and call_name is not None and ins.reference is None
+        elif (ins.opcode == _CALL and call_name is not None and ins.reference is None
               and src in (PseudoCall.HELPER, PseudoCall.KFUNC_CALL)):
             found = call_name(ins.constant)
             if found:
