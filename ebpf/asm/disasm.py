@@ -26,10 +26,11 @@ the speculation barrier ``nospec`` (``ST|NOSPEC``).
 Code read back from the kernel after loading (the "translated" or *xlated* instructions of
 ``BPF_OBJ_GET_INFO_BY_FD``, :meth:`ebpf.Program.xlated_instructions`) encodes some operands
 differently from loadable code; ``xlated=True`` (or :func:`format_xlated`, which also names
-maps and kernel functions) reads them the kernel's way: a map reference holds the map's id (``r1 = map[id:7]``, ``r1 = map[id:7][0]+8``),
-a helper or kernel function call holds the function's address relative to the kernel's
-``__bpf_call_base`` (named when a resolver is given: ``call __htab_map_lookup_elem#343344``),
-a bpf-to-bpf call keeps its target in the offset and a function pointer load in the low 32 bits.
+maps and kernel functions) reads them the kernel's way: a map reference holds the map's id
+(``r1 = map[id:7]``, ``r1 = map[id:7][0]+8``), a helper or kernel function call holds the
+function's address relative to the kernel's ``__bpf_call_base`` (named when a resolver is
+given: ``call __htab_map_lookup_elem#343344``), a bpf-to-bpf call keeps its target in the
+offset and a function pointer load in the low 32 bits.
 
 A whole sequence (:func:`format_instructions`) gets one instruction per line with its slot
 offset, ``name:`` headers for symbols, and ``.L<slot>:`` labels for jump and call targets that
