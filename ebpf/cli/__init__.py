@@ -1,8 +1,8 @@
 """The ``ebpf`` command line (also ``python -m ebpf``).
 
-Each group of commands lives in its own module with a ``register(subparsers)`` function that
-adds its parsers and sets ``handler`` on each: a function ``(args, out) -> int`` returning the
-exit status. Text for people is the default; ``--json`` (before or after the command) prints one
+Each group of commands lives in its own module with a ``register(subparsers, common)`` function
+that adds its parsers (each with ``parents=[common]``, the parser carrying ``--json``) and sets
+``handler`` on each: a function ``(args, out) -> int`` returning the exit status. Text for people is the default; ``--json`` (before or after the command) prints one
 JSON document for machines.
 
 Exit status: :data:`EXIT_OK` (0) on success, :data:`EXIT_FAILURE` (1) when the operation failed

@@ -35,8 +35,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p = sub.add_parser(
         "inspect", parents=[common], help="describe the programs, maps, variables and "
         "externs of a BPF object file",
-        description="Describe a BPF object file without loading it: programs, maps, global "
-                    "variables with their initial values, externs, BTF and CO-RE relocations.")
+        description="Describe a BPF object file without loading it: programs (their size in "
+                    "8-byte instruction slots, as the kernel counts), maps, global variables "
+                    "with their initial values, externs, BTF and CO-RE relocations.")
     p.add_argument("object", metavar="OBJ", help="a BPF object file (ELF)")
     p.set_defaults(handler=_inspect)
 
