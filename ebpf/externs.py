@@ -2,7 +2,8 @@
 
 * ``.kconfig`` variables (``extern int CONFIG_HZ __kconfig``): values from the kernel's
   configuration, plus the ones libbpf defines itself (``LINUX_KERNEL_VERSION``,
-  ``LINUX_HAS_SYSCALL_WRAPPER``, ``LINUX_HAS_BPF_COOKIE``);
+  ``LINUX_HAS_SYSCALL_WRAPPER``, ``LINUX_HAS_BPF_COOKIE``; another ``LINUX_*`` extern reads as
+  0 when it is ``__weak``, as with libbpf, and fails the load otherwise);
 * ``__ksym`` variables and kfuncs: BTF ids from the kernel's BTF (typed ksyms, kfuncs) or
   addresses from ``/proc/kallsyms`` (typeless ksyms);
 * the BTF id of the attach target of tracing and LSM programs;
@@ -115,9 +116,14 @@ class ExternResolver:
                 raise EbpfError(f"kconfig extern {name!r} is not set in the kernel's "
                                 "configuration (declare it __weak to default to 0)")
             return value
+        if name.startswith("LINUX_") and name in self.spec.weak_externs:
+            # As libbpf does: LINUX_* are the loader's own; one this loader does not know
+            # (a newer libbpf's) reads as 0 when the object declared it __weak.
+            return None
         raise EbpfError(f"kconfig extern {name!r} is not known to the loader (known: "
                         "CONFIG_*, LINUX_KERNEL_VERSION, LINUX_HAS_SYSCALL_WRAPPER, "
-                        "LINUX_HAS_BPF_COOKIE)")
+                        "LINUX_HAS_BPF_COOKIE; declare other LINUX_* externs __weak to "
+                        "default to 0)")
 
     def _has_syscall_wrapper(self) -> bool:
         """Whether syscalls enter through arch wrappers (``__x64_sys_*`` and friends), as

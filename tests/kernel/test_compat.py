@@ -16,16 +16,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
+import os
+import re
+import struct
 from pathlib import Path
 
 import pytest
 
 from ebpf import Collection, load_collection
 from ebpf.elf_reader import load_collection_spec
-from ebpf.errors import SyscallError
+from ebpf.errors import EbpfError, SyscallError
 from ebpf.map import Map
 from ebpf.types import MapType
+from tests.support import kallsyms, kernel_config
 
 pytestmark = pytest.mark.kernel
 
@@ -81,3 +87,39 @@ def test_text_without_function_symbols_runs(name: str) -> None:
             # ... plus 0+..+9 from the bpf_loop callback, found from its function pointer.
             assert coll.programs["compute_loop"].test_run(PACKET).retval == 70
 
+
+
+# --- kconfig externs the loader defines itself ---------------------------------------------
+
+def _has_syscall_wrapper() -> bool:
+    """Whether this kernel enters syscalls through arch wrappers (``__x64_sys_bpf`` ...)."""
+    for prefix in ("__x64_", "__ia32_", "__arm64_", "__s390x_", "__s390_", "__riscv_",
+                   "__powerpc_", "__loongarch_"):
+        with contextlib.suppress(KeyError):
+            kallsyms(f"{prefix}sys_bpf")
+            return True
+    return False
+
+
+def test_linux_kconfig_externs() -> None:
+    spec = load_collection_spec(obj("compat_kconfig"))
+    with Collection(spec) as coll:
+        coll.programs["read_kconfig"].test_run(PACKET)
+        raw = coll.variables["seen"].get_bytes()
+    version, wrapper, cookie, bpf_syscall, newer = struct.unpack("<4IQ", raw)
+    release = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", os.uname().release)
+    assert release is not None
+    major, minor, patch = (int(g or 0) for g in release.groups())
+    assert version == major << 16 | minor << 8 | min(patch, 255)
+    assert wrapper == _has_syscall_wrapper()
+    # BPF cookies came with Linux 5.15 (perf event and kprobe multi links).
+    assert cookie == ((major, minor) >= (5, 15))
+    assert bpf_syscall == (kernel_config().get("CONFIG_BPF_SYSCALL") == "y")
+    assert newer == 0  # unknown to every loader, __weak: zero, as libbpf leaves it
+
+
+def test_unknown_linux_extern_must_be_weak() -> None:
+    spec = load_collection_spec(obj("compat_kconfig"))
+    strict = dataclasses.replace(spec, weak_externs=frozenset())
+    with pytest.raises(EbpfError, match=r"'LINUX_HAS_SOMETHING_NEWER' is not known"):
+        Collection(strict)

@@ -158,3 +158,18 @@ def test_program_section_without_symbol(order: str) -> None:
     assert _shape(prog.instructions) == _shape(
         load_collection_spec(raw).programs["compute_xdp"].instructions)
 
+
+
+# --- kconfig externs the loader defines itself ----------------------------------------------
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_linux_kconfig_externs_are_read(order: str) -> None:
+    spec = load_collection_spec(obj("compat_kconfig", order))
+    assert spec.weak_externs == {"LINUX_HAS_SOMETHING_NEWER"}
+    layout = {name: (v.offset, v.size) for name, v in spec.variables.items()
+              if v.map_name == ".kconfig"}
+    # libbpf's layout: largest alignment first, then smallest size, then by name.
+    assert layout == {"LINUX_HAS_SOMETHING_NEWER": (0, 8), "LINUX_KERNEL_VERSION": (8, 4),
+                      "CONFIG_BPF_SYSCALL": (12, 1), "LINUX_HAS_BPF_COOKIE": (13, 1),
+                      "LINUX_HAS_SYSCALL_WRAPPER": (14, 1)}
+    assert spec.maps[".kconfig"].value_size == 16
