@@ -2,8 +2,8 @@
 
 Each group of commands lives in its own module with a ``register(subparsers, common)`` function
 that adds its parsers (each with ``parents=[common]``, the parser carrying ``--json``) and sets
-``handler`` on each: a function ``(args, out) -> int`` returning the exit status. Text for people is the default; ``--json`` (before or after the command) prints one
-JSON document for machines.
+``handler`` on each: a function ``(args, out) -> int`` returning the exit status. Text for people
+is the default; ``--json`` (before or after the command) prints one JSON document for machines.
 
 Exit status: :data:`EXIT_OK` (0) on success, :data:`EXIT_FAILURE` (1) when the operation failed
 (the kernel refused, a file is not a BPF object), :data:`EXIT_USAGE` (2) for a bad command line,
