@@ -344,11 +344,11 @@ def kernel_call_names(insns: Sequence[Instruction]) -> Callable[[int], str | Non
     kfunc call as the callee's address relative to ``__bpf_call_base``, which
     ``/proc/kallsyms`` turns back into a name. None when the addresses are hidden or there
     is no such call."""
-    from ebpf.asm.disasm import CALL
-    from ebpf.asm.opcode import PseudoCall
+    from ebpf.asm.opcode import Class, JumpOp, PseudoCall
 
+    call = int(Class.JMP) | int(JumpOp.CALL)
     imms = {_s32(ins.constant) for ins in insns
-            if ins.opcode == CALL and int(ins.src) in (PseudoCall.HELPER, PseudoCall.KFUNC_CALL)}
+            if ins.opcode == call and int(ins.src) in (PseudoCall.HELPER, PseudoCall.KFUNC_CALL)}
     if not imms:
         return None
     try:
