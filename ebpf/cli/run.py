@@ -108,7 +108,10 @@ def _event_type(m: Map, coll: Collection, explicit: str | None) -> Type | None:
     if len(candidates) > 1:
         # The object's own record types are the ones its globals name (the usual
         # ``struct event *unused_event`` that keeps a type in the BTF), not the kernel's.
+        # (Or the value of another map: a per-CPU scratch buffer the record is built in.)
         declared = {id(_pointee(v.type)) for v in types.iter_types(Var)}
+        declared |= {id(_pointee(other.value_type)) for other in coll.maps.values()
+                     if other.value_type is not None}
         candidates = [t for t in candidates if id(t) in declared] or candidates
     if len(candidates) > 1:
         stem = m.name.rstrip("s")
