@@ -155,11 +155,16 @@ def tracing(program: Program, *, cookie: int = 0, target: Program | None = None,
         # Before 5.19 (5.10 for freplace) BPF_LINK_CREATE does not take these programs.
         if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, _ENOTSUPP):
             raise
-        if cookie or target is not None:
-            feature = "freplace targets" if target is not None else "tracing cookies"
-            raise UnsupportedFeatureError(f"{feature} (BPF_LINK_CREATE for tracing programs)",
-                                          "5.10" if target is not None else "5.19",
-                                          str(e)) from e
+        if target is not None:
+            raise UnsupportedFeatureError("freplace targets (BPF_LINK_CREATE for tracing "
+                                          "programs)", "5.10", str(e)) from e
+        if cookie and attach_type == AttachType.TRACE_RAW_TP:
+            # tp_btf programs went through BPF_LINK_CREATE only with their cookies.
+            raise UnsupportedFeatureError("tp_btf cookies (BPF_LINK_CREATE for tp_btf "
+                                          "programs)", "6.10", str(e)) from e
+        if cookie:
+            raise UnsupportedFeatureError("tracing cookies (BPF_LINK_CREATE for tracing "
+                                          "programs)", "5.19", str(e)) from e
         # The older command; if it fails too, both errors are shown.
         try:
             return _raw_tracepoint_open(program, context)
