@@ -3,7 +3,6 @@ fixed up, read the right values, and fail with a COREError that names a failed r
 
 from __future__ import annotations
 
-import gzip
 import os
 import struct
 import threading
@@ -175,6 +174,9 @@ def test_every_bpf_core_macro() -> None:
     assert isinstance(se_t, Struct)
     map_types = k.type_by_name("bpf_map_type", btf.Enum)
     values = {v.name: v.value for v in map_types.values}
+    if "BPF_MAP_TYPE_ARENA" not in values:  # the VM runner's 6.1 guest
+        pytest.skip(f"kernel {os.uname().release} predates BPF_MAP_TYPE_ARENA (Linux 6.9), "
+                    "whose value core_macros.c reads unguarded")
     with Collection(spec) as coll:
         def go() -> None:
             coll.programs["core_macros"].test_run(ctx=CTX)
@@ -204,8 +206,10 @@ def test_every_bpf_core_macro() -> None:
 
 
 def test_kernel_types_from_a_file(tmp_path: Path) -> None:
+    # A copy of the running kernel's types (the committed vmlinux.btf.gz is the host kernel's:
+    # the VM runner's guests have other layouts).
     raw = tmp_path / "vmlinux.btf"
-    raw.write_bytes(gzip.decompress((TESTDATA / "vmlinux.btf.gz").read_bytes()))
+    raw.write_bytes(Path("/sys/kernel/btf/vmlinux").read_bytes())
     target = btf.load_spec(raw)
     spec = load_collection_spec(obj("core_task"))
     with Collection(spec, CollectionOptions(kernel_types=target)) as coll:

@@ -310,7 +310,7 @@ class _CountingLoad:
 
 @pytest.mark.parametrize("hide_true_size", [False, True])
 def test_log_grows_until_complete(monkeypatch: pytest.MonkeyPatch, hide_true_size: bool) -> None:
-    spec = _long_program(300)
+    spec = _long_program(600)
     with Program(spec, ProgramOptions(log_level=2, log_size=1 << 24)) as ref:
         full = _stable(ref.verifier_log)
     assert len("\n".join(full)) > 20_000
