@@ -11,6 +11,7 @@ of :mod:`ebpf.features`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import errno
 import json
@@ -235,10 +236,17 @@ def _target_text(target: dict[str, object] | None) -> str:
 
 def _link_record(link: Any, pinned: list[str]) -> dict[str, Any]:
     info = link.info()
+    target = dict(info.target or {})
+    ifindex = target.get("ifindex")
+    if isinstance(ifindex, int) and ifindex:
+        import socket
+
+        with contextlib.suppress(OSError):  # in another network namespace, or gone
+            target["interface"] = socket.if_indextoname(ifindex)
     return {
         "id": info.id, "type": _lower(info.type), "program_id": info.program_id,
         "attach_type": None if info.attach_type is None else _lower(info.attach_type),
-        "target": dict(info.target or {}), "pinned": pinned,
+        "target": target, "pinned": pinned,
     }
 
 
@@ -411,6 +419,7 @@ def _cmd_show_prog(args: argparse.Namespace, out: Output) -> int:
             xlated, withheld = None, str(e)
     record = _prog_record(info, pins()["prog"].get(info.id, []))
     record["maps"] = [{"id": i, "name": names.get(i, "")} for i in info.map_ids]
+    record["links"] = [k for k in _list_links({}) if k["program_id"] == info.id]
     record["xlated"] = xlated
     stats = _stats_enabled()
 
@@ -427,6 +436,9 @@ def _cmd_show_prog(args: argparse.Namespace, out: Output) -> int:
                 f"{i} ({names[i]})" if names.get(i) else str(i) for i in info.map_ids))
         if info.btf_id:
             lines.append(f"  btf id {info.btf_id}")
+        for k in record["links"]:
+            lines.append(f"  attached by link {k['id']} ({k['type']}"
+                         + (f" {_target_text(k['target'])}" if k["target"] else "") + ")")
         run = f"  run time {info.run_time_ns} ns over {info.run_count} runs"
         if info.run_count:
             run += f" ({info.run_time_ns // info.run_count} ns per run)"

@@ -263,6 +263,8 @@ def test_pinned_objects_are_found_by_path_and_listed(
 
             status, out, _ = cli(capsys, "show", "prog", prog_pin)
             assert out.splitlines()[0].startswith(f"{prog.info().id}: raw_tracepoint")
+            assert (f"  attached by link {link_id} (raw_tracepoint tp_name=sys_enter cookie=0)"
+                    in out.splitlines())
             # maps by id with their names; kernel functions named through /proc/kallsyms
             events_id = run_coll.maps["events"].info().id
             assert f"r1 = map[id:{events_id}]  ; events" in out

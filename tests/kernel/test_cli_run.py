@@ -145,6 +145,16 @@ def test_run_reports_what_it_cannot_do(tmp_path: Path) -> None:
     assert missing.returncode == 3
     assert "nope.o: no such file" in missing.stderr and "Traceback" not in missing.stderr
 
+    for decode, message in (("events=no_such_type", "no type named 'no_such_type'"),
+                            ("calls=run_event", "no ring buffer or perf event array called "
+                                                "calls"),
+                            ("events", "write MAP=TYPE")):
+        bad = subprocess.run([sys.executable, "-m", "ebpf", "run", str(CLI_RUN),
+                              "--duration", "0.1", "--decode", decode],
+                             capture_output=True, text=True, check=False)
+        assert bad.returncode == 2, bad.stderr
+        assert message in bad.stderr and "Traceback" not in bad.stderr
+
     # A socket filter has no hook to attach to by section: nothing can run.
     globals_obj = ROOT / "testdata" / f"globals-{SUFFIX}.elf"
     none = subprocess.run([sys.executable, "-m", "ebpf", "run", str(globals_obj),
