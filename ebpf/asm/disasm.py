@@ -468,7 +468,7 @@ def format_xlated(insns: Iterable[Instruction], map_ids: Sequence[int] = (), *,
     takes the raw bytes). Map references print as the kernel wrote them, by map id:
     ``r1 = map[id:7]``, ``r1 = map[id:7][0]+16``. ``map_ids`` are the program's maps
     (:attr:`ebpf.ProgramInfo.map_ids`) and ``map_names`` their names in the same order; a
-    reference to a map with a known name gets it as a comment (``  ; counts``). Helper and
+    reference to a map with a known name gets it as a trailing comment (``; counts``). Helper and
     kernel function calls carry the callee's address relative to the kernel's
     ``__bpf_call_base``; ``call_name(imm)``, if given, names it (e.g. from
     ``/proc/kallsyms``). Symbols and sources already on the instructions are shown as by
