@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HistogramError",
+    "HistogramLayout",
     "LiveTable",
     "counts_from_map",
     "format_table",
@@ -220,6 +221,7 @@ def histograms_by_key(mapping: Mapping[Any, Sequence[int]], *,
 # --- reading maps ----------------------------------------------------------------------------
 
 HistogramLayout = Literal["slots", "by_key"]
+"""How a map holds histograms: see :func:`histogram_layout`."""
 
 
 def _underlying(t: Any) -> Any:
@@ -245,7 +247,7 @@ def _slots_member(t: Any, member: str) -> str | None:
     for m in u.members:
         if m.name == member and _int_array(m.type):
             return m.name
-    if "hist" in (u.name or "") or "hist" in (getattr(t, "name", "") or ""):
+    if "hist" in (u.name or "").lower() or "hist" in (getattr(t, "name", "") or "").lower():
         for m in u.members:
             if m.name and _int_array(m.type):
                 return m.name
