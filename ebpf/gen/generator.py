@@ -258,21 +258,18 @@ class _TypeTable:
     def __post_init__(self) -> None:
         exec("import ctypes\nimport enum\n", self.namespace)
 
-    def _foreign_unions(self) -> bool:
-        """Whether unions of the object's byte order can be described (always for the
-        machine's own; ``ctypes.BigEndianUnion`` and its twin came with Python 3.11)."""
-        order = "BigEndian" if self.byte_order == "big" else "LittleEndian"
-        return self.native or hasattr(ctypes, f"{order}Union")
-
-    # The structure base classes for the object's byte order.
     def base(self, union: bool) -> str:
+        """The base class of structures (or unions) of the object's byte order.
+
+        Unions of the other byte order are never emitted: ``ctypes.BigEndianUnion`` and its
+        twin need Python 3.11, and before 3.12 no structure of the other order may hold
+        one. Such unions are their bytes, whatever Python generates the module.
+        """
         if self.native:
             return "ctypes.Union" if union else "ctypes.Structure"
+        assert not union
         order = "BigEndian" if self.byte_order == "big" else "LittleEndian"
-        if union and not hasattr(ctypes, f"{order}Union"):
-            raise GenerateError(f"unions of a {self.byte_order}-endian object need Python "
-                                "3.11 or later to describe on this machine")
-        return f"ctypes.{order}{'Union' if union else 'Structure'}"
+        return f"ctypes.{order}Structure"
 
     def of(self, t: Type, hint: str) -> _PyType:
         """The Python form of ``t`` used by value; named types are emitted on first use."""
@@ -305,7 +302,7 @@ class _TypeTable:
             return _PyType(f"{inner} * {u.nelems}", f"ctypes.Array[{_element(elem)}]",
                            elem.size * u.nelems, elem.align, "array")
         if isinstance(u, Composite):
-            if isinstance(u, Union) and not self._foreign_unions():
+            if isinstance(u, Union) and not self.native:
                 return self._bytes_array(u.size)
             return self.composite(u, named or hint)
         raise GenerateError(f"{t} has no value form (it is not a sized data type)")
@@ -394,10 +391,6 @@ class _TypeTable:
         for i, m in enumerate(u.members):
             hint = f"{name}_{m.name or f'anon{i}'}"
             mt = self.of(m.type, hint)
-            if not self.native and _holds_union(m.type) and mt.value != "array":
-                # ctypes (before 3.12) cannot put a union into a structure of the other byte
-                # order: the member keeps its bytes (the union's class decodes them).
-                mt = self._bytes_array(mt.size)
             if (m.bitfield_size or m.offset % 8) and not is_union:
                 pyname = member_names.take(_identifier(m.name)) if m.name else ""
                 if pyname and bitfields and mt.value in ("int", "bool"):
@@ -600,14 +593,6 @@ def _bitfield_ok(cls: type, attr: str, bit_offset: int, bits: int, size: int,
     else:
         want = ((1 << bits) - 1) << (size * 8 - bit_offset - bits)
     return got == want
-
-
-def _holds_union(t: Type) -> bool:
-    """Whether a member of type ``t`` is a union, or an array of them."""
-    u = underlying(t)
-    while isinstance(u, Array):
-        u = underlying(u.type)
-    return isinstance(u, Union)
 
 
 def _is_char(t: Int) -> bool:
@@ -854,25 +839,24 @@ class _Module:
             views.append((field_names.take(f"{attr}_view"), attr, name, kc, ka, vc, va,
                           per_cpu))
 
-        out: list[str] = []
-        out += self._header(programs, maps)
-        out += self._imports(bool(table.enums), bool(views),
-                             {v[7] for v in views}, " ".join(v[3] + v[5] for v in views))
         names = [e.name for e in table.emitted]
-        out += [""]
+        body: list[str] = [""]
         public = sorted(["Objects", "Variables", "load", "load_spec", *names],
                         key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n))
-        out += _wrap_list("__all__ = [", [f'"{n}"' for n in public], "]", "")
-        out += self._object_source()
-        out += ["", "# What the fields of Objects hold until load() fills them.",
-                "_UNLOADED: Any = None"]
+        body += _wrap_list("__all__ = [", [f'"{n}"' for n in public], "]", "")
+        body += self._object_source()
+        body += ["", "# What the fields of Objects hold until load() fills them.",
+                 "_UNLOADED: Any = None"]
         for e in table.emitted:
-            out += ["", "", *e.lines]
-        out += ["", "", *self._variables(variables)]
-        out += ["", "", *self._objects(programs, maps, views)]
-        out += ["", "", *self._load_spec()]
-        out += ["", "", *self._load(variables)]
-        return "\n".join(out) + "\n"
+            body += ["", "", *e.lines]
+        body += ["", "", *self._variables(variables)]
+        body += ["", "", *self._objects(programs, maps, views)]
+        body += ["", "", *self._load_spec()]
+        body += ["", "", *self._load(variables)]
+        text = "\n".join(body)
+        head = self._header(programs, maps)
+        head += self._imports(text, {v[7] for v in views}, " ".join(v[3] + v[5] for v in views))
+        return "\n".join(head + body) + "\n"
 
     def _header(self, programs: Sequence[tuple[str, str, object]],
                 maps: list[tuple[str, str, MapSpec]]) -> list[str]:
@@ -890,14 +874,12 @@ class _Module:
         return ['"""' + lines[0], *lines[1:], '"""', "", "from __future__ import annotations",
                 ""]
 
-    def _imports(self, enums: bool, views: bool, per_cpu: set[bool], codecs: str) -> list[str]:
-        std = ["base64"] if self.embed else []
-        std += ["ctypes", "dataclasses"]
-        if enums:
-            std.append("enum")
-        if not self.embed:
-            std.append("pathlib")
-        lines = [f"import {m}" for m in sorted(std)]
+    def _imports(self, body: str, per_cpu: set[bool], codecs: str) -> list[str]:
+        """The import block for a module whose code after it is ``body``."""
+        std = [m for m in ("base64", "ctypes", "dataclasses", "enum", "pathlib")
+               if f"{m}." in body]
+        views = bool(per_cpu)
+        lines = [f"import {m}" for m in std]
         lines.append("from collections.abc import Mapping")
         lines.append("from typing import Annotated, Any")
         lines += ["", "import ebpf"]
