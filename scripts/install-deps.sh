@@ -19,10 +19,11 @@ die() {
 }
 
 # --- system packages -------------------------------------------------------------------------
-APT_PACKAGES=(clang-19 llvm-19 bpftool libbpf-dev linux-libc-dev make gcc)
+# golang-go builds the Go binaries whose .gopclntab the uprobe symbol tests read.
+APT_PACKAGES=(clang-19 llvm-19 bpftool libbpf-dev linux-libc-dev make gcc golang-go)
 
 missing=()
-for tool in clang-19 llvm-objdump-19 bpftool make gcc; do
+for tool in clang-19 llvm-objdump-19 bpftool make gcc go; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [[ -e /usr/include/bpf/bpf_helpers.h ]] || missing+=("libbpf-dev headers")
