@@ -274,7 +274,9 @@ def _list_links(pinned: dict[int, list[str]]) -> list[dict[str, Any]]:
     out = []
     for link in _live(ebpf.link_ids(), link_from_id):
         with link:
-            out.append(_link_record(link, pinned.get(link.info().id, [])))
+            record = _link_record(link, [])
+        record["pinned"] = pinned.get(record["id"], [])
+        out.append(record)
     return out
 
 
