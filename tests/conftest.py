@@ -1,22 +1,21 @@
-"""Test plugin: the ``kernel`` marker, private bpffs, and a leak check for BPF descriptors.
+"""The project's own test settings, on top of the ``ebpf`` pytest plugin (ebpf.testing.plugin),
+which gives the ``kernel``/``requires_*`` markers, the ``bpffs``, ``pin_dir``, ``tracefs``,
+``netns``, ``veth_pair``, ``cgroup`` and ``load_collection`` fixtures, and the leak check.
 
-Tests marked ``kernel`` need ``bpf(2)`` with privileges. Without them they skip, naming the
-reason, unless ``EBPF_REQUIRE_KERNEL=1`` is set (CI sets it): then they fail instead.
+Here: which feature families the kernels the project tests on are known to lack (so that under
+``EBPF_REQUIRE_KERNEL=1`` only those may skip), and the leak check of BPF descriptors for every
+test (``@pytest.mark.allow_fd_growth`` exempts one; ``--ebpf-leak-check=full`` checks more).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import os
-import subprocess
-import tempfile
-from collections.abc import Iterator
 
 import pytest
 
-from ebpf.errors import NotSupportedError, SyscallError, UnsupportedFeatureError
+from ebpf.testing import _env
+from ebpf.testing._env import bpf_problem as bpf_problem
 
 REQUIRE_KERNEL = os.environ.get("EBPF_REQUIRE_KERNEL") == "1"
 
@@ -39,139 +38,15 @@ else:
                      "bpf_map_elem iterator")
 
 
-def _bpf_usable() -> str | None:
-    """None if bpf(2) works here, else why not."""
-    from ebpf.internal.sys import MapCreateAttr, commands
-
-    try:
-        attr = MapCreateAttr(map_type=2, key_size=4, value_size=4, max_entries=1)
-        commands.map_create(attr).close()
-    except SyscallError as e:
-        if e.errno in (errno.EPERM, errno.EACCES):
-            return f"bpf(2) needs privileges (CAP_BPF/CAP_SYS_ADMIN): {e}"
-        return f"bpf(2) failed: {e}"
-    except NotSupportedError as e:
-        return str(e)
-    return None
-
-
-_BPF_PROBLEM: list[str | None] = []
-
-
-def bpf_problem() -> str | None:
-    if not _BPF_PROBLEM:
-        _BPF_PROBLEM.append(_bpf_usable())
-    return _BPF_PROBLEM[0]
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("kernel") is None:
-        return
-    problem = bpf_problem()
-    if problem is None:
-        return
-    if REQUIRE_KERNEL:
-        pytest.fail(f"EBPF_REQUIRE_KERNEL=1 but {problem}", pytrace=False)
-    pytest.skip(problem)
-
-
-@contextlib.contextmanager
-def skip_if_unsupported() -> Iterator[None]:
-    """Turn an :class:`UnsupportedFeatureError` from a feature probe into a skip.
-
-    Under ``EBPF_REQUIRE_KERNEL=1`` a missing feature is a failure unless it belongs to a family
-    the reference kernel is known to lack.
-    """
-    try:
-        yield
-    except UnsupportedFeatureError as e:
-        if REQUIRE_KERNEL and not any(k in e.feature.lower() for k in KNOWN_MISSING):
-            raise
-        pytest.skip(f"kernel lacks {e.feature}: {e}")
-
-
-def _bpf_fds() -> dict[int, str]:
-    """The BPF objects this process holds open: fd -> anon inode name."""
-    out = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:
-            continue
-        if target.startswith("anon_inode:bpf") or target.startswith("anon_inode:[bpf"):
-            out[int(name)] = target
-    return out
-
-
-@pytest.fixture(autouse=True)
-def _no_leaked_bpf_fds(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test that leaves BPF descriptors open (fixtures' own objects excepted)."""
-    before = _bpf_fds()
-    yield
-    if request.node.get_closest_marker("allow_fd_growth"):
-        return
-    import gc
-
-    gc.collect()
-    leaked = {fd: t for fd, t in _bpf_fds().items() if before.get(fd) != t}
-    if leaked:
-        pytest.fail(f"test leaked BPF file descriptors: {leaked}", pytrace=False)
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(source: str, target: str, fstype: str) -> None:
-    if _libc.mount(source.encode(), target.encode(), fstype.encode(), 0, None) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount -t {fstype} {target}: {os.strerror(err)}")
-
-
-def _umount(target: str) -> None:
-    _libc.umount2(target.encode(), 2)  # MNT_DETACH
-
-
-@pytest.fixture(scope="session")
-def bpffs() -> Iterator[str]:
-    """A private bpffs mounted in a temporary directory for this test session."""
-    problem = bpf_problem()
-    if problem is not None:
-        if REQUIRE_KERNEL:
-            pytest.fail(f"EBPF_REQUIRE_KERNEL=1 but {problem}", pytrace=False)
-        pytest.skip(problem)
-    with tempfile.TemporaryDirectory(prefix="ebpf-test-bpffs-") as d:
-        _mount("bpf", d, "bpf")
-        try:
-            yield d
-        finally:
-            _umount(d)
-
-
-@pytest.fixture
-def pin_dir(bpffs: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh directory inside the private bpffs for one test (bpffs names may not hold '.')."""
-    name = "".join(c if c.isalnum() else "_" for c in request.node.name)[:200]
-    path = os.path.join(bpffs, name)
-    os.mkdir(path)
-    try:
-        yield path
-    finally:
-        subprocess.run(["rm", "-rf", path], check=False)
-
-
-@pytest.fixture(scope="session")
-def tracefs() -> str:
-    """tracefs, mounted at /sys/kernel/tracing if it is not mounted yet."""
-    path = "/sys/kernel/tracing"
-    if not os.path.exists(os.path.join(path, "events")):
-        try:
-            _mount("tracefs", path, "tracefs")
-        except OSError as e:
-            if REQUIRE_KERNEL:
-                pytest.fail(f"EBPF_REQUIRE_KERNEL=1 but tracefs cannot be mounted: {e}")
-            pytest.skip(f"tracefs cannot be mounted: {e}")
-    return path
+def skip_if_unsupported() -> contextlib.AbstractContextManager[None]:
+    """Turn an :class:`~ebpf.errors.UnsupportedFeatureError` into a skip; under
+    ``EBPF_REQUIRE_KERNEL=1`` only for the families in :data:`KNOWN_MISSING`."""
+    return _env.skip_if_unsupported(KNOWN_MISSING)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "allow_fd_growth: the test may keep BPF fds open")
+    for name in KNOWN_MISSING:
+        config.addinivalue_line(_env.KNOWN_MISSING_INI, name)
+    # Every test of the project is checked for leaked BPF descriptors unless asked otherwise.
+    if getattr(config.option, "ebpf_leak_check", None) is None:
+        config.option.ebpf_leak_check = "bpf"

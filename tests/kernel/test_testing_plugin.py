@@ -1,0 +1,241 @@
+"""The fixtures of the ebpf pytest plugin on the real kernel: a private bpffs, a network
+namespace the test's thread runs in, a veth pair there, a cgroup, the collection loader, and
+the leak check finding what a test leaves behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from ebpf import Collection, Map, MapSpec, MapType, Program
+from ebpf.internal.pin import is_bpffs
+from ebpf.testing import Cgroup, LeakCheck, NetNamespace, VethPair
+
+pytestmark = pytest.mark.kernel
+
+
+def _netns_inode() -> int:
+    return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+def _mounts() -> str:
+    with open("/proc/self/mounts") as f:
+        return f.read()
+
+
+@pytest.fixture
+def outside() -> int:
+    """The network namespace the test thread is in before ``netns`` (set up first)."""
+    return _netns_inode()
+
+
+def _array() -> Map:
+    return Map(MapSpec("leak", MapType.ARRAY, 4, 4, 1))
+
+
+def test_bpffs_is_private_and_pins_work(bpffs: str, pin_dir: str) -> None:
+    assert is_bpffs(bpffs)
+    assert f" {bpffs} bpf " in _mounts()
+    assert os.path.dirname(pin_dir) == bpffs
+    with _array() as m:
+        m.pin(os.path.join(pin_dir, "m"))
+        assert os.listdir(pin_dir) == ["m"]
+        m.unpin()
+
+
+def test_bpffs_is_unmounted_after_its_test(bpffs: str) -> None:
+    # Each test has its own: the previous test's mount is gone.
+    assert _mounts().count(" bpf ") >= 1
+    assert [e for e in os.listdir(bpffs) if "." not in e] == []  # the kernel's own: x.debug
+
+
+def test_netns_is_entered_and_fresh(outside: int, netns: NetNamespace) -> None:
+    assert _netns_inode() == netns.inode != outside
+    assert socket.if_nameindex() == [(1, "lo")]
+    seen: list[int] = []
+    t = threading.Thread(target=lambda: seen.append(_netns_inode()))
+    t.start()
+    t.join()
+    assert seen == [netns.inode]  # threads the test starts inherit it
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+        b.bind(("127.0.0.1", 0))
+        a.sendto(b"x", b.getsockname())
+        assert b.recv(10) == b"x"
+
+
+def test_netns_run_and_enter_from_other_threads(netns: NetNamespace) -> None:
+    assert netns.run(_netns_inode) == netns.inode
+    result: list[int] = []
+
+    def elsewhere() -> None:
+        with netns.enter():
+            result.append(_netns_inode())
+        result.append(_netns_inode())
+
+    with NetNamespace() as inner:  # the thread is now elsewhere; enter() brings it back
+        assert _netns_inode() == inner.inode
+        assert netns.run(_netns_inode) == netns.inode
+        t = threading.Thread(target=elsewhere)
+        t.start()
+        t.join()
+        assert result == [netns.inode, inner.inode]
+    assert _netns_inode() == netns.inode
+
+
+def test_netns_is_left_after_the_test(outside: int) -> None:
+    # The previous tests' namespaces were left by this thread.
+    assert _netns_inode() == outside
+
+
+def test_netns_close_from_another_thread_is_refused(netns: NetNamespace) -> None:
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            netns.close()
+        except RuntimeError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=close)
+    t.start()
+    t.join()
+    assert len(errors) == 1 and "thread" in str(errors[0])
+    assert not netns.closed
+
+
+def test_veth_pair(veth_pair: VethPair, netns: NetNamespace) -> None:
+    a, b = veth_pair
+    assert veth_pair.netns is netns
+    assert (a.name, b.name) == ("veth0", "veth1")
+    assert socket.if_nametoindex(a.name) == a.ifindex
+    assert socket.if_nametoindex(b.name) == b.ifindex
+    assert a.mac != b.mac and len(a.mac) == 17
+    shown = netns.ip("-o", "addr", "show", "dev", a.name)
+    assert f"inet {a.addr}/24" in shown
+    assert "UP" in netns.ip("-o", "link", "show", "dev", b.name)
+
+
+def test_cgroup(cgroup: Cgroup) -> None:
+    assert os.path.isdir(cgroup.path)
+    assert cgroup.pids() == []
+    assert cgroup.id == os.stat(os.fspath(cgroup)).st_ino
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        cgroup.add(child.pid)
+        assert cgroup.pids() == [child.pid]
+        with open(f"/proc/{child.pid}/cgroup") as f:
+            assert os.path.basename(cgroup.path) in f.read()
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait()
+
+
+def test_cgroup_takes_the_test_process_and_gives_it_back() -> None:
+    with open("/proc/self/cgroup") as f:
+        before = f.read()
+    group = Cgroup()
+    with group:
+        group.add()
+        assert group.pids() == [os.getpid()]
+    assert not os.path.exists(group.path)
+    with open("/proc/self/cgroup") as f:
+        assert f.read() == before
+
+
+def test_load_collection_finds_testdata_and_closes(load_collection: type[Collection]) -> None:
+    coll = load_collection("testing_packets")
+    assert isinstance(coll.programs["xdp_parse"], Program)
+    kept.append(coll)
+
+
+kept: list[Collection] = []
+
+
+def test_the_collection_was_closed_after_its_test() -> None:
+    assert kept and all(p.closed for p in kept[0].programs.values())
+    kept.clear()
+
+
+def test_load_collection_missing_file_names_it(load_collection: type[Collection]) -> None:
+    with pytest.raises(Exception, match="no_such_object"):
+        load_collection("no_such_object.o")
+
+
+# --- the leak check ----------------------------------------------------------------------------
+
+def test_leak_check_sees_an_open_descriptor() -> None:
+    check = LeakCheck()
+    check.start()
+    m = _array()
+    try:
+        problems = check.finish()
+    finally:
+        m.close()
+    assert len(problems) == 1 and f"file descriptor {m_fd(problems)}" in problems[0]
+
+
+def m_fd(problems: list[str]) -> int:
+    return int(problems[0].split()[2])
+
+
+def test_leak_check_sees_a_pin(tmp_path: object) -> None:
+    path = "/sys/fs/bpf"
+    if not is_bpffs(path):
+        pytest.skip("no bpffs at /sys/fs/bpf to leave a pin in")
+    check = LeakCheck()
+    check.start()
+    pin = os.path.join(path, f"ebpf_leak_test_{os.getpid()}")
+    with _array() as m:
+        m.pin(pin)
+    try:
+        problems = check.finish()
+    finally:
+        os.unlink(pin)
+    assert problems == [f"pin {pin} (map id {problems[0].split()[-4]}) left behind"] or (
+        len(problems) == 1 and problems[0].startswith(f"pin {pin}"))
+
+
+def test_leak_check_sees_an_attached_program(veth_pair: VethPair,
+                                             load_collection: type[Collection]) -> None:
+    from ebpf.internal.netlink import RtNetlink
+
+    check = LeakCheck(settle=0.2)
+    check.start()
+    with load_collection("testing_packets") as coll:
+        prog = coll.programs["xdp_parse"]
+        with RtNetlink() as nl:
+            nl.xdp_attach(veth_pair.a.ifindex, prog.fd)
+        prog_id = prog.info().id
+    problems = check.finish()
+    with RtNetlink() as nl:
+        nl.xdp_detach(veth_pair.a.ifindex)
+    assert problems == [f"BPF program id {prog_id} still exists (attached or held by something "
+                        "the test left behind)"]
+
+
+def test_leak_check_is_quiet_for_a_clean_test(load_collection: type[Collection]) -> None:
+    check = LeakCheck()
+    check.start()
+    with load_collection("testing_packets") as coll:
+        coll.programs["xdp_parse"].test_run(b"\0" * 64)
+    assert check.finish() == []
+
+
+@pytest.mark.no_leaks
+def test_marked_no_leaks_runs_clean(load_collection: type[Collection], bpffs: str) -> None:
+    with _array() as m:
+        m.pin(os.path.join(bpffs, "x"))  # the private bpffs goes away with its pins
+    load_collection("testing_packets")
+
+
+def test_ebpf_leak_check_fixture(ebpf_leak_check: LeakCheck) -> None:
+    assert isinstance(ebpf_leak_check, LeakCheck)
+    assert ebpf_leak_check.kernel_objects
