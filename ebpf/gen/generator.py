@@ -813,7 +813,7 @@ class _Module:
             table.of(t, hint)
 
         # Variables
-        var_names = _Names(("_vars",))
+        var_names = _Names(("_vars", "_var"))
         variables = [
             _variable(table, name, var_names.take(_identifier(name)), v.type, v.size,
                       v.constant)
@@ -920,19 +920,28 @@ class _Module:
                  "",
                  "    def __init__(self, variables: Mapping[str, ebpf.Variable | "
                  "ebpf.VariableSpec]) -> None:",
-                 "        self._vars = variables"]
+                 "        self._vars = variables",
+                 "",
+                 "    def _var(self, name: str) -> ebpf.Variable | ebpf.VariableSpec:",
+                 "        try:",
+                 "            return self._vars[name]",
+                 "        except KeyError:",
+                 "            raise ebpf.EbpfError(",
+                 '                f"variable {name!r} is not available: the objects are closed or '
+                 'were never loaded"',
+                 "            ) from None"]
         for v in variables:
             what = "constant" if v.constant else "variable"
             lines += ["",
                       "    @property",
                       f"    def {v.attr}(self) -> {v.annotation}:",
                       *_docstring(f"The {what} {v.name}.", "        "),
-                      f'        v = self._vars["{v.name}"]',
+                      f'        v = self._var("{v.name}")',
                       f"        return {v.getter}",
                       "",
                       f"    @{v.attr}.setter",
                       f"    def {v.attr}(self, value: {v.annotation}) -> None:",
-                      f'        v = self._vars["{v.name}"]',
+                      f'        v = self._var("{v.name}")',
                       f"        {v.setter}"]
         return lines
 

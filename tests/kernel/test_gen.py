@@ -149,6 +149,19 @@ def test_beside_module_loads(tmp_path: Path) -> None:
         sys.modules.pop(module.__name__, None)
 
 
+def test_view_checks_sizes(gen_types: ModuleType) -> None:
+    from ebpf.gen.typed import TypedMap, integer, structure
+
+    with gen_types.load() as objs:
+        with pytest.raises(ebpf.MarshalError, match="12-byte keys and 88-byte values"):
+            TypedMap(objs.flows, integer(4), structure(gen_types.FlowValue))
+        view = objs.flows_view
+    with pytest.raises(ebpf.EbpfError, match="not available"):
+        objs.variables.runs  # noqa: B018
+    with pytest.raises(ebpf.ClosedError):
+        list(view.keys())
+
+
 def test_failed_load_closes_everything(gen_types: ModuleType) -> None:
     g = gen_types
     spec = g.load_spec()

@@ -523,3 +523,45 @@ def test_python_dash_m(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "class Event(ctypes.Structure):" in done.stdout
     assert io.StringIO(done.stdout).readline().startswith('"""Typed access')
+
+
+# --- ebpf.gen.typed: the codecs generated modules use --------------------------------------
+
+
+def test_typed_codecs() -> None:
+    from ebpf.gen.typed import floating, integer, raw, structure
+
+    u16 = integer(2, byte_order="big")
+    assert u16.encode(0x1234) == b"\x12\x34" and u16.decode(b"\x12\x34") == 0x1234
+    s32 = integer(4, signed=True)
+    assert s32.decode(s32.encode(-5)) == -5
+    with pytest.raises(ebpf.MarshalError, match="uint16: cannot encode 65536"):
+        u16.encode(65536)
+    with pytest.raises(ebpf.MarshalError, match="needs 2 bytes, got 3"):
+        u16.decode(b"abc")
+    f64 = floating(8)
+    assert f64.decode(f64.encode(2.5)) == 2.5
+    with pytest.raises(ValueError, match="4 or 8"):
+        floating(2)
+    text = raw(6)
+    assert text.encode(b"ab") == b"ab\0\0\0\0" and text.decode(b"abcdef") == b"abcdef"
+    with pytest.raises(ebpf.MarshalError, match="needs 6 bytes, got 7"):
+        text.encode(b"toolong")
+    with pytest.raises(ebpf.MarshalError, match="expected bytes"):
+        text.encode("str")  # type: ignore[arg-type]
+
+    class Pair(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_uint16)]
+
+    pair = structure(Pair)
+    assert pair.size == 8
+    got = pair.decode(pair.encode(Pair(a=1, b=2)))
+    assert isinstance(got, Pair) and (got.a, got.b) == (1, 2)
+    with pytest.raises(ebpf.MarshalError, match="expected Pair, got int"):
+        pair.encode(3)  # type: ignore[arg-type]
+
+
+def test_variables_closed(modules: dict[str, ModuleType]) -> None:
+    g = modules["globals"]
+    with pytest.raises(ebpf.EbpfError, match="'data_counter' is not available"):
+        _ = g.Objects().variables.data_counter
