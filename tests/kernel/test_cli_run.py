@@ -63,7 +63,8 @@ def trigger() -> None:
 
 def test_run_prints_exec_events_until_the_duration_ends() -> None:
     lines: list[str] = []
-    with ebpf_run(str(EXEC_EVENTS), "--duration", "2") as proc:
+    # (every command name in the table: a busy machine execs many others meanwhile)
+    with ebpf_run(str(EXEC_EVENTS), "--duration", "2", "--max-entries", "100000") as proc:
         read_until(proc.stdout, lambda line: line.startswith("watching "), lines)
         for _ in range(3):
             subprocess.run(["/bin/true"], check=True)
