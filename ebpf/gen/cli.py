@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         "(may be repeated)")
     p.add_argument("--type", dest="types", metavar="NAME", action="append", default=[],
                    help="also describe this struct, union or enum (may be repeated)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing: exit 1 if the module (and object, with --beside) "
+                        "differ from what would be written, e.g. in CI")
     p.set_defaults(handler=run_gen)
 
 
@@ -54,6 +57,8 @@ def run_gen(args: argparse.Namespace, out: Output) -> int:
     to_stdout = args.output == "-"
     if to_stdout and not args.embed:
         raise CommandError("gen: --beside needs -o MODULE.py (the object goes next to it)")
+    if to_stdout and args.check:
+        raise CommandError("gen: --check needs -o MODULE.py (the module to compare)")
     output = None if to_stdout else Path(args.output)
     if output is not None and output.suffix != ".py":
         raise CommandError(f"gen: the output {output} must be a .py file")
@@ -76,6 +81,10 @@ def run_gen(args: argparse.Namespace, out: Output) -> int:
         out.stdout.write(made.source)
         out.stdout.flush()
         return EXIT_OK
+    if args.check:
+        return _check(output, made.source.encode(),
+                      None if args.embed else (output.with_name(made.object_file), made.data),
+                      out)
     written = [str(output)]
     if not args.embed:
         beside = output.with_name(made.object_file)
@@ -88,6 +97,27 @@ def run_gen(args: argparse.Namespace, out: Output) -> int:
     out.emit(data, lambda: (
         f"wrote {' and '.join(written)}: {len(made.programs)} programs, {len(made.maps)} "
         f"maps, {len(made.variables)} variables, {len(made.types)} types"))
+    return EXIT_OK
+
+
+def _check(module: Path, source: bytes, beside: tuple[Path, bytes] | None, out: Output) -> int:
+    """Compare what would be written with what is there.
+
+    Raises:
+        CommandError: a file differs or is missing (exit status 1).
+    """
+    stale = []
+    for path, data in ((module, source), *((beside,) if beside else ())):
+        try:
+            same = path.read_bytes() == data
+        except OSError:
+            same = False
+        if not same:
+            stale.append(str(path))
+    if stale:
+        raise CommandError(f"gen: {' and '.join(stale)} out of date: run ebpf gen without "
+                           "--check to regenerate")
+    out.emit({"module": str(module), "up_to_date": True}, f"{module} is up to date")
     return EXIT_OK
 
 

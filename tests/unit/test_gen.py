@@ -490,6 +490,21 @@ def test_cli_writes_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert status == 0 and "(module shown)" in text and "class Config(" in text
 
 
+def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mod.py"
+    args = ["gen", str(GLOBALS), "-o", str(out), "--beside"]
+    status, _, err = _cli([*args, "--check"], capsys)
+    assert status == 1 and "out of date" in err and not out.exists()
+    assert _cli(args, capsys)[0] == 0
+    status, text, _ = _cli([*args, "--check"], capsys)
+    assert status == 0 and "up to date" in text
+    (tmp_path / "mod.bpf.o").write_bytes(b"changed")
+    status, _, err = _cli([*args, "--check"], capsys)
+    assert status == 1 and "mod.bpf.o out of date" in err and "mod.py" not in err
+    status, _, err = _cli(["gen", str(GLOBALS), "--check"], capsys)
+    assert status == 1 and "--check needs -o" in err
+
+
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     junk = tmp_path / "junk.o"
     junk.write_bytes(b"\0" * 64)
