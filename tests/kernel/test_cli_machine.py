@@ -259,7 +259,9 @@ def test_pinned_objects_are_found_by_path_and_listed(
             assert cli(capsys, "map", "update", map_pin, "3", "4")[0] == 0
             assert m[3] == 4
             status, out, _ = cli(capsys, "map", "dump", map_pin)
-            assert out.splitlines() == ["key: 3  value: 4", "1 entry"]
+            # (the attached program may count another process's marked calls meanwhile)
+            assert "key: 3  value: 4" in out.splitlines()
+            assert re.fullmatch(r"\d+ entr(y|ies)", out.splitlines()[-1])
 
             status, out, _ = cli(capsys, "show", "prog", prog_pin)
             assert out.splitlines()[0].startswith(f"{prog.info().id}: raw_tracepoint")
