@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Use a typed Python module that ``ebpf gen`` wrote for a BPF object.
 
-Run as root from the repository root; first generate the module, then run the example:
+Run as root from the repository root:
+
+    python3 examples/generated_module.py [--no-drop]
+
+It imports ``examples/xdp_counter_objects.py``, which ``ebpf gen`` wrote (it is committed;
+after changing the object, regenerate it, and ``--check`` tells whether it is stale):
 
     python3 -m ebpf gen examples/bpf/xdp_counter-el.elf -o examples/xdp_counter_objects.py
-    python3 examples/generated_module.py [--no-drop]
 
 ``ebpf gen`` reads the object (here the one ``examples/xdp_counter.py`` uses: an XDP program,
 a hash map, and ``.rodata``/``.data``/``.bss`` globals) and writes a module with the object
