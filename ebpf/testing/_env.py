@@ -79,14 +79,18 @@ def bpf_problem() -> str | None:
         return _problem[0]
 
 
-# The known-missing families of the session's pytest config (set by the plugin).
+# The pytest configs of the running sessions, innermost last (pytester runs sessions inside a
+# session): the known-missing families are read from the innermost.
 _config: list[pytest.Config] = []
 
 
-def set_config(config: pytest.Config | None) -> None:
-    _config.clear()
-    if config is not None:
-        _config.append(config)
+def push_config(config: pytest.Config) -> None:
+    _config.append(config)
+
+
+def pop_config(config: pytest.Config) -> None:
+    if config in _config:
+        _config.remove(config)
 
 
 def known_missing() -> tuple[str, ...]:
@@ -96,7 +100,7 @@ def known_missing() -> tuple[str, ...]:
     if not _config:
         return ()
     try:
-        lines = _config[0].getini(KNOWN_MISSING_INI)
+        lines = _config[-1].getini(KNOWN_MISSING_INI)
     except ValueError:  # the plugin did not register the option (not loaded)
         return ()
     return tuple(str(line).strip().lower() for line in lines if str(line).strip())

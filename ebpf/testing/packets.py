@@ -260,6 +260,11 @@ def icmpv6(payload: bytes = b"", *, src: Address, dst: Address, type: int = 128,
 
 # --- whole frames -----------------------------------------------------------------------------
 
+def _check(src: Address, dst: Address, version: int) -> None:
+    _addr(src, version, "source address")
+    _addr(dst, version, "destination address")
+
+
 def _frame4(segment: bytes, src: Address, dst: Address, proto: int, eth_src: Mac,
             eth_dst: Mac, ttl: int) -> bytes:
     return ethernet(ipv4(segment, src=src, dst=dst, proto=proto, ttl=ttl), src=eth_src,
@@ -276,6 +281,7 @@ def udp4(*, src: Address = "10.0.0.1", dst: Address = "10.0.0.2", sport: int = 1
          dport: int = 53, payload: bytes = b"", ttl: int = 64, eth_src: Mac = DEFAULT_SRC_MAC,
          eth_dst: Mac = DEFAULT_DST_MAC) -> bytes:
     """An Ethernet + IPv4 + UDP frame."""
+    _check(src, dst, 4)
     return _frame4(udp(payload, src=src, dst=dst, sport=sport, dport=dport), src, dst,
                    IPPROTO_UDP, eth_src, eth_dst, ttl)
 
@@ -284,6 +290,7 @@ def udp6(*, src: Address = "fd00::1", dst: Address = "fd00::2", sport: int = 102
          dport: int = 53, payload: bytes = b"", hop_limit: int = 64,
          eth_src: Mac = DEFAULT_SRC_MAC, eth_dst: Mac = DEFAULT_DST_MAC) -> bytes:
     """An Ethernet + IPv6 + UDP frame."""
+    _check(src, dst, 6)
     return _frame6(udp(payload, src=src, dst=dst, sport=sport, dport=dport), src, dst,
                    IPPROTO_UDP, eth_src, eth_dst, hop_limit)
 
@@ -293,6 +300,7 @@ def tcp4(*, src: Address = "10.0.0.1", dst: Address = "10.0.0.2", sport: int = 1
          payload: bytes = b"", ttl: int = 64, eth_src: Mac = DEFAULT_SRC_MAC,
          eth_dst: Mac = DEFAULT_DST_MAC) -> bytes:
     """An Ethernet + IPv4 + TCP frame."""
+    _check(src, dst, 4)
     segment = tcp(payload, src=src, dst=dst, sport=sport, dport=dport, flags=flags, seq=seq,
                   ack=ack)
     return _frame4(segment, src, dst, IPPROTO_TCP, eth_src, eth_dst, ttl)
@@ -303,6 +311,7 @@ def tcp6(*, src: Address = "fd00::1", dst: Address = "fd00::2", sport: int = 102
          payload: bytes = b"", hop_limit: int = 64, eth_src: Mac = DEFAULT_SRC_MAC,
          eth_dst: Mac = DEFAULT_DST_MAC) -> bytes:
     """An Ethernet + IPv6 + TCP frame."""
+    _check(src, dst, 6)
     segment = tcp(payload, src=src, dst=dst, sport=sport, dport=dport, flags=flags, seq=seq,
                   ack=ack)
     return _frame6(segment, src, dst, IPPROTO_TCP, eth_src, eth_dst, hop_limit)
@@ -312,6 +321,7 @@ def icmp4(*, src: Address = "10.0.0.1", dst: Address = "10.0.0.2", type: int = 8
           code: int = 0, ident: int = 0, seq: int = 0, payload: bytes = b"", ttl: int = 64,
           eth_src: Mac = DEFAULT_SRC_MAC, eth_dst: Mac = DEFAULT_DST_MAC) -> bytes:
     """An Ethernet + IPv4 + ICMP frame (default: an echo request)."""
+    _check(src, dst, 4)
     return _frame4(icmp(payload, type=type, code=code, ident=ident, seq=seq), src, dst,
                    IPPROTO_ICMP, eth_src, eth_dst, ttl)
 
@@ -321,5 +331,6 @@ def icmp6(*, src: Address = "fd00::1", dst: Address = "fd00::2", type: int = 128
           hop_limit: int = 64, eth_src: Mac = DEFAULT_SRC_MAC,
           eth_dst: Mac = DEFAULT_DST_MAC) -> bytes:
     """An Ethernet + IPv6 + ICMPv6 frame (default: an echo request)."""
+    _check(src, dst, 6)
     message = icmpv6(payload, src=src, dst=dst, type=type, code=code, ident=ident, seq=seq)
     return _frame6(message, src, dst, IPPROTO_ICMPV6, eth_src, eth_dst, hop_limit)

@@ -91,11 +91,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
-    _env.set_config(config)
+    _env.push_config(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    _env.set_config(None)
+    _env.pop_config(config)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -14,11 +14,9 @@ import errno
 import gc
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from ebpf.errors import EbpfError, NotSupportedError, SyscallError
 from ebpf.link import BPFLink, CgroupMode, Mechanism
 from ebpf.map import Map
 from ebpf.program import Program
+from ebpf.testing import Cgroup
 from ebpf.types import AttachType, LinkType
 
 pytestmark = pytest.mark.kernel
@@ -38,7 +37,6 @@ pytestmark = pytest.mark.kernel
 TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 SUFFIX = "el" if sys.byteorder == "little" else "eb"
 CGROUP2 = "/sys/fs/cgroup/unified"
-REQUIRE_KERNEL = os.environ.get("EBPF_REQUIRE_KERNEL") == "1"
 
 BPF_F_ALLOW_OVERRIDE, BPF_F_ALLOW_MULTI = 1, 2
 
@@ -64,40 +62,10 @@ print(json.dumps(out))
 
 
 @pytest.fixture
-def cgroup_dir() -> Iterator[str]:
-    """A new, empty child cgroup of the cgroup v2 root, removed after the test."""
-    path = os.path.join(CGROUP2, f"ebpf-{os.getpid()}-{secrets.token_hex(3)}")
-    try:
-        os.mkdir(path)
-    except OSError as e:
-        reason = f"cannot create a cgroup v2 directory under {CGROUP2}: {e}"
-        if REQUIRE_KERNEL:
-            pytest.fail(f"EBPF_REQUIRE_KERNEL=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-    try:
-        yield path
-    finally:
-        _remove_cgroup(path)
-
-
-def _remove_cgroup(path: str) -> None:
-    # Move out whatever is left (a child killed mid-test), then remove the directory; an
-    # exiting process may take a moment to leave it.
-    for attempt in range(100):
-        try:
-            with open(os.path.join(path, "cgroup.procs")) as f:
-                pids = f.read().split()
-            for pid in pids:
-                with open(os.path.join(CGROUP2, "cgroup.procs"), "w") as f:
-                    f.write(pid)
-            os.rmdir(path)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as e:
-            if e.errno != errno.EBUSY or attempt == 99:
-                raise
-            time.sleep(0.05)
+def cgroup_dir(cgroup: Cgroup) -> str:
+    """A new, empty child cgroup of the cgroup v2 root (the ebpf plugin's ``cgroup``: what is
+    left in it is moved out and the directory removed after the test)."""
+    return cgroup.path
 
 
 @pytest.fixture(scope="module")

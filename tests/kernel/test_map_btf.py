@@ -15,13 +15,13 @@ from ebpf import KeyNotFoundError, Map, MapFlags, MapSpec, MapType, SyscallError
 from ebpf.btf import Array, Int, IntEncoding, Member, Struct
 from ebpf.internal.kernel import possible_cpus
 from ebpf.marshal import MarshalError
+from ebpf.testing import Cgroup
 
 pytestmark = pytest.mark.kernel
 
 INT = Int("int", 4, IntEncoding.SIGNED)
 U32 = Int("unsigned int", 4)
 U64 = Int("long long unsigned int", 8)
-CGROUP2 = "/sys/fs/cgroup/unified"
 
 
 def storage(type: MapType) -> MapSpec:
@@ -43,8 +43,9 @@ def inode_fd() -> Iterator[int]:
 
 
 @pytest.fixture
-def cgroup_fd() -> Iterator[int]:
-    fd = os.open(CGROUP2, os.O_RDONLY | os.O_DIRECTORY)
+def cgroup_fd(cgroup: Cgroup) -> Iterator[int]:
+    """A descriptor of a new cgroup (the ebpf plugin's ``cgroup``, removed after the test)."""
+    fd = cgroup.open()
     yield fd
     os.close(fd)
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -17,6 +18,8 @@ from ebpf.internal.pin import is_bpffs
 from ebpf.testing import Cgroup, LeakCheck, NetNamespace, VethPair
 
 pytestmark = pytest.mark.kernel
+
+LoadCollection = Callable[..., Collection]
 
 
 def _netns_inode() -> int:
@@ -150,7 +153,7 @@ def test_cgroup_takes_the_test_process_and_gives_it_back() -> None:
         assert f.read() == before
 
 
-def test_load_collection_finds_testdata_and_closes(load_collection: type[Collection]) -> None:
+def test_load_collection_finds_testdata_and_closes(load_collection: LoadCollection) -> None:
     coll = load_collection("testing_packets")
     assert isinstance(coll.programs["xdp_parse"], Program)
     kept.append(coll)
@@ -164,7 +167,7 @@ def test_the_collection_was_closed_after_its_test() -> None:
     kept.clear()
 
 
-def test_load_collection_missing_file_names_it(load_collection: type[Collection]) -> None:
+def test_load_collection_missing_file_names_it(load_collection: LoadCollection) -> None:
     with pytest.raises(Exception, match="no_such_object"):
         load_collection("no_such_object.o")
 
@@ -204,7 +207,7 @@ def test_leak_check_sees_a_pin(tmp_path: object) -> None:
 
 
 def test_leak_check_sees_an_attached_program(veth_pair: VethPair,
-                                             load_collection: type[Collection]) -> None:
+                                             load_collection: LoadCollection) -> None:
     from ebpf.internal.netlink import RtNetlink
 
     check = LeakCheck(settle=0.2)
@@ -221,7 +224,7 @@ def test_leak_check_sees_an_attached_program(veth_pair: VethPair,
                         "the test left behind)"]
 
 
-def test_leak_check_is_quiet_for_a_clean_test(load_collection: type[Collection]) -> None:
+def test_leak_check_is_quiet_for_a_clean_test(load_collection: LoadCollection) -> None:
     check = LeakCheck()
     check.start()
     with load_collection("testing_packets") as coll:
@@ -230,7 +233,7 @@ def test_leak_check_is_quiet_for_a_clean_test(load_collection: type[Collection])
 
 
 @pytest.mark.no_leaks
-def test_marked_no_leaks_runs_clean(load_collection: type[Collection], bpffs: str) -> None:
+def test_marked_no_leaks_runs_clean(load_collection: LoadCollection, bpffs: str) -> None:
     with _array() as m:
         m.pin(os.path.join(bpffs, "x"))  # the private bpffs goes away with its pins
     load_collection("testing_packets")
