@@ -67,7 +67,8 @@ _PER_CPU = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PER
 # Names the generated module defines itself.
 _RESERVED = frozenset({"Objects", "Variables", "load", "load_spec", "ebpf", "ctypes", "enum",
                        "dataclasses", "base64", "pathlib", "Mapping", "TypedMap",
-                       "PerCPUTypedMap", "integer", "floating", "raw", "structure", "annotations"})
+                       "PerCPUTypedMap", "integer", "floating", "raw", "structure", "annotations",
+                       "Annotated", "Any"})
 _OBJECTS_RESERVED = frozenset({"close", "variables", "_collection"})
 
 _INT_CTYPES = {(1, False): "c_uint8", (1, True): "c_int8", (2, False): "c_uint16",
@@ -600,22 +601,19 @@ def _is_char(t: Int) -> bool:
 
 
 def _element(t: _PyType) -> str:
-    """The class of one element for ``ctypes.Array[...]``."""
-    if t.value == "struct":
-        return t.ctype
-    if t.value == "array" or t.value == "bytes":
-        return t.annotation if t.value == "array" else "ctypes.c_char"
-    return t.ctype
+    """The class of one element, for ``ctypes.Array[...]``."""
+    if t.value == "array":
+        return t.annotation  # ctypes.Array[...] itself
+    if t.value == "bytes":
+        return "ctypes.Array[ctypes.c_char]"  # in an array, a char array stays one
+    return t.ctype  # a structure or a simple type
 
 
 def _typedef_name(t: Type) -> str:
-    """The name of the first typedef on the way to ``t``'s type, if any."""
-    for _ in range(64):
-        t = skip_qualifiers(t)
-        if isinstance(t, Typedef):
-            return t.name
-        return ""
-    return ""
+    """The name of the typedef ``t`` is (under qualifiers), if it is one: it names anonymous
+    structs, unions and enums."""
+    t = skip_qualifiers(t)
+    return t.name if isinstance(t, Typedef) else ""
 
 
 # --- the module -----------------------------------------------------------------------------
@@ -813,7 +811,9 @@ class _Module:
             table.of(t, hint)
 
         # Variables
-        var_names = _Names(("_vars", "_var"))
+        # Property names are load()'s keyword names too: none may shadow what it uses.
+        var_names = _Names(_RESERVED | {"_vars", "_var", "options", "spec", "constants",
+                                        "collection", "objs"})
         variables = [
             _variable(table, name, var_names.take(_identifier(name)), v.type, v.size,
                       v.constant)

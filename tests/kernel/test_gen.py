@@ -138,6 +138,18 @@ def test_constant_changes_result(gen_globals: ModuleType) -> None:
         assert objs.variables.ro_config.tag == b"t"
 
 
+def test_renamed_constants(tmp_path: Path) -> None:
+    module = _import(generate(TESTDATA / "gen_names-el.elf"), tmp_path)
+    try:
+        with module.load(spec2=10, ebpf2=20, options2=30, objs2=40) as objs:
+            assert objs.load.test_run(PACKET).retval == 100
+            objs.close2_view[module.Any2(x=1)] = module.Objects2(y=5)
+            assert objs.close2_view[module.Any2(x=1)].y == 5
+            assert (objs.variables.l_, objs.variables.match_) == (1, 1)
+    finally:
+        sys.modules.pop(module.__name__, None)
+
+
 def test_beside_module_loads(tmp_path: Path) -> None:
     shutil.copy(TESTDATA / "globals-el.elf", tmp_path / "objects.bpf.o")
     module = _import(generate(TESTDATA / "globals-el.elf", embed=False,

@@ -229,6 +229,24 @@ def test_variables_before_load(modules: dict[str, ModuleType]) -> None:
         tv.name = b"too long!"
 
 
+def test_clashing_names(tmp_path: Path) -> None:
+    """C names that would shadow the module's own names, or that linters reject, are
+    renamed; the objects keep their names."""
+    mod = import_source(generate(TESTDATA / "gen_names-el.elf"), tmp_path)
+    try:
+        assert {"Any2", "Objects2"} <= set(mod.__all__)  # struct any, struct objects
+        assert mod.Any is Any  # typing.Any, as the module uses it
+        hints = typing.get_type_hints(mod.Objects, include_extras=True)
+        assert typing.get_args(hints["close2"])[1].name == "close"  # the map
+        assert typing.get_args(hints["load"])[1].name == "load"  # the program
+        params = set(typing.get_type_hints(mod.load))
+        assert {"options", "spec", "spec2", "ebpf2", "options2", "objs2"} <= params
+        v = mod.Variables(mod.load_spec().variables)
+        assert (v.spec2, v.ebpf2, v.options2, v.objs2, v.l_, v.match_) == (1, 2, 3, 4, 0, 0)
+    finally:
+        sys.modules.pop(mod.__name__, None)
+
+
 def test_exec_events_and_extra_types(tmp_path: Path, modules: dict[str, ModuleType]) -> None:
     e = modules["exec"]
     assert "execs_by_comm_view" in dir(e.Objects) and "argc_log2_view" in dir(e.Objects)
