@@ -23,6 +23,7 @@ import base64
 import ctypes
 import keyword
 import os
+import platform
 import shlex
 import shutil
 import subprocess
@@ -76,6 +77,13 @@ _INT_CTYPES = {(1, False): "c_uint8", (1, True): "c_int8", (2, False): "c_uint16
                (8, False): "c_uint64", (8, True): "c_int64"}
 
 
+# platform.machine() -> the architecture name <bpf/bpf_tracing.h> expects.
+_TARGET_ARCH = {"x86_64": "x86", "amd64": "x86", "i686": "x86", "aarch64": "arm64",
+                "arm64": "arm64", "s390x": "s390", "ppc64le": "powerpc", "ppc64": "powerpc",
+                "riscv64": "riscv", "loongarch64": "loongarch", "mips64": "mips",
+                "armv7l": "arm"}
+
+
 class GenerateError(EbpfError):
     """The generator cannot read, compile or describe its input; the message says which file
     and why."""
@@ -88,8 +96,10 @@ def compile_c(source: str | os.PathLike[str], cflags: Sequence[str] = ()) -> byt
     """Compile a BPF C file with clang (``-target bpf -O2 -g``) and return the object's bytes.
 
     The compiler is ``$CLANG``, else ``clang-19``, else ``clang``; the multiarch include
-    directory is added as ``testdata/Makefile`` does. DWARF is stripped when ``llvm-strip`` is
-    at hand (BTF stays), so the object does not record the build directory.
+    directory is added as ``testdata/Makefile`` does, and ``-D__TARGET_ARCH_<arch>`` for the
+    machine's architecture (``<bpf/bpf_tracing.h>`` needs it) unless ``cflags`` name one.
+    DWARF is stripped when ``llvm-strip`` is at hand (BTF stays), so the object does not
+    record the build directory.
 
     Raises:
         GenerateError: no compiler, or it failed (the message holds its diagnostics).
@@ -104,6 +114,10 @@ def compile_c(source: str | os.PathLike[str], cflags: Sequence[str] = ()) -> byt
     multiarch = sysconfig.get_config_var("MULTIARCH")
     if multiarch and Path("/usr/include", multiarch).is_dir():
         includes.append(f"-I/usr/include/{multiarch}")
+    # <bpf/bpf_tracing.h> reads the target's registers (PT_REGS_PARM1 ...) by this name.
+    arch = _TARGET_ARCH.get(platform.machine())
+    if arch and not any("__TARGET_ARCH_" in flag for flag in cflags):
+        includes.append(f"-D__TARGET_ARCH_{arch}")
     directory = src.resolve().parent
     with tempfile.TemporaryDirectory(prefix="ebpf-gen-") as tmp:
         out = Path(tmp, "object.o")

@@ -455,6 +455,26 @@ def test_from_c_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not HAVE_CLANG, reason="clang is not installed")
+def test_from_c_file_with_tracing_macros(tmp_path: Path) -> None:
+    """BPF_KPROBE needs the target architecture, which the compile step defines; --cflags
+    reach clang (here: where vmlinux.h is)."""
+    src = tmp_path / "probe.c"
+    src.write_text(
+        '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n'
+        "struct seen { long dfd; };\n"
+        "struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8);\n"
+        "        __type(key, __u32); __type(value, struct seen); } seen SEC(\".maps\");\n"
+        'SEC("kprobe/do_unlinkat") int BPF_KPROBE(probe, int dfd)\n'
+        "{ __u32 k = 0; struct seen s = { .dfd = dfd };\n"
+        "  bpf_map_update_elem(&seen, &k, &s, 0); return 0; }\n"
+        'char LICENSE[] SEC("license") = "GPL";\n')
+    with pytest.raises(GenerateError, match=r"vmlinux\.h. file not found"):
+        generate(src)
+    made = generate_module(src, cflags=[f"-I{TESTDATA}"])
+    assert made.programs == ("probe",) and "class Seen(ctypes.Structure):" in made.source
+
+
+@pytest.mark.skipif(not HAVE_CLANG, reason="clang is not installed")
 def test_clang_failure(tmp_path: Path) -> None:
     src = tmp_path / "broken.c"
     src.write_text("int broken(\n")
