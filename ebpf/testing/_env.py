@@ -240,10 +240,12 @@ def check_features(args: Iterable[object]) -> None:
         skip_or_fail(problem)
     for arg in args:
         what, probe = resolve_feature(arg)
-        with skip_if_unsupported():
-            try:
-                probe()
-            except UnsupportedFeatureError:
-                raise
-            except NotSupportedError as e:  # not conclusive, but not there either
-                skip_or_fail(f"{what}: {e}")
+        try:
+            probe()
+        except UnsupportedFeatureError as e:
+            if require_kernel() and not any(k in e.feature.lower() for k in known_missing()):
+                pytest.fail(f"EBPF_REQUIRE_KERNEL=1 but the test needs {what}, and the kernel "
+                            f"lacks {e.feature}: {e}", pytrace=False)
+            pytest.skip(f"needs {what}; the kernel lacks {e.feature}: {e}")
+        except NotSupportedError as e:  # not conclusive, but not there either
+            skip_or_fail(f"needs {what}: {e}")

@@ -149,7 +149,8 @@ class NetNamespace:
 
     @property
     def path(self) -> str:
-        """A path naming the namespace while it is open (for ``ip``'s ``-n`` or ``nsenter``)."""
+        """A path naming the namespace while it is open (``nsenter --net=PATH``, or where
+        :mod:`ebpf.link` takes a namespace path)."""
         return f"/proc/{os.getpid()}/fd/{self.fd}"
 
     @property

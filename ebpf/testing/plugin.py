@@ -104,20 +104,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         problem = _env.bpf_problem()
         if problem is not None:
             _env.skip_or_fail(problem)
+    # A misused marker fails its test (not the session), saying what is wrong.
     for mark in item.iter_markers("requires_kernel"):
-        if len(mark.args) != 1:
-            raise pytest.UsageError(f"{item.nodeid}: requires_kernel takes one version, "
-                                    f"e.g. requires_kernel('6.1'), got {mark.args!r}")
+        if len(mark.args) != 1 or mark.kwargs:
+            pytest.fail(f"requires_kernel takes one version, e.g. requires_kernel('6.1'), got "
+                        f"{mark.args!r}", pytrace=False)
         try:
             _env.require_kernel_version(str(mark.args[0]))
         except ValueError as e:
-            raise pytest.UsageError(f"{item.nodeid}: requires_kernel: {e}") from e
+            pytest.fail(f"requires_kernel: {e}", pytrace=False)
     for mark in item.iter_markers("requires_feature"):
         try:
             for arg in mark.args:
                 _env.resolve_feature(arg)
         except ValueError as e:
-            raise pytest.UsageError(f"{item.nodeid}: {e}") from e
+            pytest.fail(str(e), pytrace=False)
         _env.check_features(mark.args)
 
 

@@ -13,11 +13,13 @@ from collections.abc import Callable
 
 import pytest
 
-from ebpf import Collection, Map, MapSpec, MapType, Program
+from ebpf import Collection, LinkType, Map, MapSpec, MapType, Program, ProgramType
+from ebpf.asm.helpers import Helper
 from ebpf.internal.pin import is_bpffs
 from ebpf.testing import Cgroup, LeakCheck, NetNamespace, VethPair
 
 pytestmark = pytest.mark.kernel
+pytest_plugins = ("pytester",)
 
 LoadCollection = Callable[..., Collection]
 
@@ -242,3 +244,38 @@ def test_marked_no_leaks_runs_clean(load_collection: LoadCollection, bpffs: str)
 def test_ebpf_leak_check_fixture(ebpf_leak_check: LeakCheck) -> None:
     assert isinstance(ebpf_leak_check, LeakCheck)
     assert ebpf_leak_check.kernel_objects
+
+
+# --- requires_feature on the real probes ---------------------------------------------------------
+
+@pytest.mark.requires_feature(MapType.HASH, "map_type:array", "prog_test_run",
+                              (ProgramType.XDP, Helper.map_lookup_elem),
+                              "helper:xdp:bpf_redirect_map")
+def test_requires_feature_runs_where_the_kernel_has_it() -> None:
+    pass
+
+
+def test_requires_feature_skips_naming_the_probe(pytester: pytest.Pytester,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from ebpf import features
+
+    if features.is_supported(features.have_link_type, LinkType.NETKIT):
+        pytest.skip("this kernel has netkit links: nothing to skip for")
+    monkeypatch.delenv("EBPF_REQUIRE_KERNEL", raising=False)
+    pytester.makepyfile("""
+        import pytest
+        from ebpf.types import LinkType
+
+        @pytest.mark.requires_feature(LinkType.NETKIT)
+        def test_netkit():
+            raise AssertionError("must not run")
+    """)
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*needs link type NETKIT; the kernel lacks bpf_link netkit*"])
+    monkeypatch.setenv("EBPF_REQUIRE_KERNEL", "1")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*EBPF_REQUIRE_KERNEL=1 but the test needs link type NETKIT*"])
+    pytester.makeini("[pytest]\nebpf_known_missing = netkit\n")
+    pytester.runpytest().assert_outcomes(skipped=1)
