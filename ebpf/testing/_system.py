@@ -227,6 +227,16 @@ class _Entered:
             os.close(saved)
 
 
+def _write_sysctl(key: str, value: str) -> None:
+    """Write ``/proc/sys/KEY`` (``net/...`` keys are those of the calling thread's network
+    namespace); a key the kernel lacks (no IPv6) is left alone."""
+    try:
+        with open(f"/proc/sys/{key}", "w") as f:
+            f.write(value)
+    except FileNotFoundError:
+        pass
+
+
 def _run_ip(*args: str) -> str:
     ip = shutil.which("ip") or "/sbin/ip"
     cmd = [ip, *args]
@@ -275,9 +285,13 @@ def _mac(ifname: str) -> str:
 
 
 def make_veth_pair(ns: NetNamespace, *, names: tuple[str, str] = ("veth0", "veth1"),
-                   addrs: tuple[str, str] = ("10.11.0.1", "10.11.0.2")) -> VethPair:
-    """Create a veth pair in ``ns`` (whose thread is the caller's), give each end its address
-    in a /24 and bring both up. The pair goes with the namespace.
+                   addrs: tuple[str, str] = ("10.11.0.1", "10.11.0.2"),
+                   ipv6: bool = False) -> VethPair:
+    """Create a veth pair in ``ns``, give each end its address in a /24 and bring both up.
+    The pair goes with the namespace.
+
+    Unless ``ipv6``, IPv6 is off on both ends, so that no neighbour discovery or MLD packet
+    crosses the pair unasked: what a program attached there sees is what the test sent.
 
     Raises:
         OSError: ``ip`` is missing or refused.
@@ -286,6 +300,8 @@ def make_veth_pair(ns: NetNamespace, *, names: tuple[str, str] = ("veth0", "veth
         _run_ip("link", "add", names[0], "type", "veth", "peer", "name", names[1])
         ends = []
         for name, addr in zip(names, addrs, strict=True):
+            if not ipv6:
+                _write_sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "1")
             _run_ip("addr", "add", f"{addr}/24", "dev", name)
             _set_up(name)
             ends.append(VethEnd(name, socket.if_nametoindex(name), addr, _mac(name)))
