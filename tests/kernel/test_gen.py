@@ -150,6 +150,27 @@ def test_renamed_constants(tmp_path: Path) -> None:
         sys.modules.pop(module.__name__, None)
 
 
+def test_options_and_load_and_assign(tmp_path: Path, pin_dir: str) -> None:
+    """``load(options=...)`` reaches the loader (a map pinned by name), and ``Objects`` works
+    with the library's own ``load_and_assign`` too."""
+    module = _import(generate(TESTDATA / "maps-el.elf"), tmp_path)
+    try:
+        with module.load(options=ebpf.CollectionOptions(pin_path=pin_dir)) as objs:
+            objs.pinned_stats_view[7] = module.PktStats(packets=1, bytes=2)
+            assert (Path(pin_dir) / "pinned_stats").exists()
+            with ebpf.Map.load_pinned(Path(pin_dir) / "pinned_stats") as pinned:
+                assert pinned[7] == {"packets": 1, "bytes": 2}
+            objs.stats_view[0] = module.PktStats(packets=3, bytes=4)
+            assert objs.stats[0] == {"packets": 3, "bytes": 4}
+        spec = module.load_spec()
+        spec.maps["pinned_stats"].pinning = ebpf.PinType.NONE
+        with ebpf.load_and_assign(spec, module.Objects()) as objs:
+            assert isinstance(objs.count_packets, ebpf.Program)
+            assert objs.stats_view[0].packets == 0
+    finally:
+        sys.modules.pop(module.__name__, None)
+
+
 def test_beside_module_loads(tmp_path: Path) -> None:
     shutil.copy(TESTDATA / "globals-el.elf", tmp_path / "objects.bpf.o")
     module = _import(generate(TESTDATA / "globals-el.elf", embed=False,
