@@ -210,10 +210,11 @@ class LeakCheck:
             if self.kernel_objects:
                 made = set(_recorder.made)
                 for path in sorted(_pins() - self._pins):
+                    # Only pins of objects this process made count: other processes (other
+                    # test runs) pin and unpin in the same file systems meanwhile.
                     ident = _pinned_id(path)
-                    if ident is None or ident in made:
-                        what = f" ({ident[0]} id {ident[1]})" if ident else ""
-                        problems.append(f"pin {path}{what} left behind")
+                    if ident is not None and ident in made:
+                        problems.append(f"pin {path} ({ident[0]} id {ident[1]}) left behind")
                 problems += self._objects_alive(made)
         finally:
             if self.kernel_objects:
