@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import dataclasses
 import keyword
 import os
 import platform
@@ -49,6 +50,7 @@ from ebpf.btf import (
     Typedef,
     Union,
     Var,
+    declaration,
     skip_qualifiers,
     underlying,
 )
@@ -641,6 +643,7 @@ class _Variable:
     getter: str      # expression over `v` (the variable)
     setter: str      # statement over `v` and `value`
     constant: bool
+    c: str = ""      # its C declaration
 
 
 def _variable(table: _TypeTable, name: str, attr: str, t: Type | None, size: int,
@@ -660,6 +663,16 @@ def _variable(table: _TypeTable, name: str, attr: str, t: Type | None, size: int
     ctype = py.ctype if py.value == "struct" else f"({py.ctype})"
     return _Variable(name, attr, py.annotation, f"{ctype}.from_buffer_copy(v.get_bytes())",
                      "v.set(value)", constant)
+
+
+def _c_declaration(t: Type | None, name: str) -> str:
+    """``t name`` as C declares it, or "" when that cannot be said."""
+    if t is None:
+        return ""
+    try:
+        return " ".join(declaration(t, name).split())
+    except BTFError:
+        return ""
 
 
 def _codec(table: _TypeTable, t: Type, hint: str, order: str) -> tuple[str, str]:
@@ -829,8 +842,9 @@ class _Module:
         var_names = _Names(_RESERVED | {"_vars", "_var", "options", "spec", "constants",
                                         "collection", "objs"})
         variables = [
-            _variable(table, name, var_names.take(_identifier(name)), v.type, v.size,
-                      v.constant)
+            dataclasses.replace(
+                _variable(table, name, var_names.take(_identifier(name)), v.type, v.size,
+                          v.constant), c=_c_declaration(v.type, name))
             for name, v in spec.variables.items() if v.map_name != ".kconfig"]
 
         # Objects fields
@@ -945,11 +959,10 @@ class _Module:
                  'were never loaded"',
                  "            ) from None"]
         for v in variables:
-            what = "constant" if v.constant else "variable"
             lines += ["",
                       "    @property",
                       f"    def {v.attr}(self) -> {v.annotation}:",
-                      *_docstring(f"The {what} {v.name}.", "        "),
+                      *_docstring(self._variable_doc(v), "        "),
                       f'        v = self._var("{v.name}")',
                       f"        return {v.getter}",
                       "",
@@ -958,6 +971,11 @@ class _Module:
                       f'        v = self._var("{v.name}")',
                       f"        {v.setter}"]
         return lines
+
+    def _variable_doc(self, v: _Variable) -> str:
+        what = "constant" if v.constant else "variable"
+        where = self.spec.variables[v.name].map_name
+        return f"The {what} ``{v.c}`` (in {where})." if v.c else f"The {what} {v.name}."
 
     def _objects(self, programs: Sequence[tuple[str, str, object]],
                  maps: list[tuple[str, str, MapSpec]],
@@ -986,12 +1004,14 @@ class _Module:
                   "        self.variables = Variables({})"]
         for attr, field_attr, name, kc, ka, vc, va, per_cpu in views:
             cls = "PerCPUTypedMap" if per_cpu else "TypedMap"
+            m = self.spec.maps[name]
+            kc_, vc_ = _c_declaration(m.key_type, ""), _c_declaration(m.value_type, "")
             values = f"lists of {va} (one per possible CPU)" if per_cpu else va
             lines += ["",
                       "    @property",
                       f"    def {attr}(self) -> {cls}[{ka}, {va}]:",
-                      *_docstring(f"The map {name} with keys as {ka} and values as {values}.",
-                                  "        ")]
+                      *_docstring(f"The map {name} (keys ``{kc_}``, values ``{vc_}``) with keys "
+                                  f"as {ka} and values as {values}.", "        ")]
             call = f"return {cls}(self.{field_attr}, {kc}, {vc})"
             if len(call) + 8 <= _LINE:
                 lines.append(f"        {call}")
