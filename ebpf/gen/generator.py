@@ -784,13 +784,13 @@ def generate_module(source: str | os.PathLike[str] | bytes, *, module_name: str 
     """:func:`generate`, returning the object's bytes and what the module holds too."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        shown = "<bytes>"
+        shown = where = "<bytes>"
         if not data.startswith(_ELF_MAGIC):
             raise GenerateError("the data is not a BPF object (no ELF header)")
     else:
         path = Path(source)
         data = read_object(path, cflags)
-        shown = path.name
+        shown, where = path.name, str(path)
         if object_file is None:
             object_file = path.with_suffix(".o").name if path.suffix == ".c" else path.name
     if not embed and not object_file:
@@ -801,15 +801,15 @@ def generate_module(source: str | os.PathLike[str] | bytes, *, module_name: str 
     try:
         spec = load_collection_spec(data)
     except ELFError as e:
-        raise GenerateError(f"{shown} is not a usable BPF object: {e}") from e
+        raise GenerateError(f"{where} is not a usable BPF object: {e}") from e
     except BTFError as e:
-        raise GenerateError(f"{shown}: its BTF cannot be read: {e}") from e
+        raise GenerateError(f"{where}: its BTF cannot be read: {e}") from e
     module = _Module(spec, data, shown, module_name or Path(shown).stem, embed,
                      object_file or "", types)
     try:
         text = module.text()
-    except BTFError as e:
-        raise GenerateError(f"{shown}: {e}") from e
+    except (BTFError, GenerateError) as e:
+        raise GenerateError(f"{where}: {e}") from e
     return Generated(
         source=text, data=data, object_file=object_file or "",
         programs=tuple(_loadable_programs(spec)), maps=tuple(spec.maps),
