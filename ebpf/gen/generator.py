@@ -810,6 +810,8 @@ def generate_module(source: str | os.PathLike[str] | bytes, *, module_name: str 
         text = module.text()
     except (BTFError, GenerateError) as e:
         raise GenerateError(f"{where}: {e}") from e
+    except RecursionError as e:  # hostile BTF: types nested thousands deep
+        raise GenerateError(f"{where}: its types nest too deeply to describe") from e
     return Generated(
         source=text, data=data, object_file=object_file or "",
         programs=tuple(_loadable_programs(spec)), maps=tuple(spec.maps),
