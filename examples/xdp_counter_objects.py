@@ -131,7 +131,7 @@ class Variables:
 
     @property
     def drop_icmp(self) -> int:
-        """The constant drop_icmp."""
+        """The constant ``const volatile __u8 drop_icmp`` (in .rodata)."""
         v = self._var("drop_icmp")
         return int(v.get())
 
@@ -142,7 +142,7 @@ class Variables:
 
     @property
     def total_packets(self) -> int:
-        """The variable total_packets."""
+        """The variable ``__u64 total_packets`` (in .bss)."""
         v = self._var("total_packets")
         return int(v.get())
 
@@ -153,7 +153,7 @@ class Variables:
 
     @property
     def total_bytes(self) -> int:
-        """The variable total_bytes."""
+        """The variable ``__u64 total_bytes`` (in .bss)."""
         v = self._var("total_bytes")
         return int(v.get())
 
@@ -164,7 +164,7 @@ class Variables:
 
     @property
     def last_protocol(self) -> int:
-        """The variable last_protocol."""
+        """The variable ``__u32 last_protocol`` (in .data)."""
         v = self._var("last_protocol")
         return int(v.get())
 
@@ -199,7 +199,9 @@ class Objects(ebpf.Objects):
 
     @property
     def proto_counts_view(self) -> TypedMap[int, int]:
-        """The map proto_counts with keys as int and values as int."""
+        """The map proto_counts (keys ``__u32``, values ``__u64``) with keys as int and values as
+        int.
+        """
         return TypedMap(
             self.proto_counts,
             integer(4, byte_order="little"),
