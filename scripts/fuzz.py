@@ -123,7 +123,7 @@ def fuzz(name: str, seconds: float, *, coverage: str, timeout: float) -> Stats:
     while time.monotonic() < end:
         # Chunks of examples, each drawn from the pool as it stood when the chunk began (a
         # strategy whose pool changes under it would confuse hypothesis).
-        strategy = harness.mutants(name, tuple(extra))
+        strategy = harness.strategy(name, tuple(extra))
         run = settings(max_examples=10**9 if cov is None else 2000, deadline=None,
                        database=None, phases=[Phase.generate, Phase.target],
                        suppress_health_check=list(HealthCheck))(given(strategy)(one))

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import signal
 import struct
 from collections.abc import Callable, Iterator, Sequence
@@ -48,6 +49,8 @@ from ebpf.asm import Instructions
 from ebpf.asm.disasm import format_instructions
 from ebpf.btf.ext_info import load_ext_info
 from ebpf.btf.format import declaration, format_c, type_name
+from ebpf.btf.kernel_ready import kernel_ready_types
+from ebpf.btf.marshal import marshal_spec, marshal_types
 from ebpf.btf.parse import parse_header
 from ebpf.btf.values import Codec, codec
 from ebpf.elf_reader import load_collection_spec
@@ -89,13 +92,18 @@ def run_elf(data: bytes) -> None:
     spec = load_collection_spec(data)
     for prog in spec.programs.values():
         format_instructions(prog.instructions)
+        _attempt(prog.instructions.marshal, spec.byte_order)
     spec.copy()
+    if spec.types is not None:
+        # What the loader makes of the object's BTF before the kernel sees it.
+        _attempt(kernel_ready_types, spec.types, kconfig_offsets={}, kconfig_size=0)
+        _attempt(marshal_spec, spec.types)
 
 
-def _attempt(fn: Callable[..., object], *args: object) -> object:
+def _attempt(fn: Callable[..., object], *args: object, **kwargs: object) -> object:
     """``fn(*args)``, or None when it raised an ``ebpf`` error (an answer, not a finding)."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except EbpfError:
         return None
 
@@ -128,6 +136,16 @@ def _exercise_types(spec: btf.Spec, order: str) -> None:
 def run_btf(data: bytes) -> None:
     spec = btf.load_spec_from_bytes(data)
     _exercise_types(spec, spec.byte_order)
+    # Marshalled back (ids kept, and deduplicated), the blob must parse again.
+    blob = _attempt(marshal_spec, spec)
+    if isinstance(blob, bytes):
+        again = btf.load_spec_from_bytes(blob)
+        if len(again) != len(spec):
+            raise AssertionError(f"marshal_spec: {len(spec)} types became {len(again)}")
+    types = list(itertools.islice(spec, _TYPE_LIMIT))
+    deduped = _attempt(marshal_types, types)
+    if isinstance(deduped, tuple):
+        btf.load_spec_from_bytes(deduped[0])
 
 
 def run_btf_ext(data: bytes) -> None:
@@ -407,6 +425,100 @@ def mutants(draw: st.DrawFn, target: str, extra: Sequence[Seed] = ()) -> bytes:
     for _ in range(draw(st.integers(1, 6))):
         draw(_mutation(pool, me))(buf)
     return bytes(buf)
+
+
+# --- BTF built from scratch ----------------------------------------------------------------
+
+_NAMES = (b"", b"int", b"x", b"s", b"u", b"long unsigned int", b"__u32", b".maps", b".data",
+          b"a b", b"9lives", b"_Bool", b"char", b"f", b"x" * 300)
+
+
+@st.composite
+def btf_blobs(draw: st.DrawFn) -> bytes:
+    """A well-formed BTF blob of up to 12 types of every kind, whose fields and references
+    (to each other, to themselves, to ids that do not exist) are drawn freely: what no
+    compiler emits, in a shape the parser accepts, so that the type API gets it."""
+    order = draw(st.sampled_from("<>"))
+    strings = b"\0"
+    name_offs = [0]
+    for name in _NAMES[1:]:
+        name_offs.append(len(strings))
+        strings += name + b"\0"
+    n = draw(st.integers(1, 12))
+    # One blob in ten may break the rules the parser checks (ids past the end, odd sizes);
+    # the others reach the type API with ids that exist (any of them: cycles included).
+    bad = draw(st.integers(0, 9)) == 0
+    ref = st.integers(0, n + 1 if bad else n)
+    name = st.sampled_from(name_offs)
+    words: list[int] = []
+    for _ in range(n):
+        kind = draw(st.integers(1, 19))
+        kflag = draw(st.booleans())
+        vlen = 0
+        extra: list[int] = []
+        size_or_type = 0
+        if kind == 1:  # INT
+            size_or_type = draw(st.sampled_from((1, 2, 4, 8, 16, 0, 3) if bad
+                                                else (1, 2, 4, 8, 16)))
+            bits = draw(st.integers(0, 128) if bad else st.integers(1, 8 * size_or_type))
+            extra = [draw(st.sampled_from((0, 1, 2, 4))) << 24
+                     | draw(st.sampled_from((0, 0, 1, 7))) << 16 | bits]
+        elif kind in (2, 7, 8, 9, 10, 11, 12, 18):  # PTR FWD TYPEDEF VOLATILE CONST RESTRICT
+            size_or_type = draw(ref)                 # FUNC TYPE_TAG
+            if kind == 12:
+                vlen = draw(st.integers(0, 2))
+        elif kind == 3:  # ARRAY
+            extra = [draw(ref), draw(ref),
+                     draw(st.sampled_from((0, 1, 4, 1 << 20, 0x7FFFFFFF, 0xFFFFFFFF)))]
+        elif kind in (4, 5):  # STRUCT UNION
+            vlen = draw(st.integers(0, 4))
+            size_or_type = draw(st.sampled_from((0, 1, 4, 8, 16, 24, 0xFFFFFFFF)))
+            for _ in range(vlen):
+                offset = draw(st.integers(0, 256))
+                if kflag:
+                    offset |= draw(st.integers(0, 255)) << 24
+                extra += [draw(name), draw(ref), offset]
+        elif kind in (6, 19):  # ENUM ENUM64
+            vlen = draw(st.integers(0, 3))
+            size_or_type = draw(st.sampled_from((1, 2, 4, 8, 3) if bad else (1, 2, 4, 8)))
+            for _ in range(vlen):
+                extra += [draw(name), draw(st.sampled_from((0, 1, 0x80000000, 0xFFFFFFFF)))]
+                if kind == 19:
+                    extra.append(draw(st.sampled_from((0, 1, 0xFFFFFFFF))))
+        elif kind == 13:  # FUNC_PROTO
+            vlen = draw(st.integers(0, 3))
+            size_or_type = draw(ref)
+            for _ in range(vlen):
+                extra += [draw(name), draw(ref)]
+        elif kind == 14:  # VAR
+            size_or_type = draw(ref)
+            extra = [draw(st.integers(0, 3) if bad else st.integers(0, 2))]
+        elif kind == 15:  # DATASEC
+            vlen = draw(st.integers(0, 3))
+            size_or_type = draw(st.sampled_from((0, 4, 16, 0xFFFFFFFF)))
+            for _ in range(vlen):
+                extra += [draw(ref), draw(st.sampled_from((0, 4, 0xFFFFFFF0))),
+                          draw(st.sampled_from((0, 4, 8)))]
+        elif kind == 16:  # FLOAT
+            size_or_type = draw(st.sampled_from((2, 4, 8, 12, 16, 5) if bad
+                                                else (2, 4, 8, 12, 16)))
+        elif kind == 17:  # DECL_TAG
+            size_or_type = draw(ref)
+            extra = [draw(st.sampled_from((0xFFFFFFFF, 0, 1, 3)))]
+        info = kflag << 31 | kind << 24 | vlen
+        words += [draw(name), info, size_or_type, *extra]
+    types = struct.pack(f"{order}{len(words)}I", *words)
+    header = struct.pack(order + "HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types),
+                         len(strings))
+    return header + types + strings
+
+
+def strategy(target: str, extra: Sequence[Seed] = ()) -> st.SearchStrategy[bytes]:
+    """What the fuzzers draw for ``target``: mutated seeds, and for ``btf`` also BTF built
+    from scratch."""
+    if target == "btf":
+        return st.one_of(mutants(target, extra), btf_blobs())
+    return mutants(target, extra)
 
 
 # --- the crash corpus ---------------------------------------------------------------------------

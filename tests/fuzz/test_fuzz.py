@@ -43,25 +43,25 @@ def test_corpus(target: str) -> None:
 
 
 @SHORT
-@given(harness.mutants("elf"))
+@given(harness.strategy("elf"))
 def test_fuzz_elf(data: bytes) -> None:
     check("elf", data)
 
 
 @SHORT
-@given(harness.mutants("btf"))
+@given(harness.strategy("btf"))
 def test_fuzz_btf(data: bytes) -> None:
     check("btf", data)
 
 
 @SHORT
-@given(harness.mutants("btf_ext"))
+@given(harness.strategy("btf_ext"))
 def test_fuzz_btf_ext(data: bytes) -> None:
     check("btf_ext", data)
 
 
 @SHORT
-@given(harness.mutants("insn"))
+@given(harness.strategy("insn"))
 def test_fuzz_insn(data: bytes) -> None:
     check("insn", data)
 
