@@ -39,6 +39,7 @@ else:
 
 
 def skip_if_unsupported() -> contextlib.AbstractContextManager[None]:
+    __tracebackhide__ = True
     """Turn an :class:`~ebpf.errors.UnsupportedFeatureError` into a skip; under
     ``EBPF_REQUIRE_KERNEL=1`` only for the families in :data:`KNOWN_MISSING`."""
     return _env.skip_if_unsupported(KNOWN_MISSING)

@@ -8,8 +8,11 @@ import errno
 import gzip
 import os
 from collections.abc import Iterator
+from types import TracebackType
 
 import pytest
+
+from ebpf.testing import _env
 
 
 def kernel_config() -> dict[str, str]:
@@ -65,30 +68,32 @@ def use_private_btf_cache() -> str:
     return _PRIVATE_BTF_CACHE[0]
 
 
-@contextlib.contextmanager
-def feature_or_skip() -> Iterator[None]:
+class feature_or_skip(contextlib.AbstractContextManager[None]):
     """Skip a test whose kernel lacks a feature (an :class:`UnsupportedFeatureError` from a
     conclusive probe), as ``conftest.skip_if_unsupported`` does; but in a VM runner guest
     whose kernel is new enough for the feature, its absence fails the test. (A feature the
-    kernel was built without has no minimum version: it skips everywhere.)"""
-    from ebpf.errors import UnsupportedFeatureError
-    from ebpf.internal.kernel import KernelVersion, kernel_version
+    kernel was built without has no minimum version: it skips everywhere.) The skip is
+    reported at the test's ``with`` statement."""
 
-    from .conftest import VM_KERNEL, skip_if_unsupported
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        __tracebackhide__ = True
+        from ebpf.errors import UnsupportedFeatureError
+        from ebpf.internal.kernel import KernelVersion, kernel_version
 
-    try:
-        yield
-    except UnsupportedFeatureError as e:
+        from .conftest import KNOWN_MISSING, VM_KERNEL
+
+        if not isinstance(exc, UnsupportedFeatureError):
+            return
         if VM_KERNEL:
             # The guests' kernels are known: a feature is missing for its version, or it was
             # built out.
-            if e.min_version is not None and (
-                    kernel_version() >= KernelVersion.parse(e.min_version)):
-                pytest.fail(f"the VM kernel {VM_KERNEL} should offer {e.feature}: {e}",
+            if exc.min_version is not None and (
+                    kernel_version() >= KernelVersion.parse(exc.min_version)):
+                pytest.fail(f"the VM kernel {VM_KERNEL} should offer {exc.feature}: {exc}",
                             pytrace=False)
-            pytest.skip(f"kernel {VM_KERNEL} lacks {e.feature}: {e}")
-        with skip_if_unsupported():
-            raise
+            pytest.skip(f"kernel {VM_KERNEL} lacks {exc.feature}: {exc}")
+        _env.skip_if_unsupported(KNOWN_MISSING).__exit__(exc_type, exc, tb)
 
 
 @contextlib.contextmanager

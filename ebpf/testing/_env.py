@@ -12,7 +12,8 @@ import contextlib
 import errno
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from types import TracebackType
 from typing import NoReturn
 
 import pytest
@@ -106,8 +107,7 @@ def known_missing() -> tuple[str, ...]:
     return tuple(str(line).strip().lower() for line in lines if str(line).strip())
 
 
-@contextlib.contextmanager
-def skip_if_unsupported(known: Iterable[str] | None = None) -> Iterator[None]:
+class skip_if_unsupported(contextlib.AbstractContextManager[None]):
     """Turn an :class:`~ebpf.errors.UnsupportedFeatureError` raised inside into a skip.
 
     Under ``EBPF_REQUIRE_KERNEL=1`` the error propagates (the test fails) unless the feature's
@@ -115,14 +115,22 @@ def skip_if_unsupported(known: Iterable[str] | None = None) -> Iterator[None]:
 
         with skip_if_unsupported():
             features.have_map_type(MapType.ARENA)
+
+    The skip is reported at the test's ``with`` statement.
     """
-    try:
-        yield
-    except UnsupportedFeatureError as e:
-        names = tuple(k.lower() for k in known) if known is not None else known_missing()
-        if require_kernel() and not any(k in e.feature.lower() for k in names):
-            raise
-        pytest.skip(f"kernel lacks {e.feature}: {e}")
+
+    def __init__(self, known: Iterable[str] | None = None) -> None:
+        self._known = None if known is None else tuple(k.lower() for k in known)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        __tracebackhide__ = True
+        if not isinstance(exc, UnsupportedFeatureError):
+            return  # propagate whatever else there was
+        names = self._known if self._known is not None else known_missing()
+        if require_kernel() and not any(k in exc.feature.lower() for k in names):
+            return
+        pytest.skip(f"kernel lacks {exc.feature}: {exc}")
 
 
 def require_kernel_version(minimum: str) -> None:
