@@ -8,6 +8,18 @@
 - :class:`FakeMap`: an in-memory map with the API and errors of :class:`ebpf.Map`, for unit
   tests of code that reads and writes maps.
 
+A test of an XDP program with all three::
+
+    import pytest
+    from ebpf.testing import packets
+
+    @pytest.mark.kernel
+    @pytest.mark.requires_feature("prog_test_run")
+    def test_drops_udp_to_port_53(load_collection, ebpf_leak_check):
+        coll = load_collection("filter.o")             # closed after the test
+        frame = packets.udp4(src="10.0.0.1", dst="10.0.0.2", sport=1, dport=53)
+        assert coll.programs["xdp_filter"].test_run(frame).retval == 1  # XDP_DROP
+
 Names are imported on first use: ``import ebpf.testing`` costs nothing, and only the plugin's
 helpers need pytest.
 """

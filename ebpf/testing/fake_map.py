@@ -236,8 +236,8 @@ class FakeMap:
             what = f"per-CPU {self._what('value')}"
             return b"".join(self._one_value_bytes(v, what).ljust(self._stride, b"\0")
                             for v in value)
-        if (type(value) is int and self.value_size in (4, 8) and self._value_codec is None
-                and 0 <= value < 1 << (8 * self.value_size)):
+        if (type(value) is int and self.value_size in (4, 8)
+                and 0 <= value < 1 << (8 * self.value_size)):  # stored as is, BTF or not
             return value.to_bytes(self.value_size, self._byteorder)
         return self._one_value_bytes(value, self._what("value"))
 

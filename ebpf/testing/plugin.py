@@ -126,10 +126,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def _leak_level(request: pytest.FixtureRequest) -> str:
     node = request.node
-    if node.get_closest_marker("allow_leaks") or node.get_closest_marker("allow_fd_growth"):
-        return "off"
     if node.get_closest_marker("no_leaks") or "ebpf_leak_check" in request.fixturenames:
         return "full"
+    if node.get_closest_marker("allow_leaks") or node.get_closest_marker("allow_fd_growth"):
+        return "off"
     config = request.config
     level = config.getoption("ebpf_leak_check", default=None) or config.getini(
         "ebpf_leak_check")
