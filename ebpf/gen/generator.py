@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import dataclasses
+import json
 import keyword
 import os
 import platform
@@ -210,8 +211,30 @@ def _wrap_list(head: str, items: Sequence[str], tail: str, indent: str) -> list[
     return [f"{indent}{head}", *(f"{indent}    {i}," for i in items), f"{indent}{tail}"]
 
 
+def _def(indent: str, name: str, params: Sequence[str], returns: str) -> list[str]:
+    """A ``def`` line, split the way ruff formats one that is too long."""
+    one = f"{indent}def {name}({', '.join(params)}) -> {returns}:"
+    if len(one) <= _LINE:
+        return [one]
+    inner = f"{indent}    {', '.join(params)}"
+    if len(params) > 1 and len(inner) <= _LINE:
+        return [f"{indent}def {name}(", inner, f"{indent}) -> {returns}:"]
+    return [f"{indent}def {name}(", *(f"{indent}    {p}," for p in params),
+            f"{indent}) -> {returns}:"]
+
+
+def _lit(text: str) -> str:
+    """``text`` as a double-quoted Python string literal."""
+    return json.dumps(text)
+
+
+def _plain(text: str) -> str:
+    """``text`` (names from the object) with what cannot stand in a docstring replaced."""
+    return "".join(c if c.isprintable() or c == "\n" else "?" for c in text)
+
+
 def _docstring(text: str, indent: str) -> list[str]:
-    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    text = _plain(text).replace("\\", "\\\\").replace('"', '\\"')
     raw_lines = text.splitlines() or [""]
     if len(raw_lines) == 1 and len(indent) + len(raw_lines[0]) + 6 <= _LINE:
         return [f'{indent}"""{raw_lines[0]}"""']
@@ -898,6 +921,7 @@ class _Module:
                 "Usage::\n\n"
                 "    with load() as objs:\n"
                 "        ...  # objs.<program>, objs.<map>, objs.variables.<global>")
+        body = _plain(body).replace("\\", "\\\\").replace('"', '\\"')
         lines: list[str] = []
         for para in body.split("\n"):
             lines += [para] if para.startswith(" ") else _fill(para, _LINE)
@@ -934,8 +958,7 @@ class _Module:
             return ["", "# The object file, embedded.", "_OBJECT = base64.b64decode(", *parts,
                     ")"]
         return ["", "# The object file, read from beside this module.",
-                f"_OBJECT_PATH = pathlib.Path(__file__).with_name({self.object_file!r})"
-                .replace("'", '"')]
+                f"_OBJECT_PATH = pathlib.Path(__file__).with_name({_lit(self.object_file)})"]
 
     def _variables(self, variables: list[_Variable]) -> list[str]:
         lines = ["class Variables:",
@@ -963,14 +986,14 @@ class _Module:
         for v in variables:
             lines += ["",
                       "    @property",
-                      f"    def {v.attr}(self) -> {v.annotation}:",
+                      *_def("    ", v.attr, ["self"], v.annotation),
                       *_docstring(self._variable_doc(v), "        "),
-                      f'        v = self._var("{v.name}")',
+                      f"        v = self._var({_lit(v.name)})",
                       f"        return {v.getter}",
                       "",
                       f"    @{v.attr}.setter",
-                      f"    def {v.attr}(self, value: {v.annotation}) -> None:",
-                      f'        v = self._var("{v.name}")',
+                      *_def("    ", v.attr, ["self", f"value: {v.annotation}"], "None"),
+                      f"        v = self._var({_lit(v.name)})",
                       f"        {v.setter}"]
         return lines
 
@@ -988,10 +1011,15 @@ class _Module:
                              "Owns them: ``close()`` (or leaving ``with``) closes every one.",
                              "    "),
                  ""]
-        for attr, name, _ in programs:
-            lines.append(f'    {attr}: Annotated[ebpf.Program, ebpf.Name("{name}")] = _UNLOADED')
-        for attr, name, _ in maps:
-            lines.append(f'    {attr}: Annotated[ebpf.Map, ebpf.Name("{name}")] = _UNLOADED')
+        for kind, items in (("ebpf.Program", programs), ("ebpf.Map", maps)):
+            for attr, name, _ in items:
+                one = f"    {attr}: Annotated[{kind}, ebpf.Name({_lit(name)})] = _UNLOADED"
+                if len(one) <= _LINE:
+                    lines.append(one)
+                else:  # as a formatter splits it
+                    lines += [f"    {attr}: Annotated[",
+                              f"        {kind}, ebpf.Name({_lit(name)})",
+                              "    ] = _UNLOADED"]
         lines += ["    variables: Variables = dataclasses.field(default_factory=lambda: "
                   "Variables({}), repr=False)",
                   "    _collection: ebpf.Collection | None = dataclasses.field(default=None, "
@@ -1011,7 +1039,7 @@ class _Module:
             values = f"lists of {va} (one per possible CPU)" if per_cpu else va
             lines += ["",
                       "    @property",
-                      f"    def {attr}(self) -> {cls}[{ka}, {va}]:",
+                      *_def("    ", attr, ["self"], f"{cls}[{ka}, {va}]"),
                       *_docstring(f"The map {name} (keys ``{kc_}``, values ``{vc_}``) with keys "
                                   f"as {ka} and values as {values}.", "        ")]
             call = f"return {cls}(self.{field_attr}, {kc}, {vc})"
@@ -1055,8 +1083,10 @@ class _Module:
         if constants:
             lines.append("    constants = Variables(spec.variables)")
             for v in constants:
-                lines += [f"    if {v.attr} is not None:",
-                          f"        constants.{v.attr} = {v.attr}"]
+                lines.append(f"    if {v.attr} is not None:")
+                one = f"        constants.{v.attr} = {v.attr}"
+                lines += [one] if len(one) <= _LINE else [
+                    f"        constants.{v.attr} = (", f"            {v.attr}", "        )"]
         lines += ["    collection = ebpf.Collection(spec, options)",
                   "    try:",
                   "        objs = collection.assign(Objects())",

@@ -146,6 +146,11 @@ def test_renamed_constants(tmp_path: Path) -> None:
             objs.close2_view[module.Any2(x=1)] = module.Objects2(y=5)
             assert objs.close2_view[module.Any2(x=1)].y == 5
             assert (objs.variables.l_, objs.variables.match_) == (1, 1)
+        with module.load(a_really_long_constant_name_that_also_goes_on_for_quite_some_time=7
+                         ) as objs:
+            objs.load.test_run(PACKET)
+            view = objs.a_really_long_map_name_that_goes_on_and_on_for_a_while_view
+            assert view[0].a_rather_long_member_name_for_counting_things == 7
     finally:
         sys.modules.pop(module.__name__, None)
 

@@ -14,6 +14,7 @@ import math
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import typing
@@ -245,6 +246,29 @@ def test_clashing_names(tmp_path: Path) -> None:
         assert (v.spec2, v.ebpf2, v.options2, v.objs2, v.l_, v.match_) == (1, 2, 3, 4, 0, 0)
     finally:
         sys.modules.pop(mod.__name__, None)
+
+
+def test_hostile_btf_strings() -> None:
+    """Names from a damaged object (quotes, backslashes, odd bytes) never make a module that
+    does not compile: the generator either describes the object or says why not."""
+    data = GEN_TYPES.read_bytes()
+    btf = data.find(b"\x9f\xeb\x01\x00")
+    header, _, _, str_off, str_len = struct.unpack_from("<IIIII", data, btf + 4)
+    strings = btf + header + str_off
+    rng = random.Random(7)
+    described = 0
+    for _ in range(300):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 6)):
+            damaged[strings + rng.randrange(str_len)] = rng.choice(
+                [rng.randrange(1, 256), ord('"'), ord("\\"), ord("."), ord(" "), 0xc3])
+        try:
+            source = generate(bytes(damaged))
+        except GenerateError:
+            continue
+        exec(compile(source, "<generated>", "exec"), {})
+        described += 1
+    assert described > 50  # most damage is to names, which are sanitised
 
 
 def test_exec_events_and_extra_types(tmp_path: Path, modules: dict[str, ModuleType]) -> None:
