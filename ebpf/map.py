@@ -166,6 +166,18 @@ class _ElemCalls:
             b.release()
 
 
+_CTYPES_LAYOUTS = (ctypes.Structure, ctypes.Union, ctypes.Array)
+
+
+def _raw_sized(value: object, size: int) -> bool:
+    """``value`` is already the bytes of a key or value of ``size`` bytes: a bytes-like
+    object of that length, or a ctypes structure, union or array of that size (the codecs of
+    BTF-typed maps are bypassed for these, which the caller laid out itself)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(value) == size
+    return isinstance(value, _CTYPES_LAYOUTS) and ctypes.sizeof(value) == size
+
+
 class Map(KernelObject):
     """A map in the kernel, owned by this object.
 
@@ -373,8 +385,7 @@ class Map(KernelObject):
         if not self._codecs_ready:
             self._build_codecs()
         codec = self._key_codec
-        if codec is not None and not (isinstance(key, (bytes, bytearray, memoryview))
-                                      and len(key) == self.key_size):
+        if codec is not None and not _raw_sized(key, self.key_size):
             return _btf_encode(codec, key, f"key of {self._context('')[1:]}")
         return encode(key, self.key_size, f"key of {self._context('')[1:]}", self._byteorder)
 
@@ -394,8 +405,7 @@ class Map(KernelObject):
         if not self._codecs_ready:
             self._build_codecs()
         codec = self._value_codec
-        if codec is not None and not (isinstance(value, (bytes, bytearray, memoryview))
-                                      and len(value) == self.value_size):
+        if codec is not None and not _raw_sized(value, self.value_size):
             return _btf_encode(codec, value, what)
         return encode(value, self.value_size, what, self._byteorder)
 

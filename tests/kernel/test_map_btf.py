@@ -3,6 +3,7 @@ holding a bpf_spin_lock (which makes UpdateFlags.LOCK work)."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import socket
@@ -137,6 +138,18 @@ def test_typed_values_round_trip_through_the_kernel() -> None:
             m[1] = {"comm": "x" * 17}
         with pytest.raises(MarshalError, match="key of map 'typed'"):
             m[1 << 40] = {"count": 1}
+
+
+def test_ctypes_structures_are_taken_as_laid_out() -> None:
+    class Stats(ctypes.Structure):
+        _fields_ = [("count", ctypes.c_uint64), ("comm", ctypes.c_char * 16)]
+
+    with Map(typed_hash()) as m:
+        m[-3] = Stats(5, b"zsh")  # the BTF codec is bypassed for a structure of the size
+        assert m[-3] == {"count": 5, "comm": "zsh"}
+        assert m.raw[-3] == bytes(Stats(5, b"zsh"))
+        with pytest.raises(MarshalError, match="value of map 'typed'"):
+            m[1] = ctypes.c_uint64(1)  # a ctypes value of the wrong size is still encoded
 
 
 def test_typed_per_cpu_values() -> None:
