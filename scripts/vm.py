@@ -856,7 +856,10 @@ def main(argv: list[str]) -> int:
     elif args.cmd is not None:
         command = ["/bin/sh", "-c", args.cmd]
     else:
-        command = [python, "-m", "pytest", "-p", "no:cacheprovider", *rest]
+        # With third-party plugins off, the project's own plugin (its pytest11 entry point) is
+        # named explicitly: the suite's markers and fixtures come from it.
+        own = [] if args.plugins else ["-p", "ebpf.testing.plugin"]
+        command = [python, "-m", "pytest", "-p", "no:cacheprovider", *own, *rest]
     outcomes = []
     for kernel in kernels:
         log(f"{kernel.release}: booting")
