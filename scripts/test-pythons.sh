@@ -5,7 +5,9 @@
 #   bash scripts/test-pythons.sh 3.12 -x      # one version; extra arguments go to pytest
 #
 # Each version gets a virtual environment under .cache/py/<version> (git-ignored) with this
-# checkout installed editable and its test extras, made once and reused. An interpreter is
+# checkout installed editable and its dev extras (the tests of the code generator run mypy and
+# ruff on its output), made once and reused. The documentation build (tests/unit/test_docs.py)
+# runs once, under the main Python. An interpreter is
 # looked up as pythonX.Y on PATH, then in pyenv's versions; a supported version that cannot be
 # found is a failure, not a skip. The exit status is 0 only if every version passed.
 set -uo pipefail
@@ -37,12 +39,13 @@ for v in "${versions[@]}"; do
         continue
     fi
     venv=.cache/py/$v
-    if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import ebpf, pytest' 2>/dev/null
+    if [[ ! -x $venv/bin/python ]] ||
+        ! "$venv/bin/python" -c 'import ebpf, pytest, mypy, hypothesis, elftools' 2>/dev/null
     then
         rm -rf "$venv"
         "$py" -m venv "$venv" || { failed+=("$v (venv)"); continue; }
         log=$(mktemp)
-        if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]' \
+        if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]' \
                 >"$log" 2>&1; then
             tail -n 20 "$log" >&2
             rm -f "$log"
@@ -52,7 +55,8 @@ for v in "${versions[@]}"; do
         rm -f "$log"
     fi
     "$venv/bin/python" -V
-    if ! "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit "$@"; then
+    if ! "$venv/bin/python" -m pytest -q -p no:cacheprovider --ignore=tests/unit/test_docs.py \
+            tests/unit "$@"; then
         failed+=("$v")
     fi
 done
