@@ -149,8 +149,8 @@ class _Reader:
         # BTF map name -> (offset of its definition in .maps, its struct type)
         self._map_values_offset: dict[str, tuple[int, Any]] = {}
         self._code: dict[int, _Code] = {}
-        # code section index -> {offset: (function name, size)}, in offset order
-        self._starts: dict[int, dict[int, tuple[str, int]]] = {}
+        # code section index -> {offset: (function name, size, is a program)}, in offset order
+        self._starts: dict[int, dict[int, tuple[str, int, bool]]] = {}
 
     # --- top level ------------------------------------------------------------------------
 
@@ -524,7 +524,6 @@ class _Reader:
         compilers left none (static functions in ``.text`` without ``STT_FUNC`` symbols), at
         the targets of calls and function pointers, and at the start of a program section."""
         symbols = self.elf.symbols
-        nsec = len(self.elf.sections)
         targets: dict[int, set[int]] = {sec.index: set() for sec in code}
         for sec in code:
             c = self._code[sec.index]
@@ -545,12 +544,13 @@ class _Reader:
                     targets[sec.index].add((c.slot_of[i] + ins.constant + 1) * 8)
         used = {s.name for s in symbols if s.name}
         for sec in code:
-            starts: dict[int, tuple[str, int]] = {}
+            starts: dict[int, tuple[str, int, bool]] = {}
+            programs = sec.name != ".text"
             for sym in sorted(self.elf.symbols_in(sec.index), key=lambda s: s.value):
                 # Old LLVM left the type of some function symbols at STT_NOTYPE.
                 if sym.type == _elf.STT_FUNC or (sym.type == _elf.STT_NOTYPE and sym.name
                                                  and sym.bind != _elf.STB_LOCAL):
-                    starts.setdefault(sym.value, (sym.name, sym.size))
+                    starts.setdefault(sym.value, (sym.name, sym.size, programs))
             if not starts and sec.name == ".text" and not targets[sec.index]:
                 raise ELFError("executable section without function symbols",
                                section=sec.name)
@@ -561,12 +561,14 @@ class _Reader:
             for off in sorted(found):
                 if off in starts or off % 8 or off // 8 not in c.index_at:
                     continue  # a bad target is reported where it is used
-                name = self._derived_name(sec, off, used, nsec)
+                name = self._derived_name(sec, off, used)
                 used.add(name)
-                starts[off] = (name, 0)
+                # Only a whole program section without symbols is a program; a function found
+                # from its callers in a program section is a subprogram.
+                starts[off] = (name, 0, programs and off == 0)
             self._starts[sec.index] = dict(sorted(starts.items()))
 
-    def _derived_name(self, sec: _elf.Section, offset: int, used: set[str], nsec: int) -> str:
+    def _derived_name(self, sec: _elf.Section, offset: int, used: set[str]) -> str:
         """A name for the function at ``offset`` of ``sec``, which has no symbol: its name in
         the BTF func info when there is one, else the section's name (a program) or the
         section and offset (``.text+0x60``)."""
@@ -606,7 +608,7 @@ class _Reader:
         ext_funcs = self._ext("func_infos", sec.name)
         ext_lines = self._ext("line_infos", sec.name)
         ext_core = self._ext("core_relos", sec.name)
-        for n, (value, (fname, fsize)) in enumerate(starts):
+        for n, (value, (fname, fsize, is_program)) in enumerate(starts):
             if value % 8:
                 raise ELFError(f"function {fname!r} is not aligned", section=sec.name,
                                offset=value)
@@ -632,7 +634,6 @@ class _Reader:
                                        offset=slot_of[j] * 8)
             fbtf = self._function_btf(fname, start, end, ext_funcs, ext_lines, ext_core,
                                       sec.name)
-            is_program = sec.name != ".text"
             result.append((Function(fname, sec.name, body, fbtf), is_program))
         return result
 
