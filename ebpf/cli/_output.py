@@ -21,6 +21,9 @@ class CommandError(Exception):
         super().__init__(message)
         self.status = status
 
+    def __reduce__(self) -> tuple[type[CommandError], tuple[str, int]]:
+        return (type(self), (str(self), self.status))  # copy and pickle keep the status
+
 
 def not_found(message: str) -> CommandError:
     return CommandError(message, EXIT_NOT_FOUND)

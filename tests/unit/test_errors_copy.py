@@ -23,6 +23,9 @@ from ebpf.asm.instruction import InstructionError, UnresolvedReferenceError
 from ebpf.btf.handle import BTFLoadError
 from ebpf.btf.spec import NotFoundError
 from ebpf.btf.values import BTFTypeError, BTFValueError
+from ebpf.cli import CommandError
+from ebpf.gen import GenerateError
+from ebpf.histogram import HistogramError
 from ebpf.link import MissingTargetError
 
 
@@ -38,6 +41,9 @@ def _all_exception_classes() -> set[type[BaseException]]:
 
 # One instance of every class, with every field it has set to something other than its default.
 SAMPLES: dict[type[BaseException], Callable[[], BaseException]] = {
+    CommandError: lambda: CommandError("no program with id 7", 3),
+    GenerateError: lambda: GenerateError("prog.c: clang failed"),
+    HistogramError: lambda: HistogramError("slot 3: count -1 is negative"),
     errors.EbpfError: lambda: errors.EbpfError("something failed"),
     errors.SyscallError: lambda: errors.SyscallError(errno.EPERM, "BPF_PROG_LOAD", "load 'x'"),
     errors.KeyNotFoundError: lambda: errors.KeyNotFoundError(
