@@ -3,8 +3,9 @@
 Four targets read untrusted bytes:
 
 ``elf``
-    a whole object file through :func:`ebpf.load_collection_spec`, then the spec's programs
-    through the disassembler and a copy of the spec;
+    a whole object file through :func:`ebpf.load_collection_spec` (as a file object), then the
+    spec's programs through the disassembler and back to bytes, a copy of the spec, and its
+    BTF as the loader prepares it for the kernel (no system call);
 ``btf``
     a raw ``.BTF`` blob through :func:`ebpf.btf.load_spec_from_bytes`, then the type API:
     names, C declarations and :func:`~ebpf.btf.format_c`, ``sizeof``/``alignof``, lookups by
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import itertools
 import signal
 import struct
@@ -89,7 +91,8 @@ def deadline(seconds: float) -> Iterator[None]:
 # --- the targets --------------------------------------------------------------------------------
 
 def run_elf(data: bytes) -> None:
-    spec = load_collection_spec(data)
+    # Through a file object (the bytes path is the same reader, used everywhere else).
+    spec = load_collection_spec(io.BytesIO(data))
     for prog in spec.programs.values():
         format_instructions(prog.instructions)
         _attempt(prog.instructions.marshal, spec.byte_order)
@@ -441,15 +444,15 @@ def btf_blobs(draw: st.DrawFn) -> bytes:
     order = draw(st.sampled_from("<>"))
     strings = b"\0"
     name_offs = [0]
-    for name in _NAMES[1:]:
+    for text in _NAMES[1:]:
         name_offs.append(len(strings))
-        strings += name + b"\0"
+        strings += text + b"\0"
     n = draw(st.integers(1, 12))
     # One blob in ten may break the rules the parser checks (ids past the end, odd sizes);
     # the others reach the type API with ids that exist (any of them: cycles included).
     bad = draw(st.integers(0, 9)) == 0
     ref = st.integers(0, n + 1 if bad else n)
-    name = st.sampled_from(name_offs)
+    any_name = st.sampled_from(name_offs)
     words: list[int] = []
     for _ in range(n):
         kind = draw(st.integers(1, 19))
@@ -477,19 +480,19 @@ def btf_blobs(draw: st.DrawFn) -> bytes:
                 offset = draw(st.integers(0, 256))
                 if kflag:
                     offset |= draw(st.integers(0, 255)) << 24
-                extra += [draw(name), draw(ref), offset]
+                extra += [draw(any_name), draw(ref), offset]
         elif kind in (6, 19):  # ENUM ENUM64
             vlen = draw(st.integers(0, 3))
             size_or_type = draw(st.sampled_from((1, 2, 4, 8, 3) if bad else (1, 2, 4, 8)))
             for _ in range(vlen):
-                extra += [draw(name), draw(st.sampled_from((0, 1, 0x80000000, 0xFFFFFFFF)))]
+                extra += [draw(any_name), draw(st.sampled_from((0, 1, 0x80000000, 0xFFFFFFFF)))]
                 if kind == 19:
                     extra.append(draw(st.sampled_from((0, 1, 0xFFFFFFFF))))
         elif kind == 13:  # FUNC_PROTO
             vlen = draw(st.integers(0, 3))
             size_or_type = draw(ref)
             for _ in range(vlen):
-                extra += [draw(name), draw(ref)]
+                extra += [draw(any_name), draw(ref)]
         elif kind == 14:  # VAR
             size_or_type = draw(ref)
             extra = [draw(st.integers(0, 3) if bad else st.integers(0, 2))]
@@ -506,7 +509,7 @@ def btf_blobs(draw: st.DrawFn) -> bytes:
             size_or_type = draw(ref)
             extra = [draw(st.sampled_from((0xFFFFFFFF, 0, 1, 3)))]
         info = kflag << 31 | kind << 24 | vlen
-        words += [draw(name), info, size_or_type, *extra]
+        words += [draw(any_name), info, size_or_type, *extra]
     types = struct.pack(f"{order}{len(words)}I", *words)
     header = struct.pack(order + "HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types),
                          len(strings))
