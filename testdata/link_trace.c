@@ -8,7 +8,7 @@
 // Set by the test before loading.
 const volatile __u32 target_tgid = 0;
 const volatile __u64 getpid_nr = 39; // __NR_getpid on x86-64
-// Whether raw_tp programs may read their cookie (Linux 6.10); the test clears it on older
+// Whether raw_tp and tp_btf programs may read their cookie (Linux 6.10); the test clears it on older
 // kernels, and the verifier then never sees the call.
 const volatile __u8 raw_tp_cookies = 1;
 
@@ -74,7 +74,7 @@ SEC("tp_btf/sys_enter")
 int btf_getpid(__u64 *ctx)
 {
 	if (ctx[1] == getpid_nr && mine())
-		hit(BTF, ctx, 1);
+		hit(BTF, ctx, raw_tp_cookies);
 	return 0;
 }
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from ..errors import EbpfError, NotSupportedError, SyscallError
+from ..internal.kernel import kernel_version
 from ..internal.kernel_object import KernelObject
 from ..internal.sys import (
     FD,
@@ -56,6 +57,10 @@ __all__ = [
 # What /proc/self/fd shows for a bpf_link: "bpf_link" up to Linux 6.x, "bpf-link" since the
 # anon inode names were unified.
 _LINK_INODES: Final = ("anon_inode:bpf_link", "anon_inode:bpf-link")
+
+#: The kernel that put the cookie of raw_tp and tracing (trampoline, tp_btf) links into
+#: bpf_link_info; before, the field reads 0 whatever the link's cookie.
+_TRAMPOLINE_COOKIE_INFO: Final = (6, 13)
 
 
 class Mechanism(enum.Enum):
@@ -89,7 +94,8 @@ class LinkInfo:
             ``target_btf_id``, ``target_obj_id``, ``netns_ino``, ``map_id``, ``pf``,
             ``hooknum``, ``priority``, ``iter_target``, ``func_name``, ``file_name``,
             ``offset``, ``addr``, ``config``, ``cookie``, ``count``, ``missed``, ``path``,
-            ``pid`` ... (only those that apply).
+            ``pid`` ... (only those that apply, and that the kernel reports: e.g. no
+            ``cookie`` for raw_tp and tracing links before Linux 6.13).
     """
 
     type: LinkType | int
@@ -131,12 +137,15 @@ def link_info(fd: int) -> LinkInfo:
     if kind == LinkType.RAW_TRACEPOINT:
         full, name = refetch("raw_tracepoint", "tp_name", "tp_name_len",
                              int(raw.raw_tracepoint.tp_name_len))
-        target = {"tp_name": name, "cookie": int(full.raw_tracepoint.cookie)}
+        target = {"tp_name": name}
+        if kernel_version() >= _TRAMPOLINE_COOKIE_INFO:
+            target["cookie"] = int(full.raw_tracepoint.cookie)
     elif kind == LinkType.TRACING:
         attach = member_or_int(AttachType, int(raw.tracing.attach_type))
         target = {"target_obj_id": int(raw.tracing.target_obj_id),
-                  "target_btf_id": int(raw.tracing.target_btf_id),
-                  "cookie": int(raw.tracing.cookie)}
+                  "target_btf_id": int(raw.tracing.target_btf_id)}
+        if kernel_version() >= _TRAMPOLINE_COOKIE_INFO:
+            target["cookie"] = int(raw.tracing.cookie)
     elif kind == LinkType.CGROUP:
         attach = member_or_int(AttachType, int(raw.cgroup.attach_type))
         target = {"cgroup_id": int(raw.cgroup.cgroup_id)}

@@ -113,7 +113,10 @@ def perf_event(program: Program, *, type: PerfType | int, config: int,
             raise NotSupportedError(f"open {where}: this machine has no such event "
                                     f"({e.strerror})") from e
         raise
-    return attach_perf_event(program, event, cookie=cookie, what=where)
+    # Kernels before 6.6 describe neither the link nor (BPF_TASK_FD_QUERY) such an event.
+    known: dict[str, object] = {"perf_event_type": "event", "config": config,
+                                "type": int(type)}
+    return attach_perf_event(program, event, cookie=cookie, what=where, known=known)
 
 
 def perf_event_on_cpus(program: Program, *, type: PerfType | int, config: int,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import ctypes
 import errno
 
+from ..asm.helpers import Helper
 from ..errors import EbpfError, SyscallError, UnsupportedFeatureError
+from ..internal.kernel import kernel_version
 from ..internal.sys import RawTracepointOpenAttr, commands
 from ..internal.tracefs import tracepoint_id
 from ..internal.unix import PerfEventAttr, PerfType, perf_event_open
@@ -17,7 +19,27 @@ from ._perf_attach import attach_perf_event
 from .link import BPFLink, Link
 from .perf_events import check_cookie
 
-__all__ = ["raw_tracepoint", "tracepoint"]
+__all__ = ["check_raw_tp_cookies", "raw_tracepoint", "tracepoint"]
+
+
+def check_raw_tp_cookies(feature: str, context: str) -> None:
+    """Raise :class:`UnsupportedFeatureError` (``feature``, 6.10) unless raw_tp and tp_btf
+    attachments carry cookies on this kernel.
+
+    Both came in 6.10 with ``bpf_get_attach_cookie`` for raw tracepoint programs, which is
+    what is probed; should the probe not decide, the kernel's version does. Older kernels
+    either refuse the cookie with a bare ``EINVAL`` (``BPF_RAW_TRACEPOINT_OPEN``) or drop it
+    silently (``BPF_LINK_CREATE`` of a tp_btf program), so this is asked before attaching.
+    """
+    from ..features import have_helper  # the probes load programs: only cookies need them
+
+    try:
+        have_helper(ProgramType.RAW_TRACEPOINT, Helper.get_attach_cookie)
+    except UnsupportedFeatureError as e:
+        raise UnsupportedFeatureError(feature, "6.10", context) from e
+    except EbpfError:
+        if kernel_version() < (6, 10):
+            raise UnsupportedFeatureError(feature, "6.10", context) from None
 
 
 def tracepoint(group: str, name: str, program: Program, *, cookie: int = 0) -> Link:
@@ -67,7 +89,8 @@ def raw_tracepoint(name: str | None, program: Program, *, cookie: int = 0) -> BP
     Raises:
         SyscallError: ``ENOENT`` if the kernel has no tracepoint ``name`` (the message says
             so); other refusals.
-        UnsupportedFeatureError: a ``cookie`` on a kernel before 6.10.
+        UnsupportedFeatureError: a ``cookie`` on a kernel before 6.10 (``"raw tracepoint
+            cookies"``, or ``"tp_btf cookies"`` for a tp_btf program).
         EbpfError: ``program`` is of another type, or a ``tp_btf`` program was loaded for
             another tracepoint than ``name``.
     """
@@ -86,6 +109,8 @@ def raw_tracepoint(name: str | None, program: Program, *, cookie: int = 0) -> BP
     context = f"attach program {program.name!r} to raw tracepoint {shown}"
     # A tp_btf program names its tracepoint at load time; the kernel wants no name then.
     buf = ctypes.create_string_buffer(name.encode()) if name is not None and not btf_tp else None
+    if cookie:
+        check_raw_tp_cookies("tp_btf cookies" if btf_tp else "raw tracepoint cookies", context)
     attr = RawTracepointOpenAttr(prog_fd=program.fd, cookie=cookie)
     if buf is not None:
         attr.name = ctypes.addressof(buf)

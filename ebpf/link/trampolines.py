@@ -28,6 +28,7 @@ from ..types import AttachType, ProgramType
 from ._common import check_program
 from .link import BPFLink
 from .perf_events import check_cookie
+from .tracepoints import check_raw_tp_cookies
 
 __all__ = ["lsm", "tracing"]
 
@@ -107,7 +108,8 @@ def tracing(program: Program, *, cookie: int = 0, target: Program | None = None,
     Raises:
         UnsupportedFeatureError: a ``cookie`` or ``target`` on a kernel whose
             ``BPF_LINK_CREATE`` does not take tracing programs (before 5.19; freplace targets
-            5.10).
+            5.10), or a ``cookie`` for a tp_btf program before 6.10 (``"tp_btf cookies"``:
+            kernels from 5.19 would drop it).
         EbpfError: the program is of another type, an iterator (:func:`ebpf.link.iter`), or
             its attach type is unknown where it is needed (a program opened by fd or id).
         SyscallError: the kernel refused (``EINVAL``: e.g. the program is attached already
@@ -144,6 +146,10 @@ def tracing(program: Program, *, cookie: int = 0, target: Program | None = None,
         return _raw_tracepoint_open(program, context)
     else:
         link_type = int(attach_type)
+    if cookie and attach_type == AttachType.TRACE_RAW_TP:
+        # Kernels 5.19 to 6.9 take a tp_btf program through BPF_LINK_CREATE but drop its
+        # cookie: asked first, so a cookie is never lost in silence.
+        check_raw_tp_cookies("tp_btf cookies", context)
     attr = LinkCreateAttr(attach_type=link_type)
     attr.prog_fd = program.fd
     attr.target_fd = target_fd
