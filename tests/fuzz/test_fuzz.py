@@ -12,8 +12,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.fuzz import harness
 
-SHORT = settings(max_examples=250, deadline=None, database=None, derandomize=True,
-                 phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+
+def short(examples: int) -> settings:
+    return settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+                    phases=[Phase.generate], suppress_health_check=list(HealthCheck))
 
 
 def check(target: str, data: bytes) -> harness.Outcome:
@@ -30,6 +32,9 @@ def test_seeds(target: str) -> None:
     """Every seed is read without error: the mutations start from inputs that go deep."""
     seeds = harness.seeds(target)
     assert len(seeds) >= 20, target
+    if target == "btf":
+        # The costliest target: the little-endian half (the mutations start from all).
+        seeds = [s for s in seeds if "-el.elf" in s.name]
     refused = [s.name for s in seeds if not check(target, s.data).accepted]
     assert not refused, refused
 
@@ -42,25 +47,25 @@ def test_corpus(target: str) -> None:
         assert outcome.error is None, f"{path.name}: {harness.describe(outcome.error)}"
 
 
-@SHORT
+@short(250)
 @given(harness.strategy("elf"))
 def test_fuzz_elf(data: bytes) -> None:
     check("elf", data)
 
 
-@SHORT
+@short(100)
 @given(harness.strategy("btf"))
 def test_fuzz_btf(data: bytes) -> None:
     check("btf", data)
 
 
-@SHORT
+@short(250)
 @given(harness.strategy("btf_ext"))
 def test_fuzz_btf_ext(data: bytes) -> None:
     check("btf_ext", data)
 
 
-@SHORT
+@short(250)
 @given(harness.strategy("insn"))
 def test_fuzz_insn(data: bytes) -> None:
     check("insn", data)
