@@ -146,7 +146,9 @@ class Type:
         name: the type's name, ``""`` for anonymous types.
     """
 
-    __slots__ = ("__weakref__", "_res", "name")
+    # _codecs and _pyclass: what ebpf.btf.values built for the type, kept on it (a cache
+    # beside the types would keep every type, and its spec, alive).
+    __slots__ = ("__weakref__", "_codecs", "_pyclass", "_res", "name")
     kind: ClassVar[Kind]
 
     name: str

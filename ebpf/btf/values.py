@@ -27,7 +27,6 @@ from __future__ import annotations
 import keyword
 import struct
 import sys
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -167,8 +166,19 @@ class Codec:
         self._enc(value, buf, offset)
 
 
-_cache: dict[tuple[str, bool], weakref.WeakKeyDictionary[Type, Codec]] = {
-    (order, classes): weakref.WeakKeyDictionary() for order in "<>" for classes in (False, True)}
+def _cached(t: Type, key: tuple[str, bool]) -> Codec | None:
+    """The codec of ``t`` already built for ``key`` (byte order, classes), if any. Kept on
+    the type itself: a cache beside the types would keep every type (and its spec) alive."""
+    codecs: dict[tuple[str, bool], Codec] | None = getattr(t, "_codecs", None)
+    return codecs.get(key) if codecs is not None else None
+
+
+def _store(t: Type, key: tuple[str, bool], c: Codec) -> None:
+    codecs: dict[tuple[str, bool], Codec] | None = getattr(t, "_codecs", None)
+    if codecs is None:
+        codecs = {}
+        t._codecs = codecs  # type: ignore[attr-defined]
+    codecs[key] = c
 
 
 def codec(t: Type, byte_order: str = _NATIVE, *, classes: bool = False) -> Codec:
@@ -181,10 +191,9 @@ def codec(t: Type, byte_order: str = _NATIVE, *, classes: bool = False) -> Codec
         BTFError: values of ``t`` cannot be represented (void, functions, forward
             declarations).
     """
-    cache = _cache.get((byte_order, classes))
-    if cache is None:
+    if byte_order not in ("<", ">"):
         raise ValueError(f"byte order must be '<' or '>', not {byte_order!r}")
-    c = cache.get(t)
+    c = _cached(t, (byte_order, classes))
     if c is None:
         c = _build(t, byte_order, 0, classes)
     return c
@@ -208,11 +217,10 @@ def _build(t: Type, order: str, depth: int, classes: bool = False) -> Codec:
     """The codec of ``t``, from the cache or built (and cached) now. Every type a codec is
     made of gets its own codec once, shared by all the codecs that use it, so building costs
     time linear in the number of types, however often each is used."""
-    cache = _cache[(order, classes)]
-    c = cache.get(t)
+    c = _cached(t, (order, classes))
     if c is None:
         c = _build_new(t, order, depth, classes)
-        cache[t] = c
+        _store(t, (order, classes), c)
     return c
 
 
@@ -577,16 +585,13 @@ def _field_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) else name
 
 
-_classes: weakref.WeakKeyDictionary[Type, type] = weakref.WeakKeyDictionary()
-
-
 def struct_class(t: Composite | Datasec) -> type:
     """A dataclass (generated once per type) with one field per member of ``t``.
 
     Members of anonymous struct/union members are fields of their own; names that are Python
     keywords get a trailing ``_``. Fields default to None, meaning "leave zero" on encoding.
     """
-    cls = _classes.get(t)
+    cls: type | None = getattr(t, "_pyclass", None)  # kept on the type, as codecs are
     if cls is not None:
         return cls
     names: list[str] = []
@@ -625,7 +630,7 @@ def struct_class(t: Composite | Datasec) -> type:
               for n in names]
     cls = dataclasses.make_dataclass(clsname, fields, repr=True, eq=True)
     cls.__doc__ = f"Values of BTF {t.kind.name.lower()} {t.name!r} ({t.size} bytes)."
-    _classes[t] = cls
+    t._pyclass = cls  # type: ignore[union-attr]
     return cls
 
 
