@@ -37,6 +37,13 @@ struct {
 
 enum verdict { MALFORMED, BAD_CSUM, GOOD };
 
+// A big-endian 16-bit field, read byte by byte: the same code for either target byte order
+// (the tests check that both objects hold the same instructions).
+static __always_inline __u32 be16(const __u8 *p)
+{
+	return ((__u32)p[0] << 8) | p[1];
+}
+
 static __always_inline __u16 fold(__u32 sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
@@ -44,8 +51,8 @@ static __always_inline __u16 fold(__u32 sum)
 	return (__u16)sum;
 }
 
-// One's complement sum of n bytes at p (native-order words: the result is the same in any
-// byte order as long as it is compared in that order).
+// One's complement sum of the n bytes at p as big-endian 16-bit words (an odd last byte padded
+// with zero), read byte by byte so that both target byte orders compile to the same code.
 static __always_inline __u32 sum_bytes(const __u8 *p, const void *end, __u32 n, __u32 sum)
 {
 	for (__u32 i = 0; i < MAX_L4_WORDS; i++) {
@@ -54,15 +61,13 @@ static __always_inline __u32 sum_bytes(const __u8 *p, const void *end, __u32 n, 
 		const __u8 *w = p + 2 * i;
 		if ((const void *)(w + 2) > end)
 			return 0xffffffff;
-		sum += *(const __u16 *)w;
+		sum += be16(w);
 	}
 	if (n & 1) {
 		const __u8 *last = p + (n & ~1u);
 		if (n > 2 * MAX_L4_WORDS || (const void *)(last + 1) > end)
 			return 0xffffffff;
-		__u16 w = 0;
-		((__u8 *)&w)[0] = *last;
-		sum += w;
+		sum += (__u32)*last << 8;
 	}
 	return sum;
 }
@@ -78,7 +83,7 @@ static __always_inline enum verdict parse(void *data, void *data_end)
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end)
 		return MALFORMED;
-	out->ethertype = bpf_ntohs(eth->h_proto);
+	out->ethertype = be16((const __u8 *)&eth->h_proto);
 	__u8 *l3 = (__u8 *)(eth + 1);
 	__u32 sum = 0, l4_len, proto, off;
 
@@ -94,10 +99,10 @@ static __always_inline enum verdict parse(void *data, void *data_end)
 				break;
 			if ((void *)(l3 + 2 * i + 2) > data_end)
 				return MALFORMED;
-			ip_sum += *(__u16 *)(l3 + 2 * i);
+			ip_sum += be16(l3 + 2 * i);
 		}
 		out->ip_csum_ok = fold(ip_sum) == 0xffff;
-		__u32 total = bpf_ntohs(*(__u16 *)(l3 + 2));
+		__u32 total = be16(l3 + 2);
 		if (total < ihl)
 			return MALFORMED;
 		l4_len = total - ihl;
@@ -108,10 +113,9 @@ static __always_inline enum verdict parse(void *data, void *data_end)
 		off = sizeof(*eth) + ihl;
 		if (proto != IPPROTO_ICMP) {
 			// Pseudo-header: addresses, zero, protocol, transport length.
-			struct { __u8 zero, proto; __u16 len; } tail = {0, proto, bpf_htons(l4_len)};
 			for (int i = 0; i < 4; i++)
-				sum += *(__u16 *)(l3 + 12 + 2 * i);
-			sum += *(__u16 *)&tail + *((__u16 *)&tail + 1);
+				sum += be16(l3 + 12 + 2 * i);
+			sum += proto + l4_len;
 		}
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		if ((void *)(l3 + 40) > data_end)
@@ -119,18 +123,16 @@ static __always_inline enum verdict parse(void *data, void *data_end)
 		if ((l3[0] >> 4) != 6)
 			return MALFORMED;
 		out->ip_csum_ok = 1;
-		l4_len = bpf_ntohs(*(__u16 *)(l3 + 4));
+		l4_len = be16(l3 + 4);
 		proto = l3[6];
 		out->ttl = l3[7];
 		__builtin_memcpy(out->src, l3 + 8, 16);
 		__builtin_memcpy(out->dst, l3 + 24, 16);
 		off = sizeof(*eth) + 40;
-		struct { __u32 len; __u8 zero[3]; __u8 nh; } tail = {bpf_htonl(l4_len), {0, 0, 0},
-								      proto};
+		// Pseudo-header: addresses, 32-bit length, zeroes, next header.
 		for (int i = 0; i < 16; i++)
-			sum += *(__u16 *)(l3 + 8 + 2 * i);
-		for (int i = 0; i < 4; i++)
-			sum += *((__u16 *)&tail + i);
+			sum += be16(l3 + 8 + 2 * i);
+		sum += (l4_len >> 16) + (l4_len & 0xffff) + proto;
 	} else {
 		return MALFORMED;
 	}
@@ -149,15 +151,15 @@ static __always_inline enum verdict parse(void *data, void *data_end)
 	case IPPROTO_TCP:
 		if (l4_len < 20 || (void *)(l4 + 20) > data_end)
 			return MALFORMED;
-		out->sport = bpf_ntohs(*(__u16 *)l4);
-		out->dport = bpf_ntohs(*(__u16 *)(l4 + 2));
+		out->sport = be16(l4);
+		out->dport = be16(l4 + 2);
 		break;
 	case IPPROTO_UDP:
 		if (l4_len < 8 || (void *)(l4 + 8) > data_end)
 			return MALFORMED;
-		out->sport = bpf_ntohs(*(__u16 *)l4);
-		out->dport = bpf_ntohs(*(__u16 *)(l4 + 2));
-		if (bpf_ntohs(*(__u16 *)(l4 + 4)) != l4_len)
+		out->sport = be16(l4);
+		out->dport = be16(l4 + 2);
+		if (be16(l4 + 4) != l4_len)
 			return MALFORMED;
 		if (*(__u16 *)(l4 + 6) == 0 && eth->h_proto == bpf_htons(ETH_P_IP)) {
 			out->l4_csum_ok = 2; // no checksum: allowed over IPv4 only
