@@ -216,7 +216,9 @@ def _with_links(result: QueryResult, link_type: LinkType, key: str, value: int
                 with commands.link_get_fd_by_id(link_id) as fd:
                     info = link_info(fd.raw)
             except SyscallError as e:
-                if e.errno == errno.ENOENT:     # gone meanwhile
+                # Gone meanwhile, or still being made by another process (the kernel says
+                # EAGAIN for a link between its creation and its first fd).
+                if e.errno in (errno.ENOENT, errno.EAGAIN):
                     continue
                 raise
             if info.type == link_type and info.attach_type == result.attach_type \
