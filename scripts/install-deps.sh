@@ -19,8 +19,10 @@ die() {
 }
 
 # --- system packages -------------------------------------------------------------------------
-# golang-go builds the Go binaries whose .gopclntab the uprobe symbol tests read.
-APT_PACKAGES=(clang-19 llvm-19 bpftool libbpf-dev linux-libc-dev make gcc golang-go)
+# golang-go builds the Go binaries whose .gopclntab the uprobe symbol tests read;
+# systemtap-sdt-dev gives <sys/sdt.h> for the USDT targets of the tests and examples.
+APT_PACKAGES=(clang-19 llvm-19 bpftool libbpf-dev linux-libc-dev make gcc golang-go
+    systemtap-sdt-dev)
 
 missing=()
 for tool in clang-19 llvm-objdump-19 bpftool make gcc go; do
@@ -28,6 +30,8 @@ for tool in clang-19 llvm-objdump-19 bpftool make gcc go; do
 done
 [[ -e /usr/include/bpf/bpf_helpers.h ]] || missing+=("libbpf-dev headers")
 [[ -e /usr/include/linux/bpf.h ]] || missing+=("linux-libc-dev headers")
+[[ -e /usr/include/x86_64-linux-gnu/sys/sdt.h || -e /usr/include/sys/sdt.h ]] ||
+    compgen -G '/usr/include/*/sys/sdt.h' >/dev/null || missing+=("systemtap-sdt-dev headers")
 
 if ((${#missing[@]})); then
     if [[ ${EBPF_SKIP_APT:-0} == 1 ]]; then
