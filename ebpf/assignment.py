@@ -30,7 +30,7 @@ from .errors import EbpfError
 from .map import Map
 from .program import Program
 from .specs import CollectionSpec, MapSpec, ProgramSpec
-from .variables import VariableSpec
+from .variables import Variable, VariableSpec
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -159,6 +159,11 @@ def _walk(obj: object, kinds: Mapping[type, Kind], path: str
             yield from _walk(inner, kinds, where + ".")
             continue
         kind = kinds.get(hint) if isinstance(hint, type) else None
+        if hint is Variable:
+            # Not left None in silence: a loaded variable reads through its collection's maps.
+            raise EbpfError(f"assign: field {where!r} has type Variable, which is not handed "
+                            "out to dataclasses: read it through Collection.variables (or set "
+                            "a VariableSpec before loading)")
         if kind is None:
             other = OBJECT_KINDS.get(hint) or SPEC_KINDS.get(hint)
             if other is not None or name is not None:

@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 
 import pytest
 
+import ebpf
 from ebpf import Collection, CollectionOptions, Name, Objects, field, load_collection
 from ebpf.elf_reader import load_collection_spec
 from ebpf.errors import COREError, EbpfError, SyscallError, VerifierError
@@ -383,9 +384,15 @@ def test_load_and_assign_errors() -> None:
     class BadField:
         walk: int = field("walk")
 
+    @dataclass
+    class LoadedVariable:
+        counter: ebpf.Variable = None  # type: ignore[assignment]
+
     before = _bpf_fd_count()
     with pytest.raises(EbpfError, match="no program 'nope'"):
         spec.load_and_assign(Missing())
+    with pytest.raises(EbpfError, match=r"'counter' has type Variable.*Collection\.variables"):
+        spec.load_and_assign(LoadedVariable())  # once silently left None
     with pytest.raises(EbpfError, match="assigned twice"):
         spec.load_and_assign(Twice())
     with pytest.raises(EbpfError, match="no map 'walk'"):
