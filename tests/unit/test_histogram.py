@@ -159,3 +159,28 @@ def test_live_table_redraws_in_place_on_a_terminal() -> None:
         "\x1b[1F\x1b[J"
         "after\n"
     )
+
+
+def test_histograms_read_from_maps_without_a_kernel() -> None:
+    """The map readers run against ebpf.testing.FakeMap, as a user's tool would be tested
+    without root: one histogram keyed by slot, and per-CPU counts summed slot by slot."""
+    from ebpf import MapSpec, MapType
+    from ebpf.histogram import counts_from_map
+    from ebpf.testing import FakeMap
+
+    with FakeMap(MapSpec(name="lat_hist", type=MapType.HASH, key_size=4, value_size=8,
+                         max_entries=64)) as m:
+        m[0] = 2
+        m[3] = 5
+        m[1] = 1
+        assert counts_from_map(m) == [2, 1, 0, 5]  # type: ignore[arg-type]
+    with FakeMap(MapSpec(name="slots", type=MapType.PERCPU_ARRAY, key_size=4, value_size=8,
+                         max_entries=3), possible_cpus=2) as m:
+        m[0] = [1, 2]
+        m[2] = [4, 0]
+        assert counts_from_map(m) == [3, 0, 4]  # type: ignore[arg-type]
+    with FakeMap(MapSpec(name="bad", type=MapType.HASH, key_size=4, value_size=8,
+                         max_entries=4)) as m:
+        m[1 << 20] = 1
+        with pytest.raises(HistogramError, match="slot"):
+            counts_from_map(m)  # type: ignore[arg-type]
