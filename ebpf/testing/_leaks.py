@@ -189,6 +189,9 @@ class LeakCheck:
     def _fd_snapshot(self) -> dict[int, str]:
         return bpf_fds() if self.only_bpf else open_fds()
 
+    def _new_fds(self) -> dict[int, str]:
+        return {fd: t for fd, t in self._fd_snapshot().items() if self._fds.get(fd) != t}
+
     def start(self) -> None:
         if self.kernel_objects:
             self._pins = _pins()
@@ -203,8 +206,13 @@ class LeakCheck:
         self._started = False
         problems: list[str] = []
         try:
-            gc.collect()
-            leaked = {fd: t for fd, t in self._fd_snapshot().items() if self._fds.get(fd) != t}
+            leaked = self._new_fds()
+            if leaked or self.kernel_objects:
+                # What only the cyclic collector frees is not a leak. Collecting costs tens of
+                # milliseconds with large object graphs (kernel BTF) in memory, so the quick
+                # descriptor check runs it only when something looks left open.
+                gc.collect()
+                leaked = self._new_fds()
             problems += [f"file descriptor {fd} ({t}) left open"
                          for fd, t in sorted(leaked.items())]
             if self.kernel_objects:
