@@ -7,6 +7,7 @@ import contextlib
 import errno
 import gzip
 import os
+import signal
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -112,3 +113,19 @@ def trampolines_or_skip() -> Iterator[None]:
         with feature_or_skip():
             trampolines._have_trampolines()
         raise
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise ``TimeoutError`` in the body (main thread only) once it has run ``seconds``:
+    a hang fails the test, or is a fuzzer's finding, instead of stopping the run."""
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

@@ -10,8 +10,7 @@ The view reads and writes the kernel's bytes (:attr:`ebpf.Map.raw`) and converts
 
     counts = TypedMap(objs.counts, integer(4), structure(Stats))
     counts[1] = Stats(packets=1)
-    for key, stats in counts.items():
-        print(key, stats.packets)
+    packets = {key: stats.packets for key, stats in counts.items()}
 """
 
 from __future__ import annotations

@@ -37,9 +37,8 @@ import contextlib
 import hashlib
 import io
 import itertools
-import signal
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -58,6 +57,7 @@ from ebpf.btf.values import Codec, codec
 from ebpf.elf_reader import load_collection_spec
 from ebpf.errors import EbpfError
 from ebpf.internal import elf
+from tests.support import deadline
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -67,25 +67,6 @@ TARGETS = ("elf", "btf", "btf_ext", "insn")
 _TYPE_LIMIT = 400
 #: Largest value the codec target decodes (a mutated array can claim gigabytes).
 _CODEC_LIMIT = 4096
-
-
-class Hang(Exception):
-    """An input ran past its deadline (not an ``ebpf`` error: a finding)."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Raise :class:`Hang` in the body after ``seconds`` (main thread only)."""
-    def expired(signum: int, frame: object) -> None:
-        raise Hang(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # --- the targets --------------------------------------------------------------------------------

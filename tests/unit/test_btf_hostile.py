@@ -5,7 +5,6 @@ memory, never a hang, a ``RecursionError`` or exponential work."""
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 from collections.abc import Callable, Iterator
 
@@ -14,23 +13,9 @@ import pytest
 from ebpf import btf
 from ebpf.btf.format import CFormatter, declaration, format_c, type_name
 from ebpf.errors import BTFError
+from tests.support import deadline
 
 INT = btf.Int("int", 4, btf.IntEncoding.SIGNED)
-
-
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Fail (instead of hanging the run) if the body takes longer than ``seconds``."""
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # --- qualifier cycles ----------------------------------------------------------------------------
